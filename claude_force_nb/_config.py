@@ -1,0 +1,68 @@
+"""Defaults and the one place that reads the environment.
+
+Configuration flows one way: explicit argument (magic flag) -> ``%config``
+traitlet -> environment -> the ``DEFAULT_*`` constants here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+# Named once: every other module imports it from here.
+DEFAULT_MODEL = "claude-sonnet-4-6"
+DEFAULT_MAX_TOKENS = 1024
+DEFAULT_MAX_CONCURRENT = 10
+DEFAULT_TIMEOUT_SECONDS = 120.0
+DEFAULT_MAX_RETRIES = 2
+DEFAULT_CACHE_TTL_HOURS = 24.0
+DEFAULT_CACHE_MAXSIZE = 4096
+DEFAULT_CACHE_MODE = "normal"
+CACHE_MODES = ("normal", "refresh", "no-cache", "replay")
+
+ENV_API_KEY = "ANTHROPIC_API_KEY"
+ENV_BASE_URL = "ANTHROPIC_BASE_URL"
+ENV_HOME = "CLAUDE_FORCE_NB_HOME"
+ENV_MODEL = "CLAUDE_FORCE_NB_MODEL"
+ENV_CACHE_MODE = "CLAUDE_FORCE_NB_CACHE_MODE"
+ENV_SECRET = "CLAUDE_CACHE_SECRET"
+ENV_OLD_SECRETS = "CLAUDE_CACHE_OLD_SECRETS"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the environment says; built by :meth:`from_env`."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    home: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir("claude-force-nb")))
+    model: str = DEFAULT_MODEL
+    cache_mode: str = DEFAULT_CACHE_MODE
+    # Newest first: sign with the first, verify with any.
+    cache_secrets: tuple[bytes, ...] = ()
+    user_home: Path = field(default_factory=Path.home)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        secrets = []
+        if env.get(ENV_SECRET):
+            secrets.append(env[ENV_SECRET].encode())
+        secrets.extend(s.encode() for s in env.get(ENV_OLD_SECRETS, "").split(",") if s.strip())
+        home = env.get(ENV_HOME)
+        mode = env.get(ENV_CACHE_MODE) or DEFAULT_CACHE_MODE
+        if mode not in CACHE_MODES:
+            raise ValueError(f"{ENV_CACHE_MODE}={mode!r} is not one of {', '.join(CACHE_MODES)}.")
+        return cls(
+            api_key=env.get(ENV_API_KEY) or None,
+            base_url=env.get(ENV_BASE_URL) or None,
+            home=Path(home).expanduser() if home else Path(platformdirs.user_data_dir("claude-force-nb")),
+            model=env.get(ENV_MODEL) or DEFAULT_MODEL,
+            cache_mode=mode,
+            cache_secrets=tuple(secrets),
+            user_home=Path(env.get("HOME") or Path.home()),
+        )

@@ -1,0 +1,87 @@
+"""Exceptions raised by claude_force_nb.
+
+The tree::
+
+    ClaudeForceError
+    ├── AgentError
+    │   ├── AgentNotFoundError     unknown agent name (lists the available ones)
+    │   └── AgentFileError         an agent file that cannot be parsed
+    ├── CallError                  an API call failed (keeps the SDK exception as __cause__)
+    │   └── CallTimeoutError       the per-call timeout ran out
+    └── CacheError
+        ├── CacheMissError         replay mode found no cached answer
+        └── CacheFileError         the cache file could not be opened or rebuilt
+
+    ClaudeForceWarning (UserWarning)
+    ├── CacheIntegrityWarning      rows failed their signature check; a file was set aside
+    └── OfflineWarning             no API key: answers come from the local server
+
+Every message names the fix. The original exception is always chained, never
+flattened into a string.
+"""
+
+from __future__ import annotations
+
+
+class ClaudeForceError(Exception):
+    """Base class for every error this package raises."""
+
+
+class AgentError(ClaudeForceError):
+    """A problem with an agent definition or name."""
+
+
+class AgentNotFoundError(AgentError, KeyError):
+    """No agent with the requested name."""
+
+    def __init__(self, name: str, available: list[str], suggestion: str | None = None):
+        self.name = name
+        self.available = available
+        self.suggestion = suggestion
+        hint = f" Did you mean {suggestion!r}?" if suggestion else ""
+        listing = ", ".join(available) if available else "none"
+        super().__init__(f"Unknown agent {name!r}.{hint} Available: {listing}.")
+
+    # KeyError quotes its message; keep it readable.
+    __str__ = Exception.__str__
+
+
+class AgentFileError(AgentError, ValueError):
+    """An agent file whose front matter is malformed."""
+
+
+class CallError(ClaudeForceError):
+    """An API call failed; ``__cause__`` holds the SDK exception."""
+
+    def __init__(self, message: str, *, status: int | None = None, request_id: str | None = None):
+        self.status = status
+        self.request_id = request_id
+        super().__init__(message)
+
+
+class CallTimeoutError(CallError, TimeoutError):
+    """A call did not finish within its timeout."""
+
+
+class CacheError(ClaudeForceError):
+    """A problem with the response cache."""
+
+
+class CacheMissError(CacheError, LookupError):
+    """Replay mode was asked for an answer that is not cached."""
+
+
+class CacheFileError(CacheError, OSError):
+    """The cache file could not be opened, even after setting it aside."""
+
+
+class ClaudeForceWarning(UserWarning):
+    """Base class for this package's warnings."""
+
+
+class CacheIntegrityWarning(ClaudeForceWarning):
+    """Cached rows were rejected, or a damaged cache file was set aside."""
+
+
+class OfflineWarning(ClaudeForceWarning):
+    """No API key is set, so answers are synthetic ones from the local server."""

@@ -1,0 +1,76 @@
+"""The request sent to the Messages API and the completion that comes back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Parameters the SDK takes as typed arguments; anything else (temperature,
+# top_p, top_k...) travels in ``extra_body``, as anthropic 2.x requires.
+TYPED_PARAMS = ("stop_sequences", "tools", "tool_choice", "thinking", "metadata", "output_config", "service_tier")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One ``messages.create`` call, before it is sent."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    max_tokens: int
+    system: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # TYPED_PARAMS only
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_task(cls, task: str, *, model: str, max_tokens: int, system: str | None = None, **params: Any) -> Request:
+        """A single-turn request; unknown ``params`` go to ``extra_body``."""
+        typed = {k: v for k, v in params.items() if k in TYPED_PARAMS and v is not None}
+        extra = {k: v for k, v in params.items() if k not in TYPED_PARAMS and v is not None}
+        return cls(model, [{"role": "user", "content": task}], max_tokens, system or None, typed, extra)
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``AsyncAnthropic.messages.create``."""
+        kwargs: dict[str, Any] = {"model": self.model, "messages": self.messages, "max_tokens": self.max_tokens}
+        if self.system:
+            kwargs["system"] = self.system
+        kwargs.update(self.params)
+        if self.extra_body:
+            kwargs["extra_body"] = self.extra_body
+        return kwargs
+
+    @property
+    def task(self) -> str:
+        """Text of the last user message (for summaries and error messages)."""
+        content = self.messages[-1]["content"] if self.messages else ""
+        if isinstance(content, str):
+            return content
+        return " ".join(b.get("text", "") for b in content if isinstance(b, dict))
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A finished answer: the Messages API JSON plus how long it took."""
+
+    message: dict[str, Any]
+    latency: float
+    request_id: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(b.get("text", "") for b in self.message.get("content", ()) if b.get("type") == "text")
+
+    @property
+    def model(self) -> str:
+        return self.message.get("model", "")
+
+    @property
+    def input_tokens(self) -> int:
+        return int(self.message.get("usage", {}).get("input_tokens") or 0)
+
+    @property
+    def output_tokens(self) -> int:
+        return int(self.message.get("usage", {}).get("output_tokens") or 0)
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self.message.get("stop_reason")
