@@ -23,6 +23,9 @@ DEFAULT_CACHE_TTL_HOURS = 24.0
 DEFAULT_CACHE_MAXSIZE = 4096
 DEFAULT_CACHE_MODE = "normal"
 CACHE_MODES = ("normal", "refresh", "no-cache", "replay")
+# The offline server answers after a realistic pause so that concurrency
+# and caching show the same shape of gains they have against Claude.
+DEFAULT_SIMULATOR_LATENCY = 0.3
 
 ENV_API_KEY = "ANTHROPIC_API_KEY"
 ENV_BASE_URL = "ANTHROPIC_BASE_URL"
@@ -31,6 +34,7 @@ ENV_MODEL = "CLAUDE_FORCE_NB_MODEL"
 ENV_CACHE_MODE = "CLAUDE_FORCE_NB_CACHE_MODE"
 ENV_SECRET = "CLAUDE_CACHE_SECRET"
 ENV_OLD_SECRETS = "CLAUDE_CACHE_OLD_SECRETS"
+ENV_SIMULATOR_LATENCY = "CLAUDE_FORCE_NB_SIMULATOR_LATENCY"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Settings:
     # Newest first: sign with the first, verify with any.
     cache_secrets: tuple[bytes, ...] = ()
     user_home: Path = field(default_factory=Path.home)
+    simulator_latency: float = DEFAULT_SIMULATOR_LATENCY
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,4 +70,15 @@ class Settings:
             cache_mode=mode,
             cache_secrets=tuple(secrets),
             user_home=Path(env.get("HOME") or Path.home()),
+            simulator_latency=_float(env, ENV_SIMULATOR_LATENCY, DEFAULT_SIMULATOR_LATENCY),
         )
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number.") from None

@@ -1,0 +1,180 @@
+"""Agents: a named system prompt plus defaults, read from Claude Code-style files.
+
+An agent file is Markdown with YAML front matter::
+
+    ---
+    name: code-reviewer
+    description: Reviews code for bugs and clarity
+    model: sonnet
+    ---
+    You are a meticulous code reviewer...
+
+Files are looked up in ``.claude/agents/`` of the working directory and its
+parents (the nearest wins), then ``~/.claude/agents/``, then the built-ins
+shipped in this package.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ._errors import AgentFileError, AgentNotFoundError, ClaudeForceWarning
+
+BUILTIN_DIR = Path(__file__).parent / "agents"
+BUILTIN_SOURCE = "built-in"
+
+# Claude Code's model aliases; "inherit" means "use the default model".
+MODEL_ALIASES = {
+    "sonnet": "claude-sonnet-4-6",
+    "opus": "claude-opus-4-6",
+    "haiku": "claude-haiku-4-5",
+    "inherit": None,
+}
+# Front-matter keys passed to the API as call defaults.
+PARAM_KEYS = ("temperature", "top_p", "top_k", "stop_sequences")
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A named system prompt with default call settings."""
+
+    name: str
+    system_prompt: str
+    description: str = ""
+    model: str | None = None
+    max_tokens: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    source: str = BUILTIN_SOURCE
+
+
+def parse_agent(text: str, *, source: str = BUILTIN_SOURCE, default_name: str | None = None) -> Agent:
+    """Parse one agent file's text; raise AgentFileError if it is malformed."""
+    meta, body = _split_front_matter(text, source)
+    name = meta.get("name") or default_name
+    if not isinstance(name, str) or not name.strip():
+        raise AgentFileError(f"{source}: front matter needs a 'name'.")
+    model = meta.get("model")
+    if model is not None and not isinstance(model, str):
+        raise AgentFileError(f"{source}: 'model' must be a string, got {model!r}.")
+    model = MODEL_ALIASES.get(model, model) if model else None
+    max_tokens = meta.get("max_tokens")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
+        raise AgentFileError(f"{source}: 'max_tokens' must be a positive integer, got {max_tokens!r}.")
+    description = meta.get("description") or ""
+    if not body.strip():
+        raise AgentFileError(f"{source}: the body (the system prompt) is empty.")
+    params = {k: meta[k] for k in PARAM_KEYS if meta.get(k) is not None}
+    return Agent(name.strip(), body.strip(), str(description).strip(), model, max_tokens, params, source)
+
+
+def _split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str]:
+    lines = text.lstrip("\ufeff").splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise AgentFileError(f"{source}: expected YAML front matter starting with '---' on the first line.")
+    for end, line in enumerate(lines[1:], start=1):
+        if line.strip() == "---":
+            break
+    else:
+        raise AgentFileError(f"{source}: front matter is not closed by a '---' line.")
+    try:
+        meta = yaml.safe_load("".join(lines[1:end])) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 2})" if mark else ""
+        raise AgentFileError(f"{source}: front matter is not valid YAML{where}.") from exc
+    if not isinstance(meta, dict):
+        raise AgentFileError(f"{source}: front matter must be a mapping of keys to values.")
+    return meta, "".join(lines[end + 1:])
+
+
+def agent_dirs(cwd: Path, user_home: Path) -> list[Path]:
+    """Directories searched for agent files, nearest first."""
+    dirs = [p / ".claude" / "agents" for p in (cwd, *cwd.parents)]
+    user_dir = user_home / ".claude" / "agents"
+    if user_dir in dirs:
+        dirs.remove(user_dir)
+    return [*dirs, user_dir]
+
+
+class AgentRegistry:
+    """The agents visible from a working directory, re-read when files change."""
+
+    def __init__(self, cwd: Path | None = None, user_home: Path | None = None, *, builtins: bool = True):
+        self._cwd = cwd
+        self._user_home = user_home
+        self._builtins = builtins
+        self._agents: dict[str, Agent] = {}
+        self.problems: dict[str, AgentFileError] = {}
+        self._signature: tuple = ()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read agent files if any directory or file changed since last time."""
+        cwd = self._cwd or Path.cwd()
+        home = self._user_home or Path.home()
+        files = [f for d in agent_dirs(cwd, home) if d.is_dir() for f in sorted(d.glob("*.md"))]
+        signature = tuple((str(f), _mtime(f)) for f in files)
+        if signature == self._signature and self._agents:
+            return
+        self._signature = signature
+        agents: dict[str, Agent] = {}
+        problems: dict[str, AgentFileError] = {}
+        builtin_files = sorted(BUILTIN_DIR.glob("*.md")) if self._builtins else []
+        # Farthest first, so nearer definitions overwrite farther ones.
+        for path in [*builtin_files, *reversed(files)]:
+            source = BUILTIN_SOURCE if path.parent == BUILTIN_DIR else str(path)
+            try:
+                agent = parse_agent(path.read_text(encoding="utf-8"), source=source, default_name=path.stem)
+            except (AgentFileError, OSError, UnicodeDecodeError) as exc:
+                err = exc if isinstance(exc, AgentFileError) else AgentFileError(f"{path}: cannot be read ({exc}).")
+                problems[str(path)] = err
+                continue
+            agents[agent.name] = agent
+        new = set(problems) - set(self.problems)
+        if new:
+            warnings.warn(
+                f"Skipped {len(new)} agent file(s) that could not be parsed: "
+                + "; ".join(str(problems[p]) for p in sorted(new)),
+                ClaudeForceWarning,
+                stacklevel=2,
+            )
+        self._agents, self.problems = agents, problems
+
+    def get(self, name: str) -> Agent:
+        """The agent called ``name``; AgentNotFoundError lists the alternatives."""
+        try:
+            return self._agents[name]
+        except KeyError:
+            pass
+        self.refresh()
+        if name in self._agents:
+            return self._agents[name]
+        names = sorted(self._agents)
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+        raise AgentNotFoundError(name, names, close[0] if close else None) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._agents)
+
+    def __iter__(self) -> Iterator[Agent]:
+        return iter(sorted(self._agents.values(), key=lambda a: a.name))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._agents
+
+    def __len__(self) -> int:
+        return len(self._agents)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
