@@ -1,0 +1,238 @@
+"""Deterministic synthetic answers in the Messages API wire format.
+
+Everything here is pure: a request body goes in, JSON-ready dicts and SSE
+bytes come out. The server adds ids, latency and faults around it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Parameters that change what a real model would say. ``max_tokens`` and
+# ``stop_sequences`` are left out on purpose: they only cut the answer short,
+# so a truncated answer is a prefix of the full one, as at temperature 0.
+_HASHED = ("model", "system", "messages", "temperature", "top_p", "top_k", "tools", "tool_choice")
+
+# One "token" is a word with its trailing whitespace; joining them restores the text.
+_WORD = re.compile(r"\S+\s*")
+
+_SYSTEM_PREVIEW = 40
+_TASK_PREVIEW = 48
+_WORDS_PER_DELTA = 4
+
+_OPENERS = (
+    'Taking "{task}" at face value, the first step is to pin down what a good result looks like.',
+    'For "{task}", start by listing the inputs and the one output that matters most.',
+    'Reading "{task}" closely, the core question is narrower than it first appears.',
+    'The request "{task}" splits naturally into a small number of independent parts.',
+)
+_MIDDLES = (
+    "Each part can then be checked on its own before the pieces are combined.",
+    "The riskiest assumption should be tested first, since everything else depends on it.",
+    "A short worked example usually exposes the edge cases faster than a long plan.",
+    "Naming the constraints explicitly keeps the answer honest and easy to review.",
+)
+_CLOSERS = (
+    "A real model would add detail here; this text only marks where it would go.",
+    "That is the outline a real answer would fill in with specifics.",
+    "Swap in an API key to replace this placeholder with a genuine response.",
+    "The same request always yields this same text, which keeps notebooks reproducible.",
+)
+
+
+class InvalidRequest(ValueError):
+    """A request body the real API would reject with 400 ``invalid_request_error``."""
+
+
+def validate(body: Any, *, count_only: bool = False) -> None:
+    """Raise :class:`InvalidRequest` where the API would return 400."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("Request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("model: Field required (a non-empty string).")
+    if not count_only:
+        max_tokens = body.get("max_tokens")
+        # bool is an int subclass; the API rejects true/false here.
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+            raise InvalidRequest("max_tokens: Field required (an integer).")
+        if max_tokens < 1:
+            raise InvalidRequest("max_tokens: must be greater than or equal to 1.")
+        if not isinstance(body.get("stream", False), bool):
+            raise InvalidRequest("stream: Input should be a valid boolean.")
+        stops = body.get("stop_sequences", [])
+        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+            raise InvalidRequest("stop_sequences: Input should be a list of non-empty strings.")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("messages: at least one message is required.")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            raise InvalidRequest(f"messages.{i}.role: Input should be 'user' or 'assistant'.")
+        if not _is_content(message.get("content")):
+            raise InvalidRequest(f"messages.{i}.content: Input should be a string or a list of content blocks.")
+    system = body.get("system")
+    if system is not None and not isinstance(system, str):
+        if not isinstance(system, list) or not all(
+            isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) for b in system
+        ):
+            raise InvalidRequest("system: Input should be a string or a list of text blocks.")
+
+
+def _is_content(content: Any) -> bool:
+    if isinstance(content, str):
+        return True
+    return isinstance(content, list) and all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in content)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
+    return ""
+
+
+def _preview(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit].rstrip() + "\u2026"
+
+
+def count_input_tokens(body: Mapping[str, Any]) -> int:
+    """Roughly chars/4 of the system prompt and messages, at least 1."""
+    chars = len(_text_of(body.get("system")))
+    for message in body["messages"]:
+        chars += len(_text_of(message.get("content")))
+    return max(1, chars // 4)
+
+
+def answer_text(body: Mapping[str, Any]) -> str:
+    """The full, untruncated answer; the same body always gives the same text."""
+    canonical = json.dumps({k: body.get(k) for k in _HASHED}, sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.sha256(canonical.encode()).digest()
+    system = _text_of(body.get("system"))
+    origin = f'system "{_preview(system, _SYSTEM_PREVIEW)}"' if system.strip() else "no system prompt"
+    user_turns = [m for m in body["messages"] if m.get("role") == "user"] or body["messages"]
+    task = _preview(_text_of(user_turns[-1].get("content")), _TASK_PREVIEW) or "this request"
+    sentences = (
+        _OPENERS[digest[0] % len(_OPENERS)].format(task=task),
+        _MIDDLES[digest[1] % len(_MIDDLES)],
+        _MIDDLES[(digest[1] + 1 + digest[2] % (len(_MIDDLES) - 1)) % len(_MIDDLES)],
+        _CLOSERS[digest[3] % len(_CLOSERS)],
+    )
+    return f"[synthetic answer \u00b7 model {body['model']} \u00b7 {origin}]\n" + " ".join(sentences)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the model "generated": text, why it stopped and what it cost."""
+
+    text: str
+    stop_reason: str
+    stop_sequence: str | None
+    input_tokens: int
+    output_tokens: int
+
+    def usage(self) -> dict[str, Any]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "service_tier": "standard",
+        }
+
+    def chunks(self) -> list[str]:
+        """The text split into small deltas, as a stream would deliver it."""
+        words = _WORD.findall(self.text)
+        if not words:
+            return [self.text] if self.text else []
+        return ["".join(words[i : i + _WORDS_PER_DELTA]) for i in range(0, len(words), _WORDS_PER_DELTA)]
+
+
+def make_answer(body: Mapping[str, Any]) -> Answer:
+    """Generate, then stop at whichever comes first: a stop sequence or ``max_tokens``."""
+    text = answer_text(body)
+    stop_reason, stop_sequence = "end_turn", None
+    hits = [(text.find(s), s) for s in body.get("stop_sequences") or () if s in text]
+    if hits:
+        index, stop_sequence = min(hits)
+        text, stop_reason = text[:index], "stop_sequence"
+    words = _WORD.findall(text)
+    max_tokens = body["max_tokens"]
+    if len(words) > max_tokens:
+        text, stop_reason, stop_sequence = "".join(words[:max_tokens]).rstrip(), "max_tokens", None
+        words = words[:max_tokens]
+    # The API never reports zero output tokens, even for an empty answer.
+    return Answer(text, stop_reason, stop_sequence, count_input_tokens(body), max(1, len(words)))
+
+
+def message_json(answer: Answer, *, message_id: str, model: str) -> dict[str, Any]:
+    """A complete non-streaming ``Message``."""
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": answer.text}],
+        "stop_reason": answer.stop_reason,
+        "stop_sequence": answer.stop_sequence,
+        "usage": answer.usage(),
+    }
+
+
+def sse(event: str, data: Mapping[str, Any]) -> bytes:
+    """One server-sent event: an ``event:`` line, a ``data:`` line, a blank line."""
+    return b"event: " + event.encode() + b"\ndata: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+
+def stream_events(answer: Answer, *, message_id: str, model: str) -> Iterable[bytes]:
+    """The event sequence of a streamed message, in the order the API sends it."""
+    start_usage = dict(answer.usage(), output_tokens=1)
+    yield sse(
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": message_id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": start_usage,
+            },
+        },
+    )
+    block = {"type": "text", "text": ""}
+    yield sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
+    yield sse("ping", {"type": "ping"})
+    for chunk in answer.chunks():
+        yield sse(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": chunk}},
+        )
+    yield sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+    usage = answer.usage()
+    del usage["cache_creation"], usage["service_tier"]  # message_delta carries only the cumulative counts
+    yield sse(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": answer.stop_reason, "stop_sequence": answer.stop_sequence},
+            "usage": usage,
+        },
+    )
+    yield sse("message_stop", {"type": "message_stop"})
+
+
+def error_json(kind: str, message: str, request_id: str) -> dict[str, Any]:
+    """Anthropic's error body."""
+    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}

@@ -1,0 +1,219 @@
+"""The HTTP layer: a threading server with keep-alive and the Messages API request handler."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+from . import _answers
+from ._faults import DEFAULT_EVENTS_BEFORE_ERROR, DEFAULT_SLOW_SECONDS, ERRORS, Fault
+
+if TYPE_CHECKING:
+    from ._server import LocalServer
+
+LATENCY_HEADER = "x-simulator-latency"
+_SECRET_HEADERS = ("x-api-key", "authorization")
+_REASONS = {529: "Overloaded"}
+
+# A response before it is written: status, extra headers, and a JSON body or a list of SSE events.
+_Reply = tuple[int, dict[str, str], "bytes | list[bytes]"]
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One request the server handled, as seen on the wire."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names; credentials redacted
+    body: Any
+    request_id: str
+    started: float
+    stream: bool = False
+    status: int | None = None  # None when the connection was dropped
+    finished: float | None = None
+    fault: str | None = None
+
+
+class MessagesHTTPServer(ThreadingHTTPServer):
+    """One thread per connection; tracks open sockets so stop() can close idle keep-alive ones."""
+
+    daemon_threads = True
+    # Idle keep-alive threads would otherwise make server_close() wait for clients to hang up.
+    block_on_close = False
+    # The default backlog of 5 drops SYNs when a benchmark opens many connections at once.
+    request_queue_size = 1024
+
+    def __init__(self, address: tuple[str, int], owner: LocalServer):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.owner = owner
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, MessagesHandler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        self.owner._count_connection()
+        with self._open_lock:
+            self._open.add(sock)
+        return sock, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_all(self) -> None:
+        with self._open_lock:
+            open_sockets, self._open = self._open, set()
+        for sock in open_sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out or hung up mid-response is expected here, not worth a traceback.
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class MessagesHandler(BaseHTTPRequestHandler):
+    """Serves ``/v1/messages`` and ``/v1/messages/count_tokens``; 404 for anything else."""
+
+    protocol_version = "HTTP/1.1"
+    # Without TCP_NODELAY, Nagle plus delayed ACKs add about 40 ms to each small response.
+    disable_nagle_algorithm = True
+    server: MessagesHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _handle(self) -> None:
+        owner = self.server.owner
+        raw = self._read_body()
+        request_id = "req_" + secrets.token_hex(12)
+        path = self.path.partition("?")[0]
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        for name in _SECRET_HEADERS:
+            if name in headers:
+                headers[name] = "<redacted>"
+        record = RequestRecord(self.command, path, headers, None, request_id, owner.timer())
+        owner._record(record)
+        counted = self.command == "POST" and path == "/v1/messages"
+        generation = owner._enter() if counted else 0
+        try:
+            reply = self._reply(owner, record, raw)
+        except Exception as exc:  # a bug here should reach the client as a 500, not a dropped socket
+            reply = self._error(500, "api_error", f"Simulator failure: {exc!r}", request_id)
+        finally:
+            if counted:
+                owner._leave(generation)
+        record.finished = owner.timer()
+        if reply is None:
+            self.close_connection = True
+            return
+        record.status = reply[0]
+        self._write(*reply, request_id)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("content-length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _reply(self, owner: LocalServer, record: RequestRecord, raw: bytes) -> _Reply | None:
+        """Route, authenticate and validate; None means drop the connection."""
+        rid = record.request_id
+        route = (self.command, record.path)
+        if route not in (("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens")):
+            return self._error(404, "not_found_error", f"Not found: {self.command} {record.path}", rid)
+        problem = self._auth_problem(owner)
+        if problem:
+            return self._error(401, "authentication_error", problem, rid)
+        try:
+            record.body = body = json.loads(raw)
+            latency = float(self.headers.get(LATENCY_HEADER, owner.latency))
+        except ValueError as exc:
+            return self._error(400, "invalid_request_error", f"Could not parse the request: {exc}", rid)
+        count_only = record.path.endswith("/count_tokens")
+        try:
+            _answers.validate(body, count_only=count_only)
+        except _answers.InvalidRequest as exc:
+            return self._error(400, "invalid_request_error", str(exc), rid)
+        owner._sleep(latency)
+        if count_only:
+            return 200, {}, _json({"input_tokens": _answers.count_input_tokens(body)})
+        return self._message(owner, record, body)
+
+    def _message(self, owner: LocalServer, record: RequestRecord, body: dict[str, Any]) -> _Reply | None:
+        """Answer a valid ``/v1/messages`` request, unless a fault says otherwise."""
+        rid = record.request_id
+        record.stream = stream = bool(body.get("stream"))
+        fault = owner.faults.take()
+        if fault is not None:
+            record.fault = fault.kind
+            if fault.kind == "drop":
+                return None
+            if fault.kind == "slow":
+                owner._sleep(float(fault.options.get("seconds", DEFAULT_SLOW_SECONDS)))
+            elif fault.kind in ERRORS or not stream:  # stream_error on a plain request is a 529
+                return self._fault_error(fault, rid)
+        answer = _answers.make_answer(body)
+        message_id = "msg_" + secrets.token_hex(12)
+        if not stream:
+            return 200, {}, _json(_answers.message_json(answer, message_id=message_id, model=body["model"]))
+        events = list(_answers.stream_events(answer, message_id=message_id, model=body["model"]))
+        if fault is not None and fault.kind == "stream_error":
+            keep = 3 + int(fault.options.get("after", DEFAULT_EVENTS_BEFORE_ERROR))  # start, block start, ping
+            _, kind, message = ERRORS["529"]
+            error = _answers.error_json(kind, fault.options.get("message", message), rid)
+            events = events[:keep] + [_answers.sse("error", error)]
+        return 200, {}, events
+
+    def _auth_problem(self, owner: LocalServer) -> str | None:
+        key = self.headers.get("x-api-key")
+        if key is None:
+            scheme, _, token = (self.headers.get("authorization") or "").partition(" ")
+            key = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+        if key is None:
+            return "x-api-key header is required"
+        if owner.api_key is not None and key != owner.api_key:
+            return "invalid x-api-key"
+        return None
+
+    def _fault_error(self, fault: Fault, request_id: str) -> _Reply:
+        status, kind, message = ERRORS.get(fault.kind, ERRORS["529"])
+        body = _json(_answers.error_json(kind, fault.options.get("message", message), request_id))
+        return status, fault.error_headers(), body
+
+    @staticmethod
+    def _error(status: int, kind: str, message: str, request_id: str) -> _Reply:
+        return status, {}, _json(_answers.error_json(kind, message, request_id))
+
+    def _write(self, status: int, headers: dict[str, str], body: bytes | list[bytes], request_id: str) -> None:
+        reason = _REASONS.get(status) or self.responses.get(status, ("Error",))[0]
+        lines = [f"HTTP/1.1 {status} {reason}", f"request-id: {request_id}"]
+        if isinstance(body, list):
+            lines += ["content-type: text/event-stream; charset=utf-8", "cache-control: no-cache"]
+            lines.append("transfer-encoding: chunked")
+            # One chunk per event, as the API sends them; the final empty chunk keeps the connection reusable.
+            body = b"".join([b"%x\r\n%s\r\n" % (len(event), event) for event in body]) + b"0\r\n\r\n"
+        else:
+            lines += ["content-type: application/json", f"content-length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        if self.close_connection:
+            lines.append("connection: close")
+        # Head and body in one send: on a TCP_NODELAY socket two writes mean two packets.
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()

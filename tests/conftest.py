@@ -1,0 +1,62 @@
+"""Shared fixtures: a running local Messages API server, an SDK client on it, an isolated environment."""
+
+from __future__ import annotations
+
+import os
+
+import anthropic
+import pytest
+
+from claude_force_nb.simulator import LocalServer
+
+_CLEARED_ENV = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "CLAUDE_CACHE_SECRET",
+    "CLAUDE_CACHE_OLD_SECRETS",
+    "CLAUDE_FORCE_NB_MODEL",
+    "CLAUDE_FORCE_NB_CACHE_MODE",
+)
+
+
+@pytest.fixture(scope="session")
+def _session_server():
+    # One server for the whole run; starting a thread per test would only add noise.
+    with LocalServer() as server:
+        yield server
+
+
+@pytest.fixture
+def server(_session_server: LocalServer) -> LocalServer:
+    """The shared local server, with an empty log, no faults, no latency and any key accepted."""
+    _session_server.reset()
+    _session_server.latency = 0.0
+    _session_server.api_key = None
+    return _session_server
+
+
+@pytest.fixture
+async def client(server: LocalServer):
+    """An ``AsyncAnthropic`` on the local server that validates every response strictly."""
+    async with anthropic.AsyncAnthropic(
+        api_key="test-key", base_url=server.url, max_retries=2, _strict_response_validation=True
+    ) as sdk:
+        yield sdk
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    """No real keys or user settings leak in; home and working directories are per test."""
+    for name in _CLEARED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    dirs = {name: tmp_path / name for name in ("nb-home", "user-home", "work")}
+    for path in dirs.values():
+        path.mkdir()
+    monkeypatch.setenv("CLAUDE_FORCE_NB_HOME", str(dirs["nb-home"]))
+    monkeypatch.setenv("HOME", str(dirs["user-home"]))
+    # A proxy configured on the machine must not intercept loopback calls.
+    for name in ("NO_PROXY", "no_proxy"):
+        existing = os.environ.get(name, "")
+        monkeypatch.setenv(name, ",".join(filter(None, (existing, "127.0.0.1,localhost"))))
+    monkeypatch.chdir(dirs["work"])
+    return dirs
