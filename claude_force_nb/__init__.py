@@ -1,0 +1,67 @@
+"""Run Claude agents concurrently from Jupyter and Python, with a signed response cache.
+
+``%load_ext claude_force_nb`` in IPython registers the ``%%agent`` and
+``%%agents`` magics; :class:`AsyncAgentOrchestrator` is the Python API under them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._agents import Agent, AgentRegistry
+from ._batch import Batch, Call, Progress
+from ._cache import ResponseCache
+from ._config import DEFAULT_MODEL
+from ._errors import (
+    AgentError,
+    AgentFileError,
+    AgentNotFoundError,
+    CacheError,
+    CacheMissError,
+    CallError,
+    CallTimeoutError,
+    ClaudeForceError,
+)
+from ._orchestrator import AsyncAgentOrchestrator
+from ._results import AgentResult, AsyncAgentResult
+from ._stats import CacheStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Agent",
+    "AgentError",
+    "AgentFileError",
+    "AgentNotFoundError",
+    "AgentRegistry",
+    "AgentResult",
+    "AsyncAgentOrchestrator",
+    "AsyncAgentResult",
+    "Batch",
+    "CacheError",
+    "CacheMissError",
+    "CacheStats",
+    "Call",
+    "CallError",
+    "CallTimeoutError",
+    "ClaudeForceError",
+    "Progress",
+    "ResponseCache",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register the magics (``%load_ext claude_force_nb``)."""
+    from ._magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove the magics and release their resources (``%unload_ext claude_force_nb``)."""
+    from ._magics import unload
+
+    unload(ipython)

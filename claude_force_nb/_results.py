@@ -1,0 +1,86 @@
+"""The outcome of one agent call."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._request import Completion
+
+
+@dataclass(eq=False)
+class AgentResult:
+    """What one call produced: the answer or the exception, plus its costs.
+
+    ``latency`` is what this call took now (microseconds for a cache hit);
+    ``original_latency`` is what the API call took when it was made.
+    """
+
+    agent_name: str
+    success: bool
+    output: str = ""
+    error: BaseException | None = None
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    latency: float = 0.0
+    original_latency: float = 0.0
+    request_id: str | None = None
+    cached: bool = False
+    source: str = ""
+    task: str = ""
+    item: Any = None
+    completion: Completion | None = field(default=None, repr=False)
+
+    @property
+    def agent(self) -> str:
+        return self.agent_name
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def cancelled(self) -> bool:
+        return isinstance(self.error, asyncio.CancelledError)
+
+    @property
+    def status(self) -> str:
+        """One word: ok, cached, failed or cancelled."""
+        if self.success:
+            return "cached" if self.cached else "ok"
+        return "cancelled" if self.cancelled else "failed"
+
+    @property
+    def errors(self) -> list[str]:
+        """Error messages as strings (claude-force compatibility); see ``error`` for the exception."""
+        return [str(self.error) or type(self.error).__name__] if self.error is not None else []
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The claude-force ``metadata`` mapping."""
+        return {
+            "model": self.model,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "tokens_used": self.tokens,
+            "execution_time_ms": self.latency * 1000,
+            "estimated_cost": self.cost,
+            "cached": self.cached,
+            "request_id": self.request_id,
+        }
+
+    def raise_for_error(self) -> AgentResult:
+        """Raise the original exception if the call failed; return self otherwise."""
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def __str__(self) -> str:
+        return self.output if self.success else f"[{self.status}] {self.errors[0] if self.errors else ''}"
+
+
+# claude-force's name for the same thing.
+AsyncAgentResult = AgentResult

@@ -1,0 +1,217 @@
+import asyncio
+
+import anthropic
+import pytest
+
+from claude_force_nb import (
+    AgentNotFoundError,
+    AsyncAgentOrchestrator,
+    CacheMissError,
+    CallError,
+    CallTimeoutError,
+    DEFAULT_MODEL,
+)
+from claude_force_nb._batch import Call
+
+
+@pytest.fixture
+def make(server):
+    made = []
+
+    def make(**options):
+        options.setdefault("api_key", "test-key")
+        options.setdefault("base_url", server.url)
+        options.setdefault("max_retries", 0)
+        orchestrator = AsyncAgentOrchestrator(**options)
+        made.append(orchestrator)
+        return orchestrator
+
+    yield make
+    for orchestrator in made:
+        if orchestrator.cache is not None:
+            orchestrator.cache.close()
+
+
+def messages_requests(server):
+    return [r for r in server.log if r.path == "/v1/messages"]
+
+
+async def test_execute_agent_returns_a_complete_result(make, server):
+    result = await make().execute_agent("code-reviewer", "def f(): pass")
+    assert result.success and result.error is None
+    assert "synthetic" in result.output
+    assert result.agent_name == result.agent == "code-reviewer"
+    assert result.model == DEFAULT_MODEL
+    assert result.input_tokens > 0 and result.output_tokens > 0
+    assert result.cost > 0
+    assert result.request_id.startswith("req_")
+    assert result.latency > 0 and not result.cached
+    body = messages_requests(server)[0].body
+    assert body["system"].startswith("You are a meticulous senior code reviewer")
+    assert body["messages"] == [{"role": "user", "content": "def f(): pass"}]
+
+
+async def test_per_call_overrides_reach_the_request(make, server):
+    await make().execute_agent("summarizer", "text", model="claude-opus-4-6", max_tokens=77, temperature=0.25,
+                               stop_sequences=["END"], system="Be terse.")
+    body = messages_requests(server)[0].body
+    assert body["model"] == "claude-opus-4-6"
+    assert body["max_tokens"] == 77
+    assert body["temperature"] == 0.25  # sent through extra_body
+    assert body["stop_sequences"] == ["END"]
+    assert body["system"] == "Be terse."
+
+
+async def test_agent_defaults_come_from_its_file(make, server, isolated_env):
+    agents = isolated_env["work"] / ".claude" / "agents"
+    agents.mkdir(parents=True)
+    agents.joinpath("terse.md").write_text("---\nname: terse\nmodel: haiku\nmax_tokens: 50\ntemperature: 0\n---\nBe terse.\n")
+    await make().execute_agent("terse", "hi")
+    body = messages_requests(server)[0].body
+    assert (body["model"], body["max_tokens"], body["temperature"], body["system"]) == (
+        "claude-haiku-4-5", 50, 0, "Be terse.")
+
+
+async def test_rate_limit_with_retry_after_is_retried_by_the_sdk(make, server):
+    server.faults.push("429", retry_after_ms=10)
+    result = await make(max_retries=2).execute_agent("explainer", "GIL?")
+    assert result.success
+    assert [r.status for r in messages_requests(server)] == [429, 200]
+
+
+async def test_overload_exhausts_the_sdk_retries(make, server):
+    for _ in range(3):
+        server.faults.push("529", retry_after_ms=1)
+    result = await make(max_retries=2).execute_agent("explainer", "GIL?")
+    assert not result.success
+    assert isinstance(result.error, CallError) and result.error.status == 529
+    assert isinstance(result.error.__cause__, anthropic.APIStatusError)
+    assert "529" in str(result.error) and "request id req_" in str(result.error)
+    assert "try again later" in str(result.error)
+    assert len(messages_requests(server)) == 3
+
+
+async def test_server_error_keeps_the_original_exception(make, server):
+    server.faults.push("500")
+    result = await make().execute_agent("explainer", "x")
+    assert result.status == "failed"
+    assert isinstance(result.error.__cause__, anthropic.InternalServerError)
+    assert result.errors == [str(result.error)]
+    with pytest.raises(CallError):
+        result.raise_for_error()
+
+
+async def test_slow_answer_times_out(make, server):
+    server.faults.push("slow", seconds=2)
+    result = await make(timeout_seconds=0.2).execute_agent("explainer", "x")
+    assert isinstance(result.error, CallTimeoutError)
+    assert "timed out" in str(result.error) or "No answer within" in str(result.error)
+
+
+async def test_dropped_connection_is_a_call_error(make, server):
+    server.faults.push("drop")
+    result = await make().execute_agent("explainer", "x")
+    assert isinstance(result.error, CallError)
+    assert isinstance(result.error.__cause__, anthropic.APIConnectionError)
+    assert "Could not connect" in str(result.error)
+
+
+async def test_concurrency_is_bounded_as_the_server_sees_it(make, server):
+    server.latency = 0.05
+    orchestrator = make(max_concurrent=3, enable_cache=False)
+    results = await orchestrator.execute_multiple([("explainer", f"task {i}") for i in range(12)])
+    assert all(r.success for r in results)
+    assert server.max_in_flight == 3
+
+
+async def test_results_come_back_in_input_order(make, server):
+    server.faults.push("slow", seconds=0.3)  # the first call finishes last
+    tasks = [("explainer", f"task {i}") for i in range(5)]
+    results = await make(enable_cache=False).execute_multiple(tasks)
+    assert [r.task for r in results] == [t for _, t in tasks]
+
+
+async def test_one_failure_keeps_every_other_result(make, server):
+    server.faults.push("500")
+    results = await make(enable_cache=False, max_concurrent=1).execute_multiple(
+        [("explainer", f"task {i}") for i in range(5)])
+    assert [r.success for r in results] == [False, True, True, True, True]
+
+
+async def test_cancelling_the_batch_cancels_calls_in_flight(make, server):
+    server.latency = 30
+    orchestrator = make(enable_cache=False)
+    batch = orchestrator.batch([("explainer", f"task {i}") for i in range(4)])
+    pending = asyncio.ensure_future(batch.wait())
+    while server.in_flight < 4:
+        await asyncio.sleep(0.01)
+    pending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(pending, 5)
+    assert batch.progress.cancelled == 4
+    assert all(r.cancelled for r in batch.results_so_far())
+
+
+async def test_unknown_agent_fails_before_any_call(make, server):
+    orchestrator = make()
+    with pytest.raises(AgentNotFoundError, match="Did you mean 'explainer'"):
+        await orchestrator.execute_agent("explainr", "x")
+    with pytest.raises(AgentNotFoundError):
+        await orchestrator.execute_multiple([("explainer", "x"), ("nope", "y")])
+    assert messages_requests(server) == []
+
+
+async def test_streaming_delivers_the_same_text(make, server):
+    chunks = []
+    result = await make(enable_cache=False).execute_agent("explainer", "x", on_text=chunks.append)
+    assert len(chunks) > 1
+    assert "".join(chunks) == result.output
+    assert messages_requests(server)[0].body.get("stream") is True
+
+
+async def test_second_identical_call_is_served_from_the_cache(make, server):
+    orchestrator = make()
+    first = await orchestrator.execute_agent("explainer", "same")
+    second = await orchestrator.execute_agent("explainer", "same")
+    assert not first.cached and second.cached
+    assert second.output == first.output
+    assert second.original_latency == pytest.approx(first.completion.latency)
+    assert len(messages_requests(server)) == 1
+    assert orchestrator.stats().hits == 1
+
+
+async def test_replay_miss_is_a_failed_result_naming_the_task(make, server):
+    result = await make(cache_mode="replay").execute_agent("explainer", "never asked before")
+    assert isinstance(result.error, CacheMissError)
+    assert "explainer" in str(result.error) and "never asked" in str(result.error)
+    assert messages_requests(server) == []
+
+
+async def test_calls_accept_per_call_models(make, server):
+    results = await make().execute_multiple(
+        [Call("explainer", "x", model="claude-haiku-4-5"), ("explainer", "x", {"model": "claude-opus-4-6"})])
+    assert [r.model for r in results] == ["claude-haiku-4-5", "claude-opus-4-6"]
+
+
+def test_recommended_configuration_works_verbatim_on_the_offline_default(monkeypatch, capfd):
+    monkeypatch.setenv("CLAUDE_FORCE_NB_SIMULATOR_LATENCY", "0")
+
+    async def main():
+        orchestrator = AsyncAgentOrchestrator(max_concurrent=10, timeout_seconds=120, enable_cache=True,
+                                              cache_ttl_hours=24)
+        result = await orchestrator.execute_agent("code-reviewer", "def f(): pass")
+        results = await orchestrator.execute_multiple([("code-reviewer", "..."), ("python-expert", "...")])
+        return orchestrator, result, results
+
+    orchestrator, result, results = asyncio.run(main())
+    assert result.success and all(r.success for r in results)
+    assert orchestrator.backend.offline
+    # The same orchestrator keeps working on a new event loop (a new asyncio.run).
+    again = asyncio.run(orchestrator.execute_agent("code-reviewer", "def g(): pass"))
+    assert again.success
+    asyncio.run(orchestrator.close())
+
+
+def test_max_concurrent_must_be_positive():
+    with pytest.raises(ValueError, match="max_concurrent"):
+        AsyncAgentOrchestrator(max_concurrent=0, enable_cache=False)
