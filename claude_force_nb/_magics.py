@@ -1,0 +1,338 @@
+"""``%%agent``, ``%%agents`` and ``%agent``: thin adapters over the orchestrator."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from IPython.core import magic_arguments
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.display import display
+from traitlets import Bool, Enum, Float, Integer, Unicode, observe
+
+from . import _commands, _loop
+from ._background import BackgroundRun
+from ._batch import Call
+from ._config import (
+    CACHE_MODES,
+    DEFAULT_CACHE_MAXSIZE,
+    DEFAULT_CACHE_TTL_HOURS,
+    DEFAULT_MAX_CONCURRENT,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_TIMEOUT_SECONDS,
+)
+from ._errors import AgentNotFoundError
+from ._interpolate import interpolate
+from ._orchestrator import AsyncAgentOrchestrator
+from ._render import FORMATS, Answer
+from ._resultset import Results
+
+STREAM_REFRESH_SECONDS = 0.05
+
+
+def _common(func):
+    """Options shared by %%agent and %%agents."""
+    for arg in reversed([
+        magic_arguments.argument("--max-tokens", type=int, metavar="N", help="maximum tokens in the answer"),
+        magic_arguments.argument("-t", "--temperature", type=float, metavar="T", help="sampling temperature, 0 to 1"),
+        magic_arguments.argument("--system", metavar="TEXT", help="system prompt to use instead of the agent's"),
+        magic_arguments.argument("-f", "--format", choices=FORMATS, help="how to show answers (default markdown)"),
+        magic_arguments.argument("-o", "--out", metavar="VAR", help="store the result object in VAR"),
+        magic_arguments.argument("--no-cache", action="store_true", help="neither read nor write the cache"),
+        magic_arguments.argument("--refresh", action="store_true", help="call the API again and overwrite the cache"),
+        magic_arguments.argument("--replay", action="store_true", help="answer only from the cache; a miss is an error"),
+        magic_arguments.argument("--timeout", type=float, metavar="S", help="seconds before a call is abandoned"),
+        magic_arguments.argument("--raw", action="store_true", help="send the cell as is, without {name} interpolation"),
+        magic_arguments.argument("--fence", action="store_true", help="wrap interpolated values as delimited data blocks"),
+    ]):
+        func = arg(func)
+    return func
+
+
+@magics_class
+class AgentMagics(Magics):
+    """Run Claude agents from notebook cells. Options set with ``%config AgentMagics.<name> = value``."""
+
+    default_agent = Unicode("python-expert", help="Agent used by %%agent when none is named.").tag(config=True)
+    model = Unicode(None, allow_none=True, help="Model for every call (default: the agent's, then "
+                    "CLAUDE_FORCE_NB_MODEL, then the package default).").tag(config=True)
+    max_tokens = Integer(DEFAULT_MAX_TOKENS, help="Default maximum tokens per answer.").tag(config=True)
+    max_concurrent = Integer(DEFAULT_MAX_CONCURRENT, help="Calls in flight at once.").tag(config=True)
+    timeout = Float(DEFAULT_TIMEOUT_SECONDS, help="Seconds before a call is abandoned.").tag(config=True)
+    cache_ttl_hours = Float(DEFAULT_CACHE_TTL_HOURS, help="How long cached answers are served.").tag(config=True)
+    cache_maxsize = Integer(DEFAULT_CACHE_MAXSIZE, help="Answers kept in memory.").tag(config=True)
+    cache_path = Unicode(None, allow_none=True, help="SQLite cache file (default: under "
+                         "CLAUDE_FORCE_NB_HOME or the user data directory).").tag(config=True)
+    cache_mode = Enum(CACHE_MODES, None, allow_none=True, help="normal, refresh, no-cache or replay "
+                      "(default: CLAUDE_FORCE_NB_CACHE_MODE, else normal).").tag(config=True)
+    format = Enum(FORMATS, "markdown", help="How answers are shown.").tag(config=True)
+    panel = Bool(True, help="Show the stats panel under %%agents runs.").tag(config=True)
+
+    # Class-level so that config applied inside __init__ finds them.
+    _orchestrator: AsyncAgentOrchestrator | None = None
+    last_batch = None
+
+    @observe("max_concurrent", "timeout", "cache_ttl_hours", "cache_maxsize", "cache_path", "cache_mode", "model",
+             "max_tokens")
+    def _settings_changed(self, change: dict) -> None:
+        self.release()  # rebuilt with the new settings on next use
+
+    @property
+    def orchestrator(self) -> AsyncAgentOrchestrator:
+        if self._orchestrator is None:
+            self._orchestrator = AsyncAgentOrchestrator(
+                max_concurrent=self.max_concurrent,
+                timeout_seconds=self.timeout,
+                cache_ttl_hours=self.cache_ttl_hours,
+                cache_maxsize=self.cache_maxsize,
+                cache_path=self.cache_path,
+                cache_mode=self.cache_mode,
+                model=self.model,
+                max_tokens=self.max_tokens,
+            )
+        return self._orchestrator
+
+    def release(self) -> None:
+        """Close the orchestrator (flushing the cache file)."""
+        orchestrator, self._orchestrator = self._orchestrator, None
+        if orchestrator is not None:
+            _loop.run(orchestrator.close())
+
+    # -- %%agent -----------------------------------------------------------
+
+    @magic_arguments.magic_arguments()
+    @magic_arguments.argument("agent", nargs="?", help="agent name (default: AgentMagics.default_agent)")
+    @magic_arguments.argument("-m", "--model", help="model to use instead of the agent's")
+    @magic_arguments.argument("--stream", action="store_true", help="show the answer as it arrives")
+    @_common
+    @cell_magic
+    def agent(self, line: str, cell: str) -> None:
+        """Send the cell to one agent and show the answer.
+
+        The cell is the task. ``{name}``, ``{obj.attr}``, ``{items[0]}`` and
+        ``{Out[3]}`` are replaced from the namespace; other braces are left
+        alone, and ``{{ }}`` escapes. End the magic line with ``;`` to hide
+        the answer (it is still stored by ``-o``).
+
+        Examples::
+
+            %%agent code-reviewer -o review
+            def mean(xs): return sum(xs) / len(xs)
+        """
+        line, quiet = _strip_quiet(line)
+        args = self._parse(self.agent, line)
+        name = args.agent or self.default_agent
+        task = self._task(cell, args, {})
+        self._agent_or_usage(name)
+        options = self._call_options(args)
+        if args.stream and not quiet:
+            result = self._run_streaming(name, task, args.model or self.model, options, args.format or self.format)
+        else:
+            result = _loop.run(self.orchestrator.execute_agent(name, task, model=args.model or self.model,
+                                                               **options))
+            if not quiet:
+                display(Answer(result, args.format or self.format))
+        self._store(args.out, result)
+
+    def _run_streaming(self, name: str, task: str, model: str | None, options: dict, fmt: str):
+        handle = display({"text/plain": ""}, raw=True, display_id=True)
+        chunks: list[str] = []
+        last = [0.0]
+
+        def on_text(text: str) -> None:
+            chunks.append(text)
+            now = time.monotonic()
+            if now - last[0] >= STREAM_REFRESH_SECONDS:
+                last[0] = now
+                handle.update({"text/plain": "".join(chunks)}, raw=True)
+
+        result = _loop.run(self.orchestrator.execute_agent(name, task, model=model, on_text=on_text, **options))
+        handle.update(Answer(result, fmt))
+        return result
+
+    # -- %%agents ----------------------------------------------------------
+
+    @magic_arguments.magic_arguments()
+    @magic_arguments.argument("agents", nargs="*", help="one or more agent names")
+    @magic_arguments.argument("--over", metavar="VAR", help="sweep the cell over the items of VAR ({item} in the cell)")
+    @magic_arguments.argument("--models", metavar="A,B", help="comma-separated models: one call per model")
+    @magic_arguments.argument("-c", "--concurrency", type=int, metavar="N", help="calls in flight at once")
+    @magic_arguments.argument("--background", action="store_true",
+                              help="return at once; -o VAR holds a handle to watch, await or cancel")
+    @magic_arguments.argument("--no-panel", action="store_true", help="do not show the stats panel")
+    @_common
+    @cell_magic
+    def agents(self, line: str, cell: str) -> None:
+        """Send the cell to several agents (and inputs, and models) concurrently.
+
+        Each agent gets the cell; ``--over VAR`` makes the cell a template
+        filled with each item of ``VAR`` as ``{item}``; ``--models a,b`` runs
+        every call once per model. Results show as a table; ``-o VAR`` keeps
+        them (index by position, agent or ``(agent, item)``, or call
+        ``.to_dataframe()``).
+
+        Examples::
+
+            %%agents code-reviewer python-expert -o reviews
+            def mean(xs): return sum(xs) / len(xs)
+
+            %%agents summarizer --over articles -c 20
+            Summarize: {item}
+        """
+        line, quiet = _strip_quiet(line)
+        args = self._parse(self.agents, line)
+        if not args.agents:
+            raise UsageError("Name at least one agent: %%agents AGENT [AGENT ...] [options].")
+        for name in args.agents:
+            self._agent_or_usage(name)
+        if args.concurrency is not None and args.concurrency < 1:
+            raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}.")
+        models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else [self.model]
+        calls = self._sweep_calls(args, cell, models)
+        options = self._call_options(args)
+        panel = None if (args.no_panel or not self.panel or quiet) else _commands.live_panel(self.orchestrator)
+        batch = self.orchestrator.batch(calls, concurrency=args.concurrency,
+                                        on_update=panel.on_update if panel else None, **options)
+        self.last_batch = batch
+        if panel is not None:
+            panel.watch(batch)
+            display(panel)
+        if args.background:
+            run = BackgroundRun(batch)
+            self._store(args.out, run)
+            if not quiet:
+                print(f"Started {len(calls)} calls in the background"
+                      + (f"; watch, await or cancel {args.out}." if args.out else "."))
+            return
+        try:
+            results = Results(_loop.run(batch.wait()))
+        except KeyboardInterrupt:
+            batch.cancel()
+            _loop.run(batch.settle())
+            results = Results(batch.results_so_far())
+            self._store(args.out, results)
+            progress = batch.progress
+            if panel is not None:
+                panel.refresh()
+            display(results)
+            raise KeyboardInterrupt(
+                f"Interrupted: {progress.succeeded + progress.failed} calls finished (kept and cached), "
+                f"{progress.cancelled} cancelled."
+            ) from None
+        if panel is not None:
+            panel.refresh()
+        self._store(args.out, results)
+        if not quiet:
+            display(results)
+
+    def _sweep_calls(self, args: Any, cell: str, models: list[str | None]) -> list[Call]:
+        if args.over is None:
+            task = self._task(cell, args, {})
+            return [Call(name, task, model) for name in args.agents for model in models]
+        items = self._sweep_items(args.over)
+        tasks = [(item, self._task(cell, args, {"item": item}, quiet_missing=i > 0)) for i, item in enumerate(items)]
+        return [Call(name, task, model, item) for name in args.agents for item, task in tasks for model in models]
+
+    def _sweep_items(self, name: str) -> list[Any]:
+        if name not in self.shell.user_ns:
+            raise UsageError(f"--over {name}: no variable named {name!r} in the namespace.")
+        value = self.shell.user_ns[name]
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            raise UsageError(f"--over {name}: expected a list or other iterable of inputs, got {type(value).__name__}.")
+        items = list(value)
+        if not items:
+            raise UsageError(f"--over {name}: {name} is empty, so there is nothing to run.")
+        return items
+
+    # -- %agent ------------------------------------------------------------
+
+    @line_magic("agent")
+    def agent_command(self, line: str) -> Any:
+        """Housekeeping: %agent list | show NAME | stats | cache info|verify|prune|clear [--yes] | config | help."""
+        words = shlex.split(line)
+        return _commands.run(self, words)
+
+    # -- helpers -----------------------------------------------------------
+
+    def _parse(self, magic: Any, line: str) -> Any:
+        # shlex rather than parse_argstring, which keeps quotes: --system 'Be brief.'
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"Cannot parse the magic line: {exc}.") from None
+        args = magic.parser.parse_args(words)
+        for flag in ("max_tokens", "timeout"):
+            value = getattr(args, flag, None)
+            if value is not None and value <= 0:
+                raise UsageError(f"--{flag.replace('_', '-')} must be positive, got {value:g}.")
+        if args.temperature is not None and not 0 <= args.temperature <= 1:
+            raise UsageError(f"--temperature must be between 0 and 1, got {args.temperature:g}.")
+        if sum((args.no_cache, args.refresh, args.replay)) > 1:
+            raise UsageError("Use at most one of --no-cache, --refresh and --replay.")
+        if args.out is not None and not args.out.isidentifier():
+            raise UsageError(f"-o/--out needs a variable name, got {args.out!r}.")
+        return args
+
+    def _task(self, cell: str, args: Any, extra: dict, *, quiet_missing: bool = False) -> str:
+        if not cell.strip():
+            raise UsageError("The cell is empty: write the task below the magic line.")
+        if args.raw:
+            return cell.strip()
+        namespace = {**self.shell.user_ns, **extra} if extra else self.shell.user_ns
+        result = interpolate(cell, namespace, fence=args.fence)
+        if result.missing and not quiet_missing:
+            names = ", ".join("{" + m + "}" for m in result.missing)
+            print(f"Note: left as written, not defined: {names} (use --raw to silence).")
+        return result.text.strip()
+
+    def _agent_or_usage(self, name: str) -> None:
+        try:
+            self.orchestrator.agents.get(name)
+        except AgentNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _call_options(self, args: Any) -> dict[str, Any]:
+        mode = "no-cache" if args.no_cache else "refresh" if args.refresh else "replay" if args.replay else None
+        return {
+            "max_tokens": args.max_tokens,
+            "system": args.system,
+            "cache_mode": mode,
+            "timeout": args.timeout,
+            "temperature": args.temperature,
+        }
+
+    def _store(self, name: str | None, value: Any) -> None:
+        if name:
+            self.shell.user_ns[name] = value
+
+
+def _strip_quiet(line: str) -> tuple[str, bool]:
+    stripped = line.rstrip()
+    if stripped.endswith(";"):
+        return stripped[:-1], True
+    return line, False
+
+
+_magics: AgentMagics | None = None
+
+
+def load(ipython: Any) -> None:
+    global _magics
+    _magics = AgentMagics(shell=ipython)
+    ipython.register_magics(_magics)
+
+
+def unload(ipython: Any) -> None:
+    global _magics
+    if _magics is None:
+        return
+    _magics.release()
+    magics = ipython.magics_manager.magics
+    for kind, names in (("cell", ("agent", "agents")), ("line", ("agent",))):
+        for name in names:
+            magics[kind].pop(name, None)
+    ipython.magics_manager.registry.pop(type(_magics).__name__, None)
+    _magics = None

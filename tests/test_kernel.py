@@ -1,0 +1,137 @@
+"""The magics in a real ipykernel, driven by nbclient, against the local server."""
+
+import asyncio
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def kernel_env(server, monkeypatch):
+    # The kernel inherits this environment: it talks to the test's server.
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    return server
+
+
+def notebook(*sources):
+    return new_notebook(cells=[new_code_cell(s) for s in sources])
+
+
+def text_of(cell):
+    parts = []
+    for out in cell.outputs:
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("display_data", "execute_result"):
+            parts.append(out.data.get("text/plain", ""))
+        elif out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}")
+    return "".join(parts)
+
+
+def run(nb, tmp_path, **options):
+    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}},
+                   **options).execute()
+    return nb
+
+
+def messages(server):
+    return [r for r in server.log if r.path == "/v1/messages"]
+
+
+def test_blocking_cells_and_cached_rerun(kernel_env, tmp_path):
+    nb = run(notebook(
+        "%load_ext claude_force_nb",
+        "%%agent explainer -o first\nWhat is a monad?",
+        "%%agents explainer summarizer -o both --no-panel\nWhat is a monad?",
+        "%%agent explainer -o again\nWhat is a monad?",
+        "print(first.cached, again.cached, again.output == first.output, [r.status for r in both])",
+    ), tmp_path)
+    assert "synthetic" in text_of(nb.cells[1])
+    assert text_of(nb.cells[4]).strip() == "False True True ['cached', 'ok']"
+    assert len(messages(kernel_env)) == 2
+
+
+def test_cache_survives_a_kernel_restart(kernel_env, tmp_path):
+    cells = ("%load_ext claude_force_nb", "%%agent explainer -o r\nPersist me", "print(r.cached, r.source)")
+    first = run(notebook(*cells), tmp_path)
+    second = run(notebook(*cells), tmp_path)
+    assert text_of(first.cells[2]).strip() == "False api"
+    assert text_of(second.cells[2]).strip() == "True file"
+    assert len(messages(kernel_env)) == 1
+
+
+def test_background_sweep_progresses_between_cells(kernel_env, tmp_path):
+    kernel_env.latency = 0.2
+    nb = run(notebook(
+        "%load_ext claude_force_nb\nitems = list(range(8))",
+        "%%agents explainer --over items -c 4 --background -o run --no-panel\nCount to {item}",
+        "print('done at start:', run.done)",
+        "results = await run\nprint(len(results), all(r.success for r in results), run.done)",
+    ), tmp_path)
+    assert "done at start: False" in text_of(nb.cells[2])
+    assert text_of(nb.cells[3]).strip() == "8 True True"
+    assert len(messages(kernel_env)) == 8
+
+
+def test_background_sweep_runs_while_the_kernel_is_idle(kernel_env, tmp_path):
+    kernel_env.latency = 0.1
+    nb = notebook(
+        "%load_ext claude_force_nb\nitems = list(range(6))",
+        "%%agents explainer --over items -c 3 --background -o run --no-panel\nItem {item}",
+        "print(run.done, run.progress.succeeded)",
+    )
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+
+    async def drive():
+        async with client.async_setup_kernel():
+            await client.async_execute_cell(nb.cells[0], 0)
+            await client.async_execute_cell(nb.cells[1], 1)
+            # Nothing executes now; only the kernel's own loop can make progress.
+            for _ in range(100):
+                if len(messages(kernel_env)) == 6 and kernel_env.in_flight == 0:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
+            await client.async_execute_cell(nb.cells[2], 2)
+
+    asyncio.run(drive())
+    assert text_of(nb.cells[2]).strip() == "True 6"
+
+
+def test_interrupt_keeps_and_caches_finished_calls(kernel_env, tmp_path):
+    kernel_env.latency = 0.3
+    nb = notebook(
+        "%load_ext claude_force_nb\nitems = list(range(12))",
+        "%%agents explainer --over items -c 2 -o rs --no-panel\nItem {item}",
+        "finished = [r.item for r in rs if r.success]\ncancelled = [r.item for r in rs if r.cancelled]\n"
+        "print(len(finished), len(cancelled))",
+        "%%agents explainer --over finished --replay -o again --no-panel\nItem {item}",
+        "print(all(r.cached for r in again), len(again) == len(finished))",
+    )
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(tmp_path)}})
+
+    async def drive():
+        async with client.async_setup_kernel():
+            await client.async_execute_cell(nb.cells[0], 0)
+            sweep = asyncio.ensure_future(client.async_execute_cell(nb.cells[1], 1))
+            while sum(r.status == 200 for r in messages(kernel_env)) < 3:
+                await asyncio.sleep(0.02)
+            await client.km.interrupt_kernel()
+            await sweep
+            for index in (2, 3, 4):
+                await client.async_execute_cell(nb.cells[index], index)
+
+    asyncio.run(drive())
+    sweep_text = text_of(nb.cells[1])
+    assert "KeyboardInterrupt" in sweep_text and "cancelled" in sweep_text
+    finished, cancelled = map(int, text_of(nb.cells[2]).split())
+    # A response the server sent just before the interrupt may still be cancelled on the client.
+    assert finished >= 1 and cancelled >= 1 and finished + cancelled == 12
+    assert text_of(nb.cells[4]).strip() == "True True"

@@ -1,0 +1,218 @@
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from claude_force_nb._background import BackgroundRun
+from claude_force_nb._resultset import Results
+from claude_force_nb._results import AgentResult
+
+
+@pytest.fixture
+def ip(server, monkeypatch):
+    """An InteractiveShell with the extension loaded, talking to the local server."""
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "claude_force_nb")
+    yield shell
+    shell.run_line_magic("unload_ext", "claude_force_nb")
+    shell.config.pop("AgentMagics", None)
+    for name in list(shell.user_ns):
+        if not name.startswith("_") and name not in shell.user_ns_hidden:
+            del shell.user_ns[name]
+
+
+def calls(server):
+    return [r for r in server.log if r.path == "/v1/messages"]
+
+
+def test_agent_cell_renders_answer_with_footer(ip, server, capsys):
+    ip.run_cell_magic("agent", "explainer -o r", "What is a closure?")
+    out = capsys.readouterr().out
+    result = ip.user_ns["r"]
+    assert isinstance(result, AgentResult) and result.success
+    assert result.output in out
+    assert "explainer · claude-sonnet-4-6" in out and "live" in out
+    assert calls(server)[0].body["messages"][0]["content"] == "What is a closure?"
+
+
+def test_rerun_is_served_from_cache(ip, server, capsys):
+    ip.run_cell_magic("agent", "explainer", "same question")
+    ip.run_cell_magic("agent", "explainer -o r", "same question")
+    assert ip.user_ns["r"].cached
+    assert "cached" in capsys.readouterr().out
+    assert len(calls(server)) == 1
+
+
+def test_trailing_semicolon_silences_but_stores(ip, capsys):
+    ip.run_cell_magic("agent", "explainer -o r;", "quiet please")
+    assert capsys.readouterr().out == ""
+    assert ip.user_ns["r"].success
+
+
+def test_default_agent_and_options_reach_the_request(ip, server):
+    ip.run_line_magic("config", "AgentMagics.default_agent = 'summarizer'")
+    ip.run_cell_magic("agent", "-m claude-haiku-4-5 --max-tokens 99 -t 0.5 --system 'Be brief.' --no-cache", "text")
+    body = calls(server)[0].body
+    assert (body["model"], body["max_tokens"], body["temperature"], body["system"]) == (
+        "claude-haiku-4-5", 99, 0.5, "Be brief.")
+
+
+def test_config_traitlets_apply(ip, server):
+    ip.run_line_magic("config", "AgentMagics.model = 'claude-opus-4-6'")
+    ip.run_cell_magic("agent", "explainer", "x")
+    assert calls(server)[0].body["model"] == "claude-opus-4-6"
+
+
+def test_interpolation_of_namespace_values(ip, server, capsys):
+    ip.user_ns["topic"] = "generators"
+    ip.user_ns["cfg"] = {"level": "beginner"}
+    ip.run_cell_magic("agent", "explainer", "Explain {topic} for a {cfg['level']}; keep {undefined_name}.")
+    content = calls(server)[0].body["messages"][0]["content"]
+    assert content == "Explain generators for a beginner; keep {undefined_name}."
+    assert "{undefined_name}" in capsys.readouterr().out  # the one-line note
+
+
+def test_cell_full_of_braces_passes_through(ip, server):
+    code = 'def f(d):\n    s = {1, 2}\n    return {"a": d, **d}, f"{d!r:>10}", {k: v for k, v in d.items()}\n'
+    ip.run_cell_magic("agent", "code-reviewer", code)
+    assert calls(server)[0].body["messages"][0]["content"] == code.strip()
+
+
+def test_raw_turns_interpolation_off(ip, server):
+    ip.user_ns["x"] = 1
+    ip.run_cell_magic("agent", "explainer --raw", "{x}")
+    assert calls(server)[0].body["messages"][0]["content"] == "{x}"
+
+
+def test_formats(ip, capsys):
+    for fmt in ("text", "code", "json", "markdown"):
+        ip.run_cell_magic("agent", f"python-expert -f {fmt} -o r", "show code")
+        assert ip.user_ns["r"].output.splitlines()[0] in capsys.readouterr().out
+
+
+def test_stream_shows_final_answer(ip, capsys):
+    ip.run_cell_magic("agent", "explainer --stream --no-cache -o r", "stream it")
+    assert ip.user_ns["r"].output in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "line, cell, fragment",
+    [
+        ("nope", "x", "Unknown agent 'nope'"),
+        ("explainer --bogus", "x", "unrecognized arguments"),
+        ("explainer --max-tokens lots", "x", "invalid int value"),
+        ("explainer --max-tokens 0", "x", "must be positive"),
+        ("explainer -t 3", "x", "between 0 and 1"),
+        ("explainer --refresh --replay", "x", "at most one"),
+        ("explainer -o 1bad", "x", "variable name"),
+        ("explainer", "   \n", "cell is empty"),
+    ],
+)
+def test_bad_input_is_a_usage_error(ip, server, line, cell, fragment):
+    with pytest.raises(UsageError, match=fragment):
+        ip.run_cell_magic("agent", line, cell)
+    assert calls(server) == []
+
+
+def test_api_failure_is_one_line_without_the_key(ip, server, capsys):
+    server.faults.push("500")
+    server.faults.push("500")
+    server.faults.push("500")
+    ip.run_cell_magic("agent", "explainer -o r", "fails")
+    out = capsys.readouterr().out.strip()
+    assert len(out.splitlines()) == 1
+    assert "500" in out and "request id req_" in out
+    assert "test-key" not in out
+    assert ip.user_ns["r"].error is not None
+
+
+def test_replay_miss_is_reported(ip, capsys):
+    ip.run_cell_magic("agent", "explainer --replay -o r", "not recorded")
+    assert "not recorded" in capsys.readouterr().out
+    assert not ip.user_ns["r"].success
+
+
+def test_agents_fan_out_table_and_results_object(ip, server, capsys):
+    ip.run_cell_magic("agents", "explainer summarizer -o rs --no-panel", "Explain recursion.")
+    results = ip.user_ns["rs"]
+    assert isinstance(results, Results) and len(results) == 2
+    assert results["summarizer"].agent_name == "summarizer"
+    out = capsys.readouterr().out
+    assert "explainer" in out and "summarizer" in out and "status" in out
+    assert len(calls(server)) == 2
+
+
+def test_agents_sweep_over_items_and_models(ip, server):
+    ip.user_ns["langs"] = ["Python", "Rust"]
+    ip.run_cell_magic("agents", "explainer --over langs --models claude-haiku-4-5,claude-opus-4-6 -c 2 -o rs "
+                      "--no-panel", "Say hello in {item}.")
+    results = ip.user_ns["rs"]
+    assert len(results) == 4
+    assert results["explainer", "Rust", "claude-opus-4-6"].model == "claude-opus-4-6"
+    sent = sorted((c.body["model"], c.body["messages"][0]["content"]) for c in calls(server))
+    assert sent[0] == ("claude-haiku-4-5", "Say hello in Python.")
+    frame = results.to_dataframe()
+    assert list(frame["input"]) == ["Python", "Python", "Rust", "Rust"]
+
+
+@pytest.mark.parametrize(
+    "line, fragment",
+    [
+        ("", "at least one agent"),
+        ("explainer --over missing_var", "no variable named"),
+        ("explainer --over text", "expected a list"),
+        ("explainer --over empty", "is empty"),
+        ("explainer -c 0", "at least 1"),
+        ("explainer nope", "Unknown agent"),
+    ],
+)
+def test_agents_bad_input(ip, server, line, fragment):
+    ip.user_ns["text"] = "a string"
+    ip.user_ns["empty"] = []
+    with pytest.raises(UsageError, match=fragment):
+        ip.run_cell_magic("agents", line + " --no-panel", "x {item}")
+    assert calls(server) == []
+
+
+def test_background_sweep_can_be_waited_for(ip, server):
+    ip.user_ns["items"] = list(range(6))
+    ip.run_cell_magic("agents", "explainer --over items --background -o run --no-panel", "n={item}")
+    run = ip.user_ns["run"]
+    assert isinstance(run, BackgroundRun)
+    results = run.wait()
+    assert run.done and len(results) == 6 and all(r.success for r in results)
+    assert run.progress.finished == 6
+
+
+def test_line_subcommands(ip, capsys):
+    ip.run_line_magic("agent", "help")
+    assert "%agent cache verify" in capsys.readouterr().out
+    listing = ip.run_line_magic("agent", "list")
+    assert "code-reviewer" in listing.data
+    shown = ip.run_line_magic("agent", "show summarizer")
+    assert "careful summarizer" in shown.data
+    ip.run_line_magic("agent", "cache info")
+    assert "entries:" in capsys.readouterr().out
+    ip.run_line_magic("agent", "cache verify")
+    assert "verified" in capsys.readouterr().out
+    ip.run_line_magic("agent", "config")
+    config = capsys.readouterr().out
+    assert "default_agent" in config and "test-key" not in config
+    with pytest.raises(UsageError, match="--yes"):
+        ip.run_line_magic("agent", "cache clear")
+    with pytest.raises(UsageError, match="Unknown subcommand"):
+        ip.run_line_magic("agent", "frobnicate")
+
+
+def test_unload_removes_the_magics(ip):
+    ip.run_line_magic("unload_ext", "claude_force_nb")
+    assert "agent" not in ip.magics_manager.magics["cell"]
+    assert "agents" not in ip.magics_manager.magics["cell"]
+    ip.run_line_magic("load_ext", "claude_force_nb")
+    assert "agent" in ip.magics_manager.magics["cell"]
+
+
+def test_help_comes_from_the_docstring(ip):
+    magic = ip.find_cell_magic("agents")
+    assert "--over VAR" in magic.__doc__ and "Send the cell to several agents" in magic.__doc__
