@@ -1,0 +1,138 @@
+"""Opening the cache database: WAL, a versioned schema, and a damaged file set aside.
+
+As nbformat does with its signature database, a file that SQLite cannot read
+is renamed with a timestamp and replaced by an empty one: a cache is worth
+less than the work it would interrupt.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from ._config import ENV_HOME
+from ._errors import CacheFileError, CacheIntegrityWarning
+
+CACHE_FILENAME = "cache.sqlite"
+SCHEMA_VERSION = 1  # kept in PRAGMA user_version
+DEFAULT_BUSY_TIMEOUT = 5.0
+
+_CREATE = (
+    """CREATE TABLE IF NOT EXISTS responses (
+        key           TEXT PRIMARY KEY,
+        agent         TEXT NOT NULL,
+        model         TEXT NOT NULL,
+        task          TEXT NOT NULL,
+        response      TEXT NOT NULL,
+        request_id    TEXT,
+        input_tokens  INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        latency       REAL NOT NULL,
+        created       REAL NOT NULL,
+        expires       REAL NOT NULL,
+        signature     BLOB NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS responses_expires ON responses (expires)",
+)
+_MMAP_BYTES = 64 << 20
+# SQLite result codes (primary code in the low byte) that mean the file itself is bad.
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
+def connect(path: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> sqlite3.Connection:
+    """A connection in autocommit mode that waits ``busy_timeout`` for another kernel's lock."""
+    # timeout= sets SQLite's busy_timeout.
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+    # With WAL, NORMAL cannot corrupt the file; a power cut may lose the last
+    # commits, which for a cache only means calling again.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def open_database(path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+                  clock: Callable[[], float] = time.time) -> sqlite3.Connection:
+    """Connect to ``path``, creating the schema; set a damaged file aside (with a warning) first."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _open_schema(path, busy_timeout)
+    except sqlite3.DatabaseError as exc:
+        if not _damaged(exc):
+            raise CacheFileError(_cannot_open(path, exc)) from exc
+        aside = _set_aside(path, clock)
+        warnings.warn(
+            f"The response cache {path} was damaged ({exc}). It was moved to {aside.name} and a new, empty "
+            "cache was started; only cached answers are lost. Delete the old file when you no longer need it.",
+            CacheIntegrityWarning, stacklevel=4,
+        )
+    except OSError as exc:
+        raise CacheFileError(_cannot_open(path, exc)) from exc
+    try:
+        return _open_schema(path, busy_timeout)
+    except (sqlite3.Error, OSError) as exc:
+        raise CacheFileError(_cannot_open(path, exc)) from exc
+
+
+def _open_schema(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    conn = connect(path, busy_timeout)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL").fetchall()
+        # Reads through a memory map skip a copy per page (this becomes the reader connection).
+        conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}").fetchall()
+        version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+        if version == 0:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Another kernel may have created it while we waited for the lock.
+                if conn.execute("PRAGMA user_version").fetchall()[0][0] == 0:
+                    for statement in _CREATE:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        elif version != SCHEMA_VERSION:
+            raise CacheFileError(
+                f"The response cache {path} has schema version {version}; this claude-force-nb reads version "
+                f"{SCHEMA_VERSION}. Upgrade claude-force-nb, or pass another path."
+            )
+        return conn
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _set_aside(path: Path, clock: Callable[[], float]) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(clock()))
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    try:
+        os.replace(path, aside)
+        # A log or index left by the damaged file must not be applied to the new one.
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                os.replace(side, aside.with_name(aside.name + suffix))
+    except OSError as exc:
+        raise CacheFileError(f"The response cache {path} is damaged and could not be moved aside "
+                             f"({exc.strerror}). Delete it to start a fresh cache.") from exc
+    return aside
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:  # Python 3.10: only the class tells; OperationalError is "busy", "cannot open"...
+        return type(exc) is sqlite3.DatabaseError
+    return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
+
+def _cannot_open(path: Path, exc: BaseException) -> str:
+    return (f"Could not open the response cache {path}: {exc}. Set {ENV_HOME} to a writable directory, pass "
+            "another path, or use persist=False to cache in memory only.")

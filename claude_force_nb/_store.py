@@ -1,0 +1,306 @@
+"""The cache file: signed answers in SQLite, shared by every kernel on the machine.
+
+The idea follows nbformat's NotebookNotary (HMAC signatures kept in SQLite).
+Here every row carries its own signature over canonical bytes that bind the
+key, the expiry and the answer together, so a row cannot be edited, revived
+or moved to another key.
+
+Reads happen on the caller's thread through one connection behind a lock;
+writes are queued to a :class:`~claude_force_nb._writer.Writer` thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import struct
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from ._config import ENV_OLD_SECRETS, ENV_SECRET
+from ._database import DEFAULT_BUSY_TIMEOUT, connect, open_database
+from ._errors import CacheError, CacheIntegrityWarning
+from ._request import Completion
+from ._secret import Signer
+from ._writer import Writer
+
+TASK_SUMMARY_CHARS = 80
+
+# Signed columns, in the order _payload takes them; the signature follows.
+_COLUMNS = "key, agent, model, task, response, request_id, input_tokens, output_tokens, latency, created, expires"
+_SELECT_ONE = f"SELECT {_COLUMNS}, signature FROM responses WHERE key = ?"
+_SELECT_ALL = f"SELECT {_COLUMNS}, signature, rowid FROM responses"
+_INSERT = f"INSERT OR REPLACE INTO responses ({_COLUMNS}, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# Deletes name what they saw, so a row another kernel rewrote meanwhile survives.
+_DELETE_BAD = "DELETE FROM responses WHERE rowid = ? AND signature IS ?"
+_DELETE_EXPIRED = "DELETE FROM responses WHERE key = ? AND expires <= ?"
+_PRUNE = "DELETE FROM responses WHERE expires <= ?"
+
+_PAYLOAD_HEADER = b"claude-force-nb/row/1\x00"
+_NUMBERS = struct.Struct(">qqddd")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One cached answer with the summary stored beside it."""
+
+    key: str
+    completion: Completion
+    created: float
+    expires: float
+    agent: str = ""
+    model: str = ""
+    task: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What :meth:`Store.verify` found: keys that failed, keys that expired."""
+
+    total: int
+    ok: int
+    bad: tuple[str, ...]
+    expired: tuple[str, ...]
+    removed: int
+    secret_mismatch: bool
+
+
+def _payload(key, agent, model, task, response, request_id, input_tokens, output_tokens, latency, created,
+             expires) -> bytes:
+    """The canonical bytes a row's signature covers (every column but the signature)."""
+    parts = [_PAYLOAD_HEADER, _NUMBERS.pack(input_tokens, output_tokens, latency, created, expires)]
+    for text in (key, agent, model, task, response):
+        data = text.encode()
+        parts.append(b"%d:" % len(data))
+        parts.append(data)
+    if request_id is None:
+        parts.append(b"N")
+    else:
+        data = request_id.encode()
+        parts.append(b"s%d:" % len(data))
+        parts.append(data)
+    return b"".join(parts)
+
+
+class Store:
+    """Signed rows in one SQLite file (WAL), with writes on a background thread."""
+
+    def __init__(self, path: str | os.PathLike, signer: Signer, *, clock: Callable[[], float] = time.time,
+                 busy_timeout: float = DEFAULT_BUSY_TIMEOUT, on_tampered: Callable[[int], None] | None = None):
+        self.path = Path(path)
+        self.signer = signer
+        self.secret_mismatch = False
+        self._clock = clock
+        self._on_tampered = on_tampered or (lambda count: None)
+        self._lock = threading.Lock()
+        self._pruned = False
+        self._warned_read = self._warned_write = False
+        self._reader = open_database(self.path, busy_timeout=busy_timeout, clock=clock)
+        # partial, not a lambda over self: the finalizer below must not keep self alive.
+        self._writer = Writer(partial(connect, self.path, busy_timeout), on_error=self._write_failed)
+        # Commits what is queued when the interpreter exits; holds no reference to self.
+        self._finalizer = weakref.finalize(self, _shutdown, self._writer, self._reader)
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def get(self, key: str) -> Row | None:
+        """The row for ``key`` if it is present, signed by us and not expired."""
+        if self._writer.closed:
+            return None
+        try:
+            with self._lock:
+                rows = self._reader.execute(_SELECT_ONE, (key,)).fetchall()  # fetchall ends the read
+        except sqlite3.Error as exc:
+            self._read_failed(exc)
+            return None
+        if not rows:
+            return None
+        row = rows[0]
+        if not self._valid(row):
+            self._rejected()
+            return None
+        now = self._clock()
+        if row[10] <= now:
+            self._execute(_DELETE_EXPIRED, (key, now))
+            return None
+        completion = Completion(json.loads(row[4]), row[8], row[5])
+        return Row(key, completion, row[9], row[10], row[1], row[2], row[3], row[6], row[7])
+
+    def count(self) -> int:
+        with self._lock:
+            return self._reader.execute("SELECT count(*) FROM responses").fetchall()[0][0]
+
+    def size(self) -> int:
+        """Bytes on disk, including the write-ahead log."""
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.stat(f"{self.path}{suffix}").st_size
+            except OSError:
+                pass
+        return total
+
+    def _valid(self, row: tuple) -> bool:
+        try:
+            payload = _payload(*row[:11])
+        except (TypeError, ValueError, AttributeError, struct.error):
+            return False  # a column holds a value of the wrong type: edited
+        return self.signer.verify(payload, row[11])
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def put(self, row: Row) -> None:
+        """Sign ``row`` now and queue it; it reaches the file with the next batch."""
+        if self._writer.closed:
+            return
+        c = row.completion
+        response = json.dumps(c.message, separators=(",", ":"), ensure_ascii=False)
+        summary = " ".join(row.task[:2 * TASK_SUMMARY_CHARS].split())[:TASK_SUMMARY_CHARS]
+        values = [row.key, row.agent, row.model, summary, response, c.request_id,
+                  c.input_tokens, c.output_tokens, float(c.latency), float(row.created), float(row.expires)]
+        try:
+            payload = _payload(*values)
+        except UnicodeEncodeError:
+            # Lone surrogates cannot be stored as UTF-8 text; escaped, they can.
+            values[4] = json.dumps(c.message, separators=(",", ":"))
+            payload = _payload(*values)
+        signature = self.signer.sign(payload)
+        if not self._pruned:
+            # Once per session, on the first write, so read-only sessions never write.
+            self._pruned = True
+            self._execute(_PRUNE, (self._clock(),))
+        self._execute(_INSERT, (*values, signature))
+
+    def flush(self) -> None:
+        """Wait until queued writes are committed."""
+        self._writer.flush()
+
+    def clear(self) -> int:
+        """Delete every row; return how many there were."""
+        return self._call(lambda conn: conn.execute("DELETE FROM responses").rowcount)
+
+    def prune(self) -> int:
+        """Delete expired rows; return how many."""
+        now = self._clock()
+        return self._call(lambda conn: conn.execute(_PRUNE, (now,)).rowcount)
+
+    def verify(self) -> VerifyReport:
+        """Check every row; remove bad and expired ones (unless the secret looks wrong)."""
+        self._check_open()
+        self.flush()
+        report = self._scan()
+        self.flush()
+        return report
+
+    def close(self) -> None:
+        """Commit queued writes and close both connections. Idempotent."""
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
+    def _execute(self, sql: str, params: tuple) -> None:
+        try:
+            self._writer.execute(sql, params)
+        except RuntimeError:
+            pass  # closed: a late write is dropped, the answer is still in memory
+
+    def _call(self, fn):
+        self._check_open()
+        return self._writer.call(fn)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise CacheError("The response cache is closed; create a new ResponseCache to use it again.")
+
+    # -- integrity -----------------------------------------------------------------------------------
+
+    def _rejected(self) -> None:
+        """A row failed its signature: find every such row, remove them, say so once."""
+        if self.secret_mismatch:
+            # Already reported; these rows are kept for the secret that made them.
+            self._on_tampered(1)
+            return
+        report = self._scan()
+        # Wait for the deletes, so the next lookup does not find (and report) the same rows.
+        self.flush()
+        self._on_tampered(max(len(report.bad), 1))
+        if report.bad:
+            warnings.warn(self._integrity_message(report), CacheIntegrityWarning, stacklevel=5)
+
+    def _scan(self) -> VerifyReport:
+        now = self._clock()
+        ok, bad, expired = 0, [], []
+        with self._lock:
+            for row in self._reader.execute(_SELECT_ALL):
+                if not self._valid(row):
+                    bad.append((row[0], row[11], row[12]))
+                elif row[10] <= now:
+                    expired.append(row[0])
+                else:
+                    ok += 1
+        # Nothing verifies at all: more likely a changed secret than a forger,
+        # and deleting a whole recorded cache for that would be worse.
+        mismatch = bool(bad) and not ok and not expired
+        removed = 0
+        if mismatch:
+            self.secret_mismatch = True
+        else:
+            for _, signature, rowid in bad:
+                self._execute(_DELETE_BAD, (rowid, signature))
+            removed += len(bad)
+        for key in expired:
+            self._execute(_DELETE_EXPIRED, (key, now))
+        removed += len(expired)
+        return VerifyReport(ok + len(bad) + len(expired), ok, tuple(str(b[0]) for b in bad), tuple(expired),
+                            removed, mismatch)
+
+    def _integrity_message(self, report: VerifyReport) -> str:
+        n = len(report.bad)
+        rows = "1 cached answer" if n == 1 else f"{n} cached answers"
+        if report.secret_mismatch:
+            return (
+                f"None of the {rows} in {self.path} match the cache secret ({self.signer.source}), so none "
+                f"will be used. The secret has probably changed: set {ENV_SECRET} to the secret that recorded "
+                f"them, or add it to {ENV_OLD_SECRETS}. The rows are kept; answers recorded from now on "
+                "replace them."
+            )
+        return (
+            f"{rows} in {self.path} failed the signature check and "
+            f"{'was' if n == 1 else 'were'} removed without being used: edited or damaged outside "
+            "claude-force-nb, or signed with a secret that is no longer configured. Those requests will be "
+            "sent to the API again."
+        )
+
+    def _read_failed(self, exc: sqlite3.Error) -> None:
+        if not self._warned_read:
+            self._warned_read = True
+            warnings.warn(
+                f"Could not read the response cache {self.path} ({exc}); those lookups count as misses. "
+                "If this persists, delete the file to start a fresh cache.",
+                CacheIntegrityWarning, stacklevel=5,
+            )
+
+    def _write_failed(self, exc: BaseException | None) -> None:
+        if not self._warned_write:
+            self._warned_write = True
+            warnings.warn(
+                f"Could not write to the response cache {self.path} ({exc}); answers stay cached in memory "
+                "for this session. Check free disk space and permissions.",
+                CacheIntegrityWarning, stacklevel=2,
+            )
+
+
+def _shutdown(writer: Writer, reader: sqlite3.Connection) -> None:
+    writer.close()
+    reader.close()

@@ -1,0 +1,185 @@
+"""One background thread that owns the write connection and commits in batches.
+
+Callers enqueue statements and return at once, so storing an answer never
+waits on the disk or on another process's write lock: the event loop keeps
+running while SQLite commits. Statements that arrive while a commit is under
+way go into the next transaction together.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_STOP = object()
+# A transaction that cannot get the lock within busy_timeout is retried this
+# many times before its statements are given up (and reported).
+_ATTEMPTS = 3
+
+
+class _Task:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]):
+        self.fn = fn
+        self.future: Future = Future()
+
+
+class Writer:
+    """Runs queued SQL on its own thread and connection."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], *,
+                 on_error: Callable[[BaseException], None], batch_size: int = 512, linger: float = 0.01):
+        self._connect = connect
+        self._on_error = on_error
+        self._batch_size = batch_size
+        self._linger = linger
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def execute(self, sql: str, params: tuple = ()) -> None:
+        """Queue one statement; it commits with the next batch."""
+        self._submit((sql, params))
+
+    def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` in its own transaction after everything queued; wait for it."""
+        task = _Task(fn)
+        self._submit(task)
+        return task.future.result()
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is committed (or reported as failed)."""
+        if self._thread is None:
+            return
+        done = threading.Event()
+        self._submit(done)
+        while not done.wait(0.5):
+            if not self._thread.is_alive():
+                return
+
+    def close(self) -> None:
+        """Commit what is queued and stop the thread. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _submit(self, item: object) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError("The cache writer is closed.")
+                if self._thread is None:
+                    # Daemon, so a forgotten cache never keeps the interpreter
+                    # alive; the store's finalizer closes it at exit instead.
+                    self._thread = threading.Thread(target=self._run, name="claude-force-nb-cache-writer",
+                                                    daemon=True)
+                    self._thread.start()
+        elif self._closed:
+            raise RuntimeError("The cache writer is closed.")
+        self._queue.put(item)
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                batch = [self._queue.get()]
+                # Linger briefly so a burst of answers shares one transaction:
+                # fewer commits, and fewer hand-offs of the GIL to this thread
+                # while the event loop is busy. A flush or task ends the wait.
+                deadline = time.monotonic() + self._linger
+                while len(batch) < self._batch_size and type(batch[-1]) is tuple:
+                    remaining = deadline - time.monotonic()
+                    try:
+                        batch.append(self._queue.get(timeout=remaining) if remaining > 0 else
+                                     self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                statements: list[tuple[str, tuple]] = []
+                for item in batch:
+                    if type(item) is tuple:
+                        statements.append(item)
+                        continue
+                    # Anything else waits for the statements queued before it.
+                    conn = self._commit(conn, statements)
+                    statements = []
+                    if item is _STOP:
+                        return
+                    if isinstance(item, threading.Event):
+                        item.set()
+                    else:
+                        conn = self._run_task(conn, item)
+                conn = self._commit(conn, statements)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _commit(self, conn: sqlite3.Connection | None, statements: list[tuple[str, tuple]]):
+        if not statements:
+            return conn
+        error: BaseException | None = None
+        for _ in range(_ATTEMPTS):
+            try:
+                if conn is None:
+                    conn = self._connect()
+                conn.execute("BEGIN IMMEDIATE")
+                for sql, params in statements:
+                    conn.execute(sql, params)
+                conn.execute("COMMIT")
+                return conn
+            except sqlite3.OperationalError as exc:
+                # Locked past busy_timeout, disk full, read-only: roll back and retry.
+                error = exc
+                _rollback(conn)
+            except Exception as exc:
+                error = exc
+                _rollback(conn)
+                break
+        self._report(error)
+        return conn
+
+    def _report(self, error: BaseException | None) -> None:
+        try:
+            self._on_error(error)
+        except Exception:
+            # A warning filter set to "error" must not kill the writer thread.
+            pass
+
+    def _run_task(self, conn: sqlite3.Connection | None, task: _Task):
+        try:
+            if conn is None:
+                conn = self._connect()
+            conn.execute("BEGIN IMMEDIATE")
+            result = task.fn(conn)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            _rollback(conn)
+            task.future.set_exception(exc)
+        else:
+            task.future.set_result(result)
+        return conn
+
+
+def _rollback(conn: sqlite3.Connection | None) -> None:
+    if conn is not None and conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass

@@ -1,0 +1,404 @@
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import warnings
+
+import pytest
+
+from claude_force_nb._database import SCHEMA_VERSION
+from claude_force_nb._errors import CacheError, CacheFileError, CacheIntegrityWarning
+from claude_force_nb._request import Completion
+from claude_force_nb._secret import Signer
+from claude_force_nb._store import Row, Store
+
+SECRET = b"store-test-secret"
+MODEL = "claude-sonnet-4-6"
+
+
+class Clock:
+    """A wall clock that moves only when told to."""
+
+    def __init__(self, now=1_800_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def tick(self, seconds):
+        self.now += seconds
+
+
+def message(text="an answer", input_tokens=10, output_tokens=20):
+    return {
+        "id": "msg_1", "type": "message", "role": "assistant", "model": MODEL,
+        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+    }
+
+
+def row(key, text=None, *, now=1_800_000_000.0, ttl=3600.0, latency=0.5, task="Write a haiku about rain"):
+    completion = Completion(message(text or f"answer for {key}"), latency, f"req_{key}")
+    return Row(key, completion, now, now + ttl, "poet", MODEL, task)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "cache.sqlite"
+
+
+@pytest.fixture
+def open_store(db, clock):
+    opened = []
+
+    def open_(path=None, secrets=(SECRET,), **kwargs):
+        kwargs.setdefault("clock", clock)
+        store = Store(path or db, Signer(list(secrets), "env"), **kwargs)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
+def raw(path):
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def fill(store, clock, *keys, ttl=3600.0):
+    for key in keys:
+        store.put(row(key, now=clock.now, ttl=ttl))
+    store.flush()
+
+
+def test_round_trip_and_readable_columns(open_store, db, clock):
+    store = open_store()
+    long_task = "Summarise\n\n  this   " + "very long task " * 20
+    store.put(row("k1", "hello", task=long_task, latency=1.25))
+    store.flush()
+    got = store.get("k1")
+    assert got.completion.text == "hello"
+    assert got.completion.latency == 1.25
+    assert got.completion.request_id == "req_k1"
+    assert (got.agent, got.model, got.input_tokens, got.output_tokens) == ("poet", MODEL, 10, 20)
+    agent, model, task, response, tin, tout, created, expires = raw(db).execute(
+        "SELECT agent, model, task, response, input_tokens, output_tokens, created, expires FROM responses"
+    ).fetchone()
+    assert (agent, model, tin, tout) == ("poet", MODEL, 10, 20)
+    assert task.startswith("Summarise this very long task") and len(task) == 80
+    assert json.loads(response) == message("hello")
+    assert expires - created == 3600.0
+
+
+def test_file_settings(open_store, db):
+    store = open_store(busy_timeout=2.5)
+    conn = raw(db)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert store._reader.execute("PRAGMA busy_timeout").fetchone()[0] == 2500
+
+
+def test_missing_key_is_none(open_store):
+    assert open_store().get("nope") is None
+
+
+# -- tampering -----------------------------------------------------------------------------------------
+
+TAMPERS = {
+    "agent": "someone-else",
+    "model": "claude-opus-4",
+    "task": "a different task",
+    "response": json.dumps(message("forged answer"), separators=(",", ":")),
+    "request_id": "req_forged",
+    "input_tokens": 9999,
+    "output_tokens": 0,
+    "latency": 0.001,
+    "created": 1.0,
+    "expires": 9e12,
+    "signature": b"\x00" * 32,
+}
+
+
+@pytest.mark.parametrize("column", sorted(TAMPERS))
+def test_an_edited_column_is_never_served(open_store, db, clock, column):
+    tampered = []
+    store = open_store(on_tampered=tampered.append)
+    fill(store, clock, "victim", "bystander")
+    raw(db).execute(f"UPDATE responses SET {column} = ? WHERE key = 'victim'", (TAMPERS[column],))
+    with pytest.warns(CacheIntegrityWarning, match=r"1 cached answer in .* failed the signature check"):
+        assert store.get("victim") is None
+    assert tampered == [1]
+    store.flush()
+    assert [k for (k,) in raw(db).execute("SELECT key FROM responses")] == ["bystander"]
+    assert store.get("bystander").completion.text == "answer for bystander"
+
+
+@pytest.mark.parametrize(("column", "value"), [
+    ("latency", "text where a number goes"), ("latency", b"bytes"), ("input_tokens", 10.5), ("request_id", 12345),
+    ("request_id", None), ("response", b"{}"), ("signature", "text"),
+])
+def test_a_column_of_the_wrong_type_is_rejected(open_store, db, clock, column, value):
+    store = open_store()
+    fill(store, clock, "victim", "bystander")
+    raw(db).execute(f"UPDATE responses SET {column} = ? WHERE key = 'victim'", (value,))
+    with pytest.warns(CacheIntegrityWarning):
+        assert store.get("victim") is None
+
+
+def test_an_edited_key_is_rejected_under_its_new_name(open_store, db, clock):
+    store = open_store()
+    fill(store, clock, "victim", "bystander")
+    raw(db).execute("UPDATE responses SET key = 'forged' WHERE key = 'victim'")
+    with pytest.warns(CacheIntegrityWarning):
+        assert store.get("forged") is None
+
+
+def test_swapped_responses_are_both_rejected(open_store, db, clock):
+    store = open_store()
+    fill(store, clock, "a", "b", "c")
+    conn = raw(db)
+    ra, rb = (conn.execute("SELECT response FROM responses WHERE key = ?", (k,)).fetchone()[0] for k in "ab")
+    conn.execute("UPDATE responses SET response = ? WHERE key = 'a'", (rb,))
+    conn.execute("UPDATE responses SET response = ? WHERE key = 'b'", (ra,))
+    with pytest.warns(CacheIntegrityWarning, match="2 cached answers"):
+        assert store.get("a") is None
+    assert store.get("b") is None
+    assert store.get("c") is not None
+
+
+def test_swapped_keys_are_both_rejected(open_store, db, clock):
+    store = open_store()
+    fill(store, clock, "a", "b", "c")
+    conn = raw(db)
+    conn.execute("UPDATE responses SET key = 'tmp' WHERE key = 'a'")
+    conn.execute("UPDATE responses SET key = 'a' WHERE key = 'b'")
+    conn.execute("UPDATE responses SET key = 'b' WHERE key = 'tmp'")
+    with pytest.warns(CacheIntegrityWarning, match="2 cached answers"):
+        assert store.get("a") is None
+    assert store.get("b") is None
+    store.flush()
+    assert raw(db).execute("SELECT count(*) FROM responses").fetchone()[0] == 1
+
+
+def test_a_row_copied_to_another_key_is_rejected(open_store, db, clock):
+    store = open_store()
+    fill(store, clock, "a", "b")
+    conn = raw(db)
+    copy = conn.execute("SELECT agent, model, task, response, request_id, input_tokens, output_tokens, latency, "
+                        "created, expires, signature FROM responses WHERE key = 'a'").fetchone()
+    conn.execute("INSERT INTO responses (key, agent, model, task, response, request_id, input_tokens, output_tokens, "
+                 "latency, created, expires, signature) VALUES ('c', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", copy)
+    with pytest.warns(CacheIntegrityWarning):
+        assert store.get("c") is None
+
+
+# -- secrets -------------------------------------------------------------------------------------------
+
+def test_wrong_secret_rejects_everything_but_deletes_nothing(open_store, db, clock):
+    fill(open_store(), clock, "a", "b", "c")
+    store = open_store(secrets=[b"another-secret"])
+    with pytest.warns(CacheIntegrityWarning, match="CLAUDE_CACHE_SECRET") as caught:
+        assert store.get("a") is None
+    assert "None of the 3 cached answers" in str(caught[0].message)
+    assert store.secret_mismatch
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once; later rejections are quiet
+        assert store.get("b") is None
+        store.put(row("d", now=clock.now))
+        store.flush()
+        assert store.get("d") is not None
+        assert store.get("c") is None
+    assert raw(db).execute("SELECT count(*) FROM responses").fetchone()[0] == 4
+
+
+def test_rotation_reads_old_rows_and_writes_new_ones(open_store, clock):
+    fill(open_store(secrets=[b"old"]), clock, "a")
+    rotated = open_store(secrets=[b"new", b"old"])
+    assert rotated.get("a") is not None
+    fill(rotated, clock, "b")
+    only_new = open_store(secrets=[b"new"])
+    assert only_new.get("b") is not None
+
+
+# -- damage --------------------------------------------------------------------------------------------
+
+def test_garbage_file_is_set_aside_and_replaced(open_store, db, clock):
+    db.write_bytes(b"this is not a database at all " * 200)
+    (db.parent / (db.name + "-wal")).write_bytes(b"stale")
+    with pytest.warns(CacheIntegrityWarning, match=r"damaged .* moved to cache\.sqlite\.corrupt-\d{8}T\d{6}"):
+        store = open_store()
+    aside = [p for p in db.parent.iterdir() if re.fullmatch(r"cache\.sqlite\.corrupt-\d{8}T\d{6}", p.name)]
+    assert len(aside) == 1
+    assert aside[0].read_bytes().startswith(b"this is not a database")
+    assert (db.parent / (aside[0].name + "-wal")).read_bytes() == b"stale"
+    fill(store, clock, "a")
+    assert store.get("a") is not None
+
+
+def test_a_second_damage_in_the_same_second_gets_its_own_name(open_store, db):
+    for _ in range(2):
+        db.write_bytes(b"\x00garbage" * 100)
+        with pytest.warns(CacheIntegrityWarning):
+            open_store().close()
+    assert len(list(db.parent.glob("cache.sqlite.corrupt-*"))) == 2
+
+
+def test_newer_schema_is_not_touched(open_store, db):
+    conn = raw(db)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(CacheFileError, match="schema version 99"):
+        open_store()
+    assert raw(db).execute("PRAGMA user_version").fetchone()[0] == 99
+
+
+def test_unopenable_path_says_what_to_do(open_store, tmp_path):
+    (tmp_path / "dir.sqlite").mkdir()
+    with pytest.raises(CacheFileError, match="persist=False") as caught:
+        open_store(tmp_path / "dir.sqlite")
+    assert isinstance(caught.value.__cause__, sqlite3.Error)
+
+
+# -- expiry and maintenance ----------------------------------------------------------------------------
+
+def test_expired_rows_are_not_served_and_are_removed(open_store, db, clock):
+    store = open_store()
+    fill(store, clock, "short", ttl=10)
+    fill(store, clock, "long", ttl=100)
+    clock.tick(11)
+    assert store.get("short") is None
+    assert store.get("long") is not None
+    store.flush()
+    assert [k for (k,) in raw(db).execute("SELECT key FROM responses")] == ["long"]
+
+
+def test_expired_rows_cannot_be_revived_by_editing_expiry(open_store, db, clock):
+    store = open_store()
+    fill(store, clock, "a", "b", ttl=10)
+    clock.tick(11)
+    raw(db).execute("UPDATE responses SET expires = ? WHERE key = 'a'", (clock.now + 1000,))
+    with pytest.warns(CacheIntegrityWarning):
+        assert store.get("a") is None
+
+
+def test_prune_and_clear_report_counts(open_store, clock):
+    store = open_store()
+    fill(store, clock, "a", "b", "c", ttl=5)
+    fill(store, clock, "d", ttl=500)
+    clock.tick(10)
+    assert store.prune() == 3
+    assert store.count() == 1
+    assert store.clear() == 1
+    assert store.count() == 0
+
+
+def test_first_write_of_a_session_prunes_old_rows(open_store, clock):
+    fill(open_store(), clock, "old", ttl=5)
+    clock.tick(10)
+    store = open_store()
+    fill(store, clock, "new")
+    assert store.count() == 1
+
+
+def test_verify_reports_and_cleans(open_store, db, clock):
+    store = open_store()
+    fill(store, clock, "ok1", "ok2", "bad", ttl=100)
+    fill(store, clock, "old", ttl=5)
+    raw(db).execute("UPDATE responses SET latency = 9 WHERE key = 'bad'")
+    clock.tick(10)
+    report = store.verify()
+    assert (report.total, report.ok, report.bad, report.expired) == (4, 2, ("bad",), ("old",))
+    assert report.removed == 2 and not report.secret_mismatch
+    assert store.count() == 2
+
+
+def test_verify_with_the_wrong_secret_keeps_the_rows(open_store, clock):
+    fill(open_store(), clock, "a", "b")
+    report = open_store(secrets=[b"wrong"]).verify()
+    assert report.secret_mismatch and report.bad == ("a", "b") and report.removed == 0
+    assert open_store().count() == 2
+
+
+def test_closed_store_is_inert(open_store, clock):
+    store = open_store()
+    fill(store, clock, "a")
+    store.close()
+    store.close()
+    assert store.get("a") is None
+    store.put(row("b"))  # dropped quietly: the answer is still in memory upstream
+    with pytest.raises(CacheError, match="closed"):
+        store.clear()
+
+
+# -- sharing -------------------------------------------------------------------------------------------
+
+def run_python(code, *args):
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_another_process_reads_what_this_one_wrote(open_store, db, clock):
+    fill(open_store(), clock, "shared-key")
+    out = run_python("""
+        import sys, time
+        from claude_force_nb._secret import Signer
+        from claude_force_nb._store import Store
+        store = Store(sys.argv[1], Signer([sys.argv[2].encode()], "env"), clock=lambda: float(sys.argv[3]))
+        print(store.get("shared-key").completion.text)
+        store.close()
+    """, db, SECRET.decode(), clock.now)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "answer for shared-key"
+
+
+def test_two_processes_writing_at_once_lose_nothing(open_store, db):
+    open_store().close()  # create the schema first, as an existing cache would have it
+    writer = """
+        import sys, time
+        from claude_force_nb._request import Completion
+        from claude_force_nb._secret import Signer
+        from claude_force_nb._store import Row, Store
+        store = Store(sys.argv[1], Signer([sys.argv[2].encode()], "env"))
+        for i in range(300):
+            now = time.time()
+            store.put(Row(f"{sys.argv[3]}-{i}", Completion({"content": []}, 0.1), now, now + 3600))
+            if i % 7 == 0:
+                store.flush()  # many small transactions, to contend for the lock
+        store.close()
+    """
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(writer), str(db), SECRET.decode(), name],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("p", "q")]
+    for proc in procs:
+        _, err = proc.communicate(timeout=90)
+        assert proc.returncode == 0 and err == "", err
+    store = open_store(clock=__import__("time").time)
+    assert store.count() == 600
+    report = store.verify()
+    assert report.ok == 600 and not report.bad
+
+
+def test_threads_can_read_at_once(open_store, clock):
+    store = open_store()
+    fill(store, clock, *[f"k{i}" for i in range(20)])
+    failures = []
+
+    def read():
+        for i in range(200):
+            if store.get(f"k{i % 20}") is None:
+                failures.append(i)
+
+    threads = [threading.Thread(target=read) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
