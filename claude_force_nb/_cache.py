@@ -1,0 +1,357 @@
+"""The response cache: memory in front of a signed SQLite file, with single-flight.
+
+A lookup tries memory (a ``cachetools`` LRU with expiry), then the file that
+every kernel on the machine shares; a file hit is promoted to memory. When
+identical requests are in flight at once, one call is made and the others wait
+for its answer. Modes, per call or as the default:
+
+``normal``    serve from the cache, else call and store
+``refresh``   call again and overwrite what is stored
+``no-cache``  neither read nor write (and do not share calls: samples stay independent)
+``replay``    serve only from the cache; a miss raises :class:`CacheMissError`
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cachetools import TLRUCache
+
+from ._config import (
+    CACHE_MODES,
+    DEFAULT_CACHE_MAXSIZE,
+    DEFAULT_CACHE_TTL_HOURS,
+    ENV_OLD_SECRETS,
+    ENV_SECRET,
+    Settings,
+)
+from ._database import CACHE_FILENAME
+from ._errors import CacheMissError
+from ._fingerprint import fingerprint
+from ._pricing import estimate_cost
+from ._request import Completion, Request
+from ._secret import load_signer
+from ._stats import CacheStats, StatsCounter
+from ._store import Row, Store, VerifyReport
+
+# Where an answer came from, as returned by fetch().
+MEMORY, FILE, SHARED, API = "memory", "file", "shared", "api"
+
+Price = Callable[[str, int, int], float]
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """Where the cache lives and how big it is; never the secret itself."""
+
+    path: Path | None
+    size_bytes: int
+    entries: int
+    memory_entries: int
+    secret_source: str | None
+    mode: str
+    ttl_seconds: float | None
+    maxsize: int
+
+
+class _Memory(TLRUCache):
+    """An LRU whose entries expire individually, counting size evictions.
+
+    Per-entry expiry (not one TTL for all) so an answer promoted from the file
+    keeps the expiry it was signed with instead of starting a fresh one.
+    """
+
+    def __init__(self, maxsize: int, timer: Callable[[], float], counter: StatsCounter):
+        super().__init__(maxsize, _time_to_use, timer)
+        self._counter = counter
+
+    def popitem(self):
+        # cachetools calls popitem() only to make room, never to expire.
+        item = super().popitem()
+        self._counter.evictions += 1
+        return item
+
+
+def _time_to_use(key: str, entry: tuple, now: float) -> float:
+    return now + entry[1]
+
+
+class ResponseCache:
+    """Answers by request fingerprint: memory first, then the signed file."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        *,
+        ttl_seconds: float | None = DEFAULT_CACHE_TTL_HOURS * 3600,
+        maxsize: int = DEFAULT_CACHE_MAXSIZE,
+        mode: str | None = None,
+        secrets: Sequence[bytes | str] | None = None,
+        persist: bool = True,
+        settings: Settings | None = None,
+        timer: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        price: Price = estimate_cost,
+    ):
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be at least 1, got {maxsize}; use mode='no-cache' to bypass the cache.")
+        settings = settings if settings is not None else Settings.from_env()
+        self.mode = mode or settings.cache_mode
+        # None means answers never expire (a recorded replay set, say).
+        self.ttl_seconds = ttl_seconds
+        self._ttl = math.inf if ttl_seconds is None else float(ttl_seconds)
+        self.maxsize = maxsize
+        self._timer = timer
+        self._clock = clock
+        self._price = price
+        self._lock = threading.Lock()
+        self._counter = StatsCounter()
+        self._memory = _Memory(maxsize, timer, self._counter)
+        self._inflight: dict[str, asyncio.Future] = {}
+        self._store: Store | None = None
+        if persist:
+            file = Path(path) if path is not None else settings.home / CACHE_FILENAME
+            if secrets is not None:
+                signer = load_signer(file.parent, secrets, source="argument")
+            else:
+                signer = load_signer(file.parent, settings.cache_secrets, source="env")
+            self._store = Store(file, signer, clock=clock, on_tampered=self._counter.add_tampered)
+
+    @property
+    def mode(self) -> str:
+        """The default mode for calls that do not name one."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        self._mode = _check_mode(value)
+
+    @property
+    def path(self) -> Path | None:
+        return self._store.path if self._store is not None else None
+
+    def key(self, request: Request) -> str:
+        """The fingerprint this cache files ``request`` under."""
+        return fingerprint(request)
+
+    # -- the hot path --------------------------------------------------------------------------------
+
+    def lookup(self, request: Request, *, key: str | None = None) -> Completion | None:
+        """The cached answer for ``request`` (memory, then file), or None. Counts a hit or a miss."""
+        start = self._timer()
+        if key is None:
+            key = fingerprint(request)
+        found = self._find(key, start)
+        if found is None:
+            with self._lock:
+                self._counter.misses += 1
+            return None
+        return found[0]
+
+    async def fetch(self, request: Request, call: Callable[[], Awaitable[Completion]], *,
+                    mode: str | None = None, agent: str = "") -> tuple[Completion, str]:
+        """The answer to ``request`` and where it came from: "memory", "file", "shared" or "api".
+
+        ``call`` makes the API call; it runs at most once for identical
+        requests in flight together, and its exception, if any, reaches every
+        waiter and caches nothing.
+        """
+        mode = self._mode if mode is None else _check_mode(mode)
+        if mode == "no-cache":
+            return await self._call(call), API
+        start = self._timer()
+        key = fingerprint(request)
+        if mode != "refresh":
+            found = self._find(key, start)
+            if found is not None:
+                return found
+            with self._lock:
+                self._counter.misses += 1
+            if mode == "replay":
+                raise CacheMissError(self._replay_miss(request, agent))
+        loop = asyncio.get_running_loop()
+        while True:
+            flight = self._inflight.get(key)
+            # Futures belong to one loop; a call running in another thread's loop is not shared.
+            if flight is None or flight.get_loop() is not loop:
+                break
+            try:
+                completion = await asyncio.shield(flight)
+            except asyncio.CancelledError:
+                if flight.cancelled():
+                    continue  # the caller that was making the call went away; make it ourselves
+                raise
+            entry = self._entry(completion, self._ttl, request.model)
+            with self._lock:
+                self._counter.joined(entry[2], entry[3])
+            return completion, SHARED
+        flight = loop.create_future()
+        self._inflight[key] = flight
+        try:
+            completion = await self._call(call)
+        except asyncio.CancelledError:
+            flight.cancel()
+            raise
+        except BaseException as exc:
+            flight.set_exception(exc)
+            flight.exception()  # waiters re-raise it; no "never retrieved" log when there are none
+            raise
+        finally:
+            if self._inflight.get(key) is flight:
+                del self._inflight[key]
+        self.store(request, completion, agent=agent, key=key)
+        flight.set_result(completion)
+        return completion, API
+
+    def store(self, request: Request, completion: Completion, *, agent: str = "", key: str | None = None) -> None:
+        """Remember ``completion`` as the answer to ``request`` (memory now, file soon)."""
+        if key is None:
+            key = fingerprint(request)
+        entry = self._entry(completion, self._ttl, request.model)
+        with self._lock:
+            self._memory[key] = entry
+        if self._store is not None:
+            created = self._clock()
+            self._store.put(Row(key, completion, created, created + self._ttl, agent,
+                                completion.model or request.model, request.task))
+
+    def _find(self, key: str, start: float) -> tuple[Completion, str] | None:
+        with self._lock:
+            entry = self._memory.get(key)
+            if entry is not None:
+                completion = entry[0]
+                counter = self._counter
+                counter.memory_hits += 1
+                counter.hit(completion.latency, entry[2], entry[3], self._timer() - start)
+                return completion, MEMORY
+        if self._store is None:
+            return None
+        row = self._store.get(key)
+        if row is None:
+            return None
+        completion = row.completion
+        cost = self._price(row.model, row.input_tokens, row.output_tokens)
+        entry = (completion, min(self._ttl, row.expires - self._clock()), row.input_tokens + row.output_tokens, cost)
+        with self._lock:
+            self._memory[key] = entry
+            counter = self._counter
+            counter.file_hits += 1
+            counter.hit(completion.latency, entry[2], entry[3], self._timer() - start)
+        return completion, FILE
+
+    def _entry(self, completion: Completion, ttl: float, model: str) -> tuple:
+        # Tokens and cost are worked out once here, so a hit only adds numbers.
+        tokens_in, tokens_out = completion.input_tokens, completion.output_tokens
+        cost = self._price(completion.model or model, tokens_in, tokens_out)
+        return (completion, ttl, tokens_in + tokens_out, cost)
+
+    async def _call(self, call: Callable[[], Awaitable[Completion]]) -> Completion:
+        start = self._timer()
+        try:
+            return await call()
+        finally:
+            elapsed = self._timer() - start
+            with self._lock:
+                self._counter.called(elapsed)
+
+    def _replay_miss(self, request: Request, agent: str) -> str:
+        task = " ".join(request.task.split())
+        task = task if len(task) <= 60 else task[:57] + "..."
+        who = f"agent {agent!r}" if agent else "this request"
+        message = (f"No cached answer for {who} on {task!r} (replay mode only serves recorded answers). "
+                   "Record it by running once without replay (cache mode 'normal'), then replay.")
+        if self._store is None:
+            message += " This cache is in memory only (persist=False), so nothing survives a restart."
+        elif self._store.secret_mismatch:
+            message += (f" Cached answers exist in {self._store.path} but were signed with another secret: set "
+                        f"{ENV_SECRET} (or {ENV_OLD_SECRETS}) to the secret that recorded them.")
+        return message
+
+    # -- management ----------------------------------------------------------------------------------
+
+    def stats(self) -> CacheStats:
+        """A snapshot of what the cache has done since it was made or reset."""
+        with self._lock:
+            return self._counter.snapshot()
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._counter.reset()
+
+    def flush(self) -> None:
+        """Wait until answers stored so far are in the file."""
+        if self._store is not None:
+            self._store.flush()
+
+    def clear(self) -> int:
+        """Forget every answer, in memory and in the file; return how many the file held."""
+        with self._lock:
+            in_memory = len(self._memory)
+            self._memory.clear()
+        return self._store.clear() if self._store is not None else in_memory
+
+    def prune(self) -> int:
+        """Drop expired answers now; return how many rows left the file (or memory, if memory only)."""
+        with self._lock:
+            expired = len(self._memory.expire())
+        if self._store is None:
+            return expired
+        self.flush()
+        return self._store.prune()
+
+    def verify(self) -> VerifyReport:
+        """Check every stored signature; remove rows that fail (unless the secret looks wrong) and expired ones."""
+        if self._store is None:
+            with self._lock:
+                entries = len(self._memory)
+            return VerifyReport(entries, entries, (), (), 0, False)
+        report = self._store.verify()
+        with self._lock:
+            self._counter.add_tampered(len(report.bad))
+        return report
+
+    def info(self) -> CacheInfo:
+        """Path, size, entry counts and where the secret comes from."""
+        with self._lock:
+            memory_entries = len(self._memory)
+        store = self._store
+        if store is not None:
+            store.flush()
+        return CacheInfo(
+            path=store.path if store else None,
+            size_bytes=store.size() if store else 0,
+            entries=store.count() if store else memory_entries,
+            memory_entries=memory_entries,
+            secret_source=store.signer.source if store else None,
+            mode=self._mode,
+            ttl_seconds=self.ttl_seconds,
+            maxsize=self.maxsize,
+        )
+
+    def close(self) -> None:
+        """Write out pending answers and close the file. Memory lookups keep working."""
+        if self._store is not None:
+            self._store.close()
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = str(self.path) if self._store is not None else "memory only"
+        return f"ResponseCache({where!r}, mode={self._mode!r})"
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in CACHE_MODES:
+        raise ValueError(f"Unknown cache mode {mode!r}; use one of {', '.join(CACHE_MODES)}.")
+    return mode

@@ -1,0 +1,99 @@
+"""Cache statistics: a mutable counter and the frozen snapshot it produces."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """What the response cache did since it was created or last reset.
+
+    ``misses`` counts lookups that found nothing; ``shared`` of those joined an
+    identical call already in flight instead of making their own, so
+    ``calls`` (requests actually sent) can be lower than ``misses``.
+    ``time_saved`` sums the original latencies of hits; ``tokens_saved`` and
+    ``cost_saved`` also include shared calls, which cost nothing extra.
+    ``speedup`` is how long the answered requests would have taken without
+    the cache divided by how long they took: (time saved + time in calls) /
+    (time serving hits + time in calls).
+    """
+
+    memory_hits: int = 0
+    file_hits: int = 0
+    misses: int = 0
+    hits: int = 0
+    hit_rate: float = 0.0
+    shared: int = 0
+    calls: int = 0
+    tampered: int = 0
+    evictions: int = 0
+    time_saved: float = 0.0
+    speedup: float = 1.0
+    tokens_saved: int = 0
+    cost_saved: float = 0.0
+    hit_time: float = 0.0
+    call_time: float = 0.0
+
+
+class StatsCounter:
+    """Running totals, updated by the cache under its lock."""
+
+    __slots__ = ("memory_hits", "file_hits", "misses", "shared", "calls", "tampered", "evictions",
+                 "time_saved", "tokens_saved", "cost_saved", "hit_time", "call_time")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.memory_hits = self.file_hits = self.misses = self.shared = 0
+        self.calls = self.tampered = self.evictions = self.tokens_saved = 0
+        self.time_saved = self.cost_saved = self.hit_time = self.call_time = 0.0
+
+    def hit(self, latency: float, tokens: int, cost: float, elapsed: float) -> None:
+        """Totals shared by memory and file hits; the caller counts which."""
+        self.time_saved += latency
+        self.tokens_saved += tokens
+        self.cost_saved += cost
+        self.hit_time += elapsed
+
+    def joined(self, tokens: int, cost: float) -> None:
+        self.shared += 1
+        self.tokens_saved += tokens
+        self.cost_saved += cost
+
+    def called(self, elapsed: float) -> None:
+        self.calls += 1
+        self.call_time += elapsed
+
+    def add_tampered(self, count: int) -> None:
+        self.tampered += count
+
+    def snapshot(self) -> CacheStats:
+        hits = self.memory_hits + self.file_hits
+        lookups = hits + self.misses
+        would_take = self.time_saved + self.call_time
+        took = self.hit_time + self.call_time
+        if took > 0:
+            speedup = would_take / took
+        else:
+            # Nothing measurable happened (or a fake timer never ticked).
+            speedup = math.inf if would_take > 0 else 1.0
+        return CacheStats(
+            memory_hits=self.memory_hits,
+            file_hits=self.file_hits,
+            misses=self.misses,
+            hits=hits,
+            hit_rate=hits / lookups if lookups else 0.0,
+            shared=self.shared,
+            calls=self.calls,
+            tampered=self.tampered,
+            evictions=self.evictions,
+            time_saved=self.time_saved,
+            speedup=speedup,
+            tokens_saved=self.tokens_saved,
+            cost_saved=self.cost_saved,
+            hit_time=self.hit_time,
+            call_time=self.call_time,
+        )
