@@ -108,10 +108,13 @@ class AnthropicBackend:
             kwargs["timeout"] = timeout
         start = self._timer()
         try:
-            message = await self.client().messages.create(**kwargs)
+            # The raw JSON is what we keep; building the SDK's pydantic model
+            # only to dump it back would cost more than the rest of the call.
+            response = await self.client().messages.with_raw_response.create(**kwargs)
+            message = await response.json()
         except anthropic.AnthropicError as exc:
             raise call_error(exc, self) from exc
-        return Completion(message.model_dump(mode="json", exclude_none=True), self._timer() - start, message._request_id)
+        return Completion(message, self._timer() - start, response.request_id)
 
     async def stream(
         self, request: Request, on_text: Callable[[str], object], *, timeout: float | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +176,7 @@ class AsyncAgentOrchestrator:
             else:
                 pending = self.backend.complete(request, timeout=limit)
             try:
-                return await asyncio.wait_for(pending, limit)
+                return await _deadline(pending, limit)
             except CallError:
                 raise
             except asyncio.TimeoutError as exc:
@@ -224,3 +224,11 @@ class AsyncAgentOrchestrator:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+async def _deadline(awaitable: Awaitable[Completion], seconds: float) -> Completion:
+    """Await with a deadline; asyncio.timeout (3.11+) avoids wait_for's extra task per call."""
+    if hasattr(asyncio, "timeout"):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
