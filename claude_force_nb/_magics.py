@@ -134,7 +134,7 @@ class AgentMagics(Magics):
             result = _loop.run(self.orchestrator.execute_agent(name, task, model=args.model or self.model,
                                                                **options))
             if not quiet:
-                display(Answer(result, args.format or self.format))
+                _show(Answer(result, args.format or self.format))
         self._store(args.out, result)
 
     def _run_streaming(self, name: str, task: str, model: str | None, options: dict, fmt: str):
@@ -150,7 +150,7 @@ class AgentMagics(Magics):
                 handle.update({"text/plain": "".join(chunks)}, raw=True)
 
         result = _loop.run(self.orchestrator.execute_agent(name, task, model=model, on_text=on_text, **options))
-        handle.update(Answer(result, fmt))
+        handle.update(Answer(result, fmt)._repr_mimebundle_(), raw=True)
         return result
 
     # -- %%agents ----------------------------------------------------------
@@ -217,7 +217,7 @@ class AgentMagics(Magics):
             progress = batch.progress
             if panel is not None:
                 panel.refresh()
-            display(results)
+            _show(results)
             raise KeyboardInterrupt(
                 f"Interrupted: {progress.succeeded + progress.failed} calls finished (kept and cached), "
                 f"{progress.cancelled} cancelled."
@@ -226,7 +226,7 @@ class AgentMagics(Magics):
             panel.refresh()
         self._store(args.out, results)
         if not quiet:
-            display(results)
+            _show(results)
 
     def _sweep_calls(self, args: Any, cell: str, models: list[str | None]) -> list[Call]:
         if args.over is None:
@@ -307,6 +307,12 @@ class AgentMagics(Magics):
     def _store(self, name: str | None, value: Any) -> None:
         if name:
             self.shell.user_ns[name] = value
+
+
+def _show(obj: Any) -> None:
+    # Publishing the bundle directly skips IPython's formatter chain, which
+    # would otherwise cost more than the cached call it displays.
+    display(obj._repr_mimebundle_(), raw=True)
 
 
 def _strip_quiet(line: str) -> tuple[str, bool]:
