@@ -24,6 +24,7 @@ from ._errors import (
 )
 from ._orchestrator import AsyncAgentOrchestrator
 from ._results import AgentResult, AsyncAgentResult
+from ._resultset import Results
 from ._stats import CacheStats
 
 __version__ = "0.1.0"
@@ -48,6 +49,7 @@ __all__ = [
     "ClaudeForceError",
     "Progress",
     "ResponseCache",
+    "Results",
     "load_ipython_extension",
     "unload_ipython_extension",
 ]

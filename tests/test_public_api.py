@@ -1,0 +1,31 @@
+import anthropic._data
+
+import claude_force_nb
+from claude_force_nb import _config
+
+EXPECTED = {
+    "DEFAULT_MODEL", "Agent", "AgentError", "AgentFileError", "AgentNotFoundError", "AgentRegistry", "AgentResult",
+    "AsyncAgentOrchestrator", "AsyncAgentResult", "Batch", "CacheError", "CacheMissError", "CacheStats", "Call",
+    "CallError", "CallTimeoutError", "ClaudeForceError", "Progress", "ResponseCache", "Results",
+    "load_ipython_extension", "unload_ipython_extension",
+}
+
+
+def test_exported_names_are_exactly_the_intended_ones():
+    assert set(claude_force_nb.__all__) == EXPECTED
+    for name in EXPECTED:
+        assert hasattr(claude_force_nb, name)
+
+
+def test_default_model_is_not_deprecated():
+    assert claude_force_nb.DEFAULT_MODEL not in anthropic._data.DEPRECATED_MODELS
+
+
+def test_only_the_config_module_reads_the_environment():
+    import pathlib
+
+    package = pathlib.Path(claude_force_nb.__file__).parent
+    readers = sorted(
+        p.name for p in package.rglob("*.py") if "os.environ" in p.read_text() or "os.getenv" in p.read_text()
+    )
+    assert readers == [pathlib.Path(_config.__file__).name]
