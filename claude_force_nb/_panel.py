@@ -1,0 +1,323 @@
+r"""A live panel of cache statistics and sweep progress, built on ipywidgets.
+
+``StatsPanel(orchestrator)`` shows ``orchestrator.stats()`` (the cache since
+the orchestrator was created) and, after ``watch(batch)``, that sweep's
+``batch.progress``, its hit rate (cached / (succeeded + failed)) and the
+median latency per agent. It keeps no counts of its own: every number comes
+from those two objects, so Python code can read the same values.
+
+Pass ``panel.on_update`` as the batch's ``on_update``. It redraws at most
+every ``interval`` seconds, at once when the last call finishes, and once
+more after a quiet spell so a stalled sweep never shows stale counts. The
+calls themselves do not slow down (``bench/panel.py``). ``refresh()`` redraws
+now.
+
+Where widgets cannot run (nbconvert HTML, GitHub, nbval) the ``text/plain``
+and ``text/html`` parts of the display carry the numbers. Shown through
+IPython's ``display``, the output gets a display id and the stored copy is
+rewritten once the sweep ends, so saved notebooks hold the final numbers.
+
+Those parts hold fixed words and numbers only (no widget ids or object
+reprs). Durations are always seconds with three decimals and speedups one
+decimal and ``x`` (``∞`` with nothing to divide by), so two regexes
+normalise what varies between identical runs::
+
+    \b\d+\.\d{3} s\b    ->  T s
+    \b\d+\.\dx\b|∞      ->  Sx
+
+nbval ignores ``update_display_data``, so for a panel shown by ``%%agents``
+it records the first display (before the sweep) while a saved notebook holds
+the final one. Compare such outputs as a whole::
+
+    (?s)^Agent cache: .*                            ->  Agent cache: (panel)
+    (?s)^<div class="cfnb-panel cfnb-static".*      ->  <div class="cfnb-panel cfnb-static">(panel)</div>
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import math
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from ._batch import Batch, Progress
+from ._results import AgentResult
+from ._stats import CacheStats
+
+if TYPE_CHECKING:
+    from ._orchestrator import AsyncAgentOrchestrator
+
+DEFAULT_INTERVAL = 0.1  # seconds between live redraws
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+_CARD = ("display:inline-block;vertical-align:top;min-width:6.5em;margin:0 .4em .4em 0;padding:.25em .6em;"
+         "border-radius:4px;background:var(--jp-layout-color2,#f2f2f2)")
+_LABEL = "font-size:75%;opacity:.75"
+_VALUE = "font-size:125%;font-weight:600"
+_CELL = "padding:0 1em 0 0;text-align:left"
+
+
+def seconds(value: float) -> str:
+    """Always seconds with three decimals, so one regex normalises them."""
+    return f"{value:.3f} s"
+
+
+def speedup(value: float) -> str:
+    return f"{value:.1f}x" if math.isfinite(value) else "∞"
+
+
+def percent(value: float) -> str:
+    return f"{value * 100:.1f} %"
+
+
+def sweep_hit_rate(progress: Progress) -> float:
+    """Cached answers over calls that looked the cache up and ended (cancelled ones did not end)."""
+    ended = progress.succeeded + progress.failed
+    return progress.cached / ended if ended else 0.0
+
+
+def median_latencies(results: Sequence[AgentResult | None]) -> dict[str, tuple[float, int]]:
+    """Agent -> (median latency, finished calls), in order of first appearance.
+
+    Cancelled calls are left out: their latency is how long they waited, not
+    how long an answer took.
+    """
+    latencies: dict[str, list[float]] = {}
+    for result in results:
+        if result is not None and not result.cancelled:
+            latencies.setdefault(result.agent_name, []).append(result.latency)
+    return {agent: (statistics.median(values), len(values)) for agent, values in latencies.items()}
+
+
+def stat_items(stats: CacheStats) -> list[tuple[str, str, str, str]]:
+    """(css class, label, value, detail) for each cache figure shown."""
+    items = [
+        ("cfnb-hit-rate", "hit rate", percent(stats.hit_rate), f"{stats.memory_hits} memory, {stats.file_hits} file"),
+        ("cfnb-hits", "hits", str(stats.hits), ""),
+        ("cfnb-misses", "misses", str(stats.misses), ""),
+        ("cfnb-speedup", "speedup", speedup(stats.speedup), ""),
+        ("cfnb-time-saved", "time saved", seconds(stats.time_saved), ""),
+        ("cfnb-tokens-saved", "tokens saved", str(stats.tokens_saved), ""),
+        ("cfnb-cost-saved", "cost saved", f"${stats.cost_saved:.4f}", "estimated"),
+    ]
+    if stats.tampered:
+        items.append(("cfnb-tampered", "tampered rows", str(stats.tampered), "failed their signature, removed"))
+    return items
+
+
+def progress_parts(progress: Progress) -> list[tuple[str, str]]:
+    """(css class, text) for each count of the sweep line."""
+    return [
+        ("cfnb-done", f"{progress.finished}/{progress.total} done"),
+        ("cfnb-cached", f"{progress.cached} cached"),
+        ("cfnb-sweep-hit-rate", f"{percent(sweep_hit_rate(progress))} hit rate"),
+        ("cfnb-failed", f"{progress.failed} failed"),
+        ("cfnb-cancelled", f"{progress.cancelled} cancelled"),
+        ("cfnb-in-flight", f"{progress.running} in flight"),
+    ]
+
+
+def stats_html(stats: CacheStats) -> str:
+    cards = "".join(
+        f'<div class="cfnb-stat {cls}" style="{_CARD}"><div style="{_LABEL}">{label}</div>'
+        f'<div class="cfnb-value" style="{_VALUE}">{html.escape(value)}</div>'
+        + (f'<div style="{_LABEL}">{html.escape(detail)}</div>' if detail else "")
+        + "</div>"
+        for cls, label, value, detail in stat_items(stats)
+    )
+    return f"<div><b>Agent cache</b> <small>(since start)</small></div><div>{cards}</div>"
+
+
+def progress_html(progress: Progress) -> str:
+    return " · ".join(f'<span class="{cls}">{html.escape(text)}</span>' for cls, text in progress_parts(progress))
+
+
+def latency_html(latencies: dict[str, tuple[float, int]]) -> str:
+    if not latencies:
+        return '<div class="cfnb-latency"><small>No calls finished yet.</small></div>'
+    head = "".join(f'<th style="{_CELL}">{h}</th>' for h in ("agent", "median latency", "finished"))
+    rows = "".join(
+        f'<tr><td style="{_CELL}">{html.escape(agent)}</td><td style="{_CELL}">{seconds(median)}</td>'
+        f'<td style="{_CELL}">{count}</td></tr>'
+        for agent, (median, count) in latencies.items()
+    )
+    return f'<table class="cfnb-latency" style="font-size:90%"><tr>{head}</tr>{rows}</table>'
+
+
+def summary_text(stats: CacheStats, batch: Batch | None) -> str:
+    """The text/plain form: fixed words and numbers."""
+    lines = [
+        (f"Agent cache: {percent(stats.hit_rate)} hit rate ({stats.memory_hits} memory, {stats.file_hits} file), "
+         f"{stats.hits} hits, {stats.misses} misses"),
+        (f"Saved: {seconds(stats.time_saved)}, {stats.tokens_saved} tokens, ${stats.cost_saved:.4f}; "
+         f"speedup {speedup(stats.speedup)}"),
+    ]
+    if stats.tampered:
+        lines.append(f"Tampered rows removed: {stats.tampered}")
+    if batch is not None:
+        lines.append("Sweep: " + ", ".join(text for _, text in progress_parts(batch.progress)))
+        latencies = median_latencies(batch.results)
+        medians = ", ".join(f"{agent} {seconds(m)} ({n})" for agent, (m, n) in latencies.items())
+        lines.append(f"Median latency: {medians or 'no calls finished yet'}")
+    return "\n".join(lines)
+
+
+def summary_html(stats: CacheStats, batch: Batch | None) -> str:
+    """The text/html form, for renderers without widgets."""
+    parts = [stats_html(stats)]
+    if batch is not None:
+        progress = batch.progress
+        parts.append(
+            f'<div class="cfnb-sweep"><b>Sweep</b><br><progress class="cfnb-progress" value="{progress.finished}" '
+            f'max="{progress.total}"></progress> <span class="cfnb-progress-text">{progress_html(progress)}</span>'
+            f"{latency_html(median_latencies(batch.results))}</div>"
+        )
+    return f'<div class="cfnb-panel cfnb-static">{"".join(parts)}</div>'
+
+
+class StatsPanel:
+    """Cache statistics and, for a watched sweep, its progress; live in Jupyter.
+
+    >>> panel = StatsPanel(orchestrator)
+    >>> batch = orchestrator.batch(calls, on_update=panel.on_update)
+    >>> panel.watch(batch); display(panel); await batch; panel.refresh()
+    """
+
+    def __init__(self, orchestrator: AsyncAgentOrchestrator, *, interval: float = DEFAULT_INTERVAL,
+                 timer: Callable[[], float] = time.monotonic):
+        self.orchestrator = orchestrator
+        self.batch: Batch | None = None
+        self.interval = interval
+        self._timer = timer
+        self._last = -math.inf
+        self._pending: asyncio.TimerHandle | None = None
+        self._display_id = uuid.uuid4().hex
+        self._shown = False
+        self._published: dict[str, str] | None = None
+
+        self._stats = widgets.HTML()
+        self._stats.add_class("cfnb-stats")
+        self._bar = widgets.IntProgress(min=0, max=1, value=0, layout=widgets.Layout(width="16em"))
+        self._bar.add_class("cfnb-progress")
+        self._counts = widgets.HTML()
+        self._counts.add_class("cfnb-progress-text")
+        self._latency = widgets.HTML()
+        self._latency.add_class("cfnb-latency")
+        heading = widgets.HTML("<b>Sweep</b>")
+        self._sweep = widgets.VBox([heading, widgets.HBox([self._bar, self._counts]), self._latency],
+                                   layout=widgets.Layout(display="none"))
+        self._sweep.add_class("cfnb-sweep")
+        self.widget = widgets.VBox([self._stats, self._sweep])
+        self.widget.add_class("cfnb-panel")
+        self._redraw()
+
+    def watch(self, batch: Batch) -> StatsPanel:
+        """Show this batch's progress from now on."""
+        self.batch = batch
+        self._sweep.layout.display = None
+        self.refresh()
+        return self
+
+    def on_update(self, batch: Batch) -> None:
+        """Batch callback: cheap unless a redraw is due."""
+        if batch is not self.batch:
+            return
+        now = self._timer()
+        if None not in batch.results:
+            self.refresh()  # the last call finished: a background sweep gets no other final redraw
+        elif now - self._last >= self.interval:
+            self._redraw(now)
+        elif self._pending is None:
+            self._schedule(self.interval - (now - self._last))
+
+    def refresh(self) -> None:
+        """Redraw now; once the sweep has ended, also rewrite the displayed static copy."""
+        self._cancel_pending()
+        self._redraw()
+        if self._shown and (self.batch is None or None not in self.batch.results):
+            bundle = self._static_bundle()
+            if bundle != self._published:
+                from IPython.display import update_display
+
+                self._published = bundle
+                update_display({**self._view(), **bundle}, raw=True, display_id=self._display_id)
+
+    def close(self) -> None:
+        """Close the widgets (their views disappear from the page)."""
+        self._cancel_pending()
+        _close_tree(self.widget)
+
+    def _redraw(self, now: float | None = None) -> None:
+        self._last = self._timer() if now is None else now
+        stats = self.orchestrator.stats()
+        self._stats.value = stats_html(stats)
+        if self.batch is None:
+            return
+        progress = self.batch.progress
+        with self._bar.hold_sync():
+            self._bar.max = max(progress.total, 1)
+            self._bar.value = progress.finished if progress.total else 1
+            self._bar.bar_style = _bar_style(progress)
+        self._counts.value = progress_html(progress)
+        self._latency.value = latency_html(median_latencies(self.batch.results))
+
+    def _schedule(self, delay: float) -> None:
+        # Redraw after the quiet spell, so the last throttled update is not lost.
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._pending = loop.call_later(max(delay, 0.0), self._trailing)
+
+    def _trailing(self) -> None:
+        self._pending = None
+        self._redraw()
+
+    def _cancel_pending(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+
+    def _view(self) -> dict[str, Any]:
+        bundle = self.widget._repr_mimebundle_() if self.widget._repr_mimebundle_ else {}
+        return {WIDGET_VIEW: bundle[WIDGET_VIEW]} if WIDGET_VIEW in bundle else {}
+
+    def _static_bundle(self) -> dict[str, str]:
+        stats = self.orchestrator.stats()
+        return {"text/plain": summary_text(stats, self.batch), "text/html": summary_html(stats, self.batch)}
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """The widget view, with text and HTML forms for renderers without widgets."""
+        return {**self._view(), **self._static_bundle()}
+
+    def _ipython_display_(self) -> None:
+        # Displayed under a display id so refresh() can rewrite the stored copy at the end.
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_()
+        self._shown = True
+        self._published = {k: v for k, v in bundle.items() if k != WIDGET_VIEW}
+        display(bundle, raw=True, display_id=self._display_id)
+
+    def __repr__(self) -> str:
+        return f"<StatsPanel {summary_text(self.orchestrator.stats(), self.batch).splitlines()[0]}>"
+
+
+def _bar_style(progress: Progress) -> str:
+    if progress.finished < progress.total:
+        return "info"
+    if progress.failed or progress.cancelled:
+        return "danger" if progress.succeeded == 0 else "warning"
+    return "success"
+
+
+def _close_tree(widget: widgets.Widget) -> None:
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()

@@ -1,0 +1,312 @@
+import asyncio
+import re
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.display import display
+from IPython.utils.capture import capture_output
+
+from claude_force_nb import AgentResult, AsyncAgentOrchestrator, CacheStats, _panel
+from claude_force_nb._panel import WIDGET_VIEW, StatsPanel, median_latencies, summary_text
+
+CALLS = [("code-reviewer", f"review snippet {i}") for i in range(6)] + [("explainer", "what is a monad?")]
+
+
+class Clock:
+    """A timer that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Counting:
+    """Wraps an orchestrator and counts ``stats()`` reads, one per redraw."""
+
+    def __init__(self, orchestrator: AsyncAgentOrchestrator):
+        self.orchestrator = orchestrator
+        self.reads = 0
+
+    def stats(self) -> CacheStats:
+        self.reads += 1
+        return self.orchestrator.stats()
+
+
+@pytest.fixture
+async def orchestrator(server):
+    async with AsyncAgentOrchestrator(base_url=server.url, api_key="test") as orch:
+        yield orch
+
+
+def find(widget, css_class):
+    """The widget under ``widget`` whose state lists ``css_class``, searched through children."""
+    if css_class in widget.get_state().get("_dom_classes", ()):
+        return widget
+    for child in getattr(widget, "children", ()):
+        found = find(child, css_class)
+        if found is not None:
+            return found
+    return None
+
+
+def state(panel, css_class):
+    widget = find(panel.widget, css_class)
+    assert widget is not None, f"no widget with class {css_class}"
+    return widget.get_state()
+
+
+async def sweep(orchestrator, calls=CALLS):
+    panel = StatsPanel(orchestrator)
+    batch = orchestrator.batch(calls, on_update=panel.on_update)
+    panel.watch(batch)
+    await batch
+    panel.refresh()
+    return panel
+
+
+def documented_patterns():
+    """The sanitize regexes listed in the module docstring, as (pattern, replacement)."""
+    return [tuple(part.strip() for part in line.split("->")) for line in _panel.__doc__.splitlines()
+            if "->" in line]
+
+
+async def test_second_sweep_is_all_hits_and_complete(orchestrator):
+    first = await sweep(orchestrator)
+    second = await sweep(orchestrator)
+
+    bar = state(second, "cfnb-progress")
+    assert bar["value"] == bar["max"] == len(CALLS)
+    assert bar["bar_style"] == "success"
+    counts = state(second, "cfnb-progress-text")["value"]
+    assert f"{len(CALLS)}/{len(CALLS)} done" in counts
+    assert '<span class="cfnb-sweep-hit-rate">100.0 % hit rate</span>' in counts
+    assert '<span class="cfnb-sweep-hit-rate">0.0 % hit rate</span>' in state(first, "cfnb-progress-text")["value"]
+    # The cache figures are the orchestrator's totals: one miss then one hit per call.
+    cache = state(second, "cfnb-stats")["value"]
+    assert "50.0 %" in cache and f"{len(CALLS)} memory, 0 file" in cache
+    assert orchestrator.stats().hits == len(CALLS)
+    latency = state(second, "cfnb-latency")["value"]
+    assert "code-reviewer" in latency and "explainer" in latency
+
+
+async def test_new_orchestrator_on_same_cache_file_shows_full_hit_rate(server):
+    async with AsyncAgentOrchestrator(base_url=server.url, api_key="test") as first:
+        await sweep(first)
+    async with AsyncAgentOrchestrator(base_url=server.url, api_key="test") as second:
+        panel = await sweep(second)
+    cache = state(panel, "cfnb-stats")["value"]
+    assert "100.0 %" in cache and f"0 memory, {len(CALLS)} file" in cache
+    assert "cfnb-tampered" not in cache
+
+
+async def test_root_and_parts_carry_stable_classes(orchestrator):
+    panel = await sweep(orchestrator)
+    assert "cfnb-panel" in panel.widget.get_state()["_dom_classes"]
+    for css_class in ("cfnb-stats", "cfnb-sweep", "cfnb-progress", "cfnb-progress-text", "cfnb-latency"):
+        assert find(panel.widget, css_class) is not None, css_class
+    cards = state(panel, "cfnb-stats")["value"]
+    for css_class in ("cfnb-hit-rate", "cfnb-hits", "cfnb-misses", "cfnb-speedup", "cfnb-time-saved",
+                      "cfnb-tokens-saved", "cfnb-cost-saved"):
+        assert f'class="cfnb-stat {css_class}"' in cards
+
+
+def test_sweep_part_is_hidden_until_a_batch_is_watched(orchestrator):
+    panel = StatsPanel(orchestrator)
+    assert state(panel, "cfnb-sweep")["layout"] is not None
+    assert find(panel.widget, "cfnb-sweep").layout.display == "none"
+    panel.watch(orchestrator.batch(CALLS))
+    assert find(panel.widget, "cfnb-sweep").layout.display is None
+
+
+def test_updates_are_throttled(orchestrator):
+    clock = Clock()
+    counting = Counting(orchestrator)
+    panel = StatsPanel(counting, timer=clock, interval=0.1)
+    batch = orchestrator.batch(CALLS)
+    panel.watch(batch)
+    counting.reads = 0
+    for _ in range(500):  # 500 updates over one second
+        clock.now += 0.002
+        panel.on_update(batch)
+    assert 9 <= counting.reads <= 11
+
+
+def test_update_from_another_batch_is_ignored(orchestrator):
+    counting = Counting(orchestrator)
+    panel = StatsPanel(counting, timer=Clock())
+    panel.watch(orchestrator.batch(CALLS))
+    counting.reads = 0
+    panel.on_update(orchestrator.batch(CALLS))
+    assert counting.reads == 0
+
+
+async def test_last_call_redraws_without_refresh(orchestrator):
+    # A background sweep gets no refresh() from the magic: the final state must still show.
+    counting = Counting(orchestrator)
+    panel = StatsPanel(counting, timer=Clock())  # the clock never moves: only forced redraws happen
+    batch = orchestrator.batch(CALLS, on_update=panel.on_update)
+    panel.watch(batch)
+    await batch.start().settle()
+    bar = state(panel, "cfnb-progress")
+    assert bar["value"] == bar["max"] == len(CALLS)
+    assert f"{len(CALLS)}/{len(CALLS)} done" in state(panel, "cfnb-progress-text")["value"]
+    assert counting.reads <= 4  # watch, the last call, and at most a trailing redraw or two
+
+
+async def test_quiet_spell_gets_a_trailing_redraw(orchestrator):
+    clock = Clock()
+    counting = Counting(orchestrator)
+    panel = StatsPanel(counting, timer=clock, interval=0.05)
+    batch = orchestrator.batch(CALLS)
+    panel.watch(batch)
+    counting.reads = 0
+    for _ in range(20):
+        panel.on_update(batch)  # all inside one interval: throttled
+    assert counting.reads == 0
+    await asyncio.sleep(0.2)
+    assert counting.reads == 1
+
+
+def test_median_latency_per_agent_skips_unfinished_and_cancelled():
+    results = [
+        AgentResult("a", True, latency=1.0),
+        AgentResult("b", True, latency=5.0),
+        None,
+        AgentResult("a", True, latency=3.0),
+        AgentResult("a", False, error=RuntimeError("boom"), latency=10.0),
+        AgentResult("b", False, error=asyncio.CancelledError(), latency=0.0),
+    ]
+    assert median_latencies(results) == {"a": (3.0, 3), "b": (5.0, 1)}
+
+
+class Fixed:
+    """Anything with ``stats()`` will do for the panel."""
+
+    def __init__(self, stats: CacheStats):
+        self._stats = stats
+
+    def stats(self) -> CacheStats:
+        return self._stats
+
+
+def test_tampered_rows_show_only_when_there_are_some():
+    clean = StatsPanel(Fixed(CacheStats()))
+    assert "cfnb-tampered" not in state(clean, "cfnb-stats")["value"]
+    assert "Tampered" not in clean._repr_mimebundle_()["text/plain"]
+    tampered = StatsPanel(Fixed(CacheStats(tampered=2)))
+    assert 'class="cfnb-stat cfnb-tampered"' in state(tampered, "cfnb-stats")["value"]
+    assert "Tampered rows removed: 2" in tampered._repr_mimebundle_()["text/plain"]
+
+
+def test_infinite_speedup_is_shown_as_such():
+    text = summary_text(CacheStats(hits=1, memory_hits=1, hit_rate=1.0, speedup=float("inf")), None)
+    assert "speedup ∞" in text
+
+
+async def test_bundle_has_widget_view_and_static_forms(orchestrator):
+    panel = await sweep(orchestrator)
+    bundle = panel._repr_mimebundle_()
+    assert bundle[WIDGET_VIEW]["model_id"] == panel.widget.model_id
+    html = bundle["text/html"]
+    assert html.startswith('<div class="cfnb-panel cfnb-static">')
+    assert f'<progress class="cfnb-progress" value="{len(CALLS)}" max="{len(CALLS)}">' in html
+    text = bundle["text/plain"]
+    assert text.startswith("Agent cache: 0.0 % hit rate (0 memory, 0 file), 0 hits, 7 misses")
+    assert "Sweep: 7/7 done, 0 cached, 0.0 % hit rate, 0 failed, 0 cancelled, 0 in flight" in text
+    for leak in (panel.widget.model_id, "IPY_MODEL", " object at ", "StatsPanel", "VBox"):
+        assert leak not in text and leak not in html
+    assert not re.search(r"0x[0-9a-f]{6,}", text + html)
+
+
+async def test_static_forms_are_stable_across_runs_after_sanitizing(server, tmp_path):
+    outputs = []
+    for run in range(2):
+        async with AsyncAgentOrchestrator(base_url=server.url, api_key="test",
+                                          cache_path=tmp_path / f"run{run}.db") as orch:
+            await sweep(orch)
+            panel = await sweep(orch)
+            outputs.append(panel._repr_mimebundle_())
+    patterns = documented_patterns()
+    assert len(patterns) == 4
+    for mimetype in ("text/plain", "text/html"):
+        first, second = (_sanitize(bundle[mimetype], patterns[:2]) for bundle in outputs)
+        assert first == second
+        assert "T s" in first and "Sx" in first
+
+
+def test_whole_panel_patterns_match_first_and_final_display(orchestrator):
+    # nbval sees the panel as first displayed; the saved notebook holds the final copy.
+    panel = StatsPanel(orchestrator)
+    panel.watch(orchestrator.batch(CALLS))
+    before = panel._repr_mimebundle_()
+    after = StatsPanel(Fixed(CacheStats(hits=3, misses=1, hit_rate=0.75, tampered=1)))._repr_mimebundle_()
+    patterns = documented_patterns()
+    for mimetype in ("text/plain", "text/html"):
+        assert _sanitize(before[mimetype], patterns) == _sanitize(after[mimetype], patterns)
+
+
+def _sanitize(text, patterns):
+    for pattern, replacement in patterns:
+        text = re.sub(pattern, replacement, text)
+    return text
+
+
+@pytest.fixture
+def shell():
+    return InteractiveShell.instance()
+
+
+async def test_display_then_refresh_rewrites_the_stored_copy(shell, orchestrator):
+    panel = StatsPanel(orchestrator)
+    batch = orchestrator.batch(CALLS, on_update=panel.on_update)
+    panel.watch(batch)
+    with capture_output() as captured:
+        display(panel)
+        await batch
+        panel.refresh()
+        panel.refresh()  # nothing changed: no second update
+    first, *updates = captured.outputs
+    assert "Sweep: 0/7 done" in first.data["text/plain"]
+    assert first.data[WIDGET_VIEW]["model_id"] == panel.widget.model_id
+    assert len(updates) == 1
+    assert "Sweep: 7/7 done" in updates[0].data["text/plain"]
+    assert updates[0].data[WIDGET_VIEW] == first.data[WIDGET_VIEW]
+
+
+def test_agents_magic_shows_the_panel_and_its_final_numbers(shell, server, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    shell.run_line_magic("load_ext", "claude_force_nb")
+    try:
+        for _ in range(2):
+            with capture_output() as captured:
+                shell.run_cell_magic("agents", "code-reviewer explainer", "def f(): pass")
+    finally:
+        shell.run_line_magic("unload_ext", "claude_force_nb")
+    panels = [o.data["text/plain"] for o in captured.outputs if o.data["text/plain"].startswith("Agent cache:")]
+    assert len(panels) == 2  # the first display and its final rewrite
+    assert "Sweep: 2/2 done, 2 cached, 100.0 % hit rate, 0 failed, 0 cancelled, 0 in flight" in panels[-1]
+
+
+def test_agent_stats_shows_the_last_sweep(shell, server, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    shell.run_line_magic("load_ext", "claude_force_nb")
+    try:
+        with capture_output():
+            shell.run_cell_magic("agents", "code-reviewer", "def g(): pass")
+        panel = shell.run_line_magic("agent", "stats")
+    finally:
+        shell.run_line_magic("unload_ext", "claude_force_nb")
+    assert isinstance(panel, StatsPanel)
+    assert "Sweep: 1/1 done" in panel._repr_mimebundle_()["text/plain"]
+
+
+def test_closed_panel_still_has_its_static_forms(orchestrator):
+    panel = StatsPanel(orchestrator)
+    panel.close()
+    bundle = panel._repr_mimebundle_()
+    assert WIDGET_VIEW not in bundle
+    assert bundle["text/plain"].startswith("Agent cache:")
