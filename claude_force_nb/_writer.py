@@ -2,8 +2,8 @@
 
 Callers enqueue statements and return at once, so storing an answer never
 waits on the disk or on another process's write lock: the event loop keeps
-running while SQLite commits. Statements that arrive while a commit is under
-way go into the next transaction together.
+running while SQLite commits. Statements that arrive within a few milliseconds
+of each other go into one transaction.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -45,6 +44,7 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._hurry = threading.Event()
 
     def execute(self, sql: str, params: tuple = ()) -> None:
         """Queue one statement; it commits with the next batch."""
@@ -75,6 +75,7 @@ class Writer:
             thread = self._thread
         if thread is not None:
             self._queue.put(_STOP)
+            self._hurry.set()
             thread.join()
 
     @property
@@ -95,21 +96,24 @@ class Writer:
         elif self._closed:
             raise RuntimeError("The cache writer is closed.")
         self._queue.put(item)
+        if type(item) is not tuple:
+            self._hurry.set()
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         try:
             while True:
                 batch = [self._queue.get()]
-                # Linger briefly so a burst of answers shares one transaction:
-                # fewer commits, and fewer hand-offs of the GIL to this thread
-                # while the event loop is busy. A flush or task ends the wait.
-                deadline = time.monotonic() + self._linger
+                if type(batch[0]) is tuple and self._linger > 0:
+                    # Let a burst of answers gather into one transaction: fewer
+                    # commits, and this thread wakes (and takes the GIL from the
+                    # event loop) once per burst rather than once per answer.
+                    # flush(), call() and close() cut the wait short.
+                    self._hurry.wait(self._linger)
+                    self._hurry.clear()
                 while len(batch) < self._batch_size and type(batch[-1]) is tuple:
-                    remaining = deadline - time.monotonic()
                     try:
-                        batch.append(self._queue.get(timeout=remaining) if remaining > 0 else
-                                     self._queue.get_nowait())
+                        batch.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
                 statements: list[tuple[str, tuple]] = []
