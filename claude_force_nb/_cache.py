@@ -1,6 +1,6 @@
 """The response cache: memory in front of a signed SQLite file, with single-flight.
 
-A lookup tries memory (a ``cachetools`` LRU with expiry), then the file that
+A lookup tries memory (a ``cachetools.TTLCache``), then the file that
 every kernel on the machine shares; a file hit is promoted to memory. When
 identical requests are in flight at once, one call is made and the others wait
 for its answer. Modes, per call or as the default:
@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cachetools import TLRUCache
+from cachetools import TTLCache
 
 from ._config import (
     CACHE_MODES,
@@ -61,15 +61,18 @@ class CacheInfo:
     maxsize: int
 
 
-class _Memory(TLRUCache):
-    """An LRU whose entries expire individually, counting size evictions.
+class _Memory(TTLCache):
+    """cachetools' TTLCache, counting the entries it evicts to make room.
 
-    Per-entry expiry (not one TTL for all) so an answer promoted from the file
-    keeps the expiry it was signed with instead of starting a fresh one.
+    Entries are ``(completion, deadline, tokens, cost)``. ``deadline`` is None
+    for answers stored here, which expire with the TTL; an answer promoted from
+    the file carries the wall-clock expiry it was signed with, because the TTL
+    restarts at promotion. (TLRUCache would expire per entry by itself, but
+    its inserts cost about twice as much: a heap ordered by Python comparisons.)
     """
 
-    def __init__(self, maxsize: int, timer: Callable[[], float], counter: StatsCounter):
-        super().__init__(maxsize, _time_to_use, timer)
+    def __init__(self, maxsize: int, ttl: float, timer: Callable[[], float], counter: StatsCounter):
+        super().__init__(maxsize, ttl, timer)
         self._counter = counter
 
     def popitem(self):
@@ -77,10 +80,6 @@ class _Memory(TLRUCache):
         item = super().popitem()
         self._counter.evictions += 1
         return item
-
-
-def _time_to_use(key: str, entry: tuple, now: float) -> float:
-    return now + entry[1]
 
 
 class ResponseCache:
@@ -113,7 +112,7 @@ class ResponseCache:
         self._price = price
         self._lock = threading.Lock()
         self._counter = StatsCounter()
-        self._memory = _Memory(maxsize, timer, self._counter)
+        self._memory = _Memory(maxsize, self._ttl, timer, self._counter)
         self._inflight: dict[str, asyncio.Future] = {}
         self._store: Store | None = None
         if persist:
@@ -188,7 +187,7 @@ class ResponseCache:
                 if flight.cancelled():
                     continue  # the caller that was making the call went away; make it ourselves
                 raise
-            entry = self._entry(completion, self._ttl, request.model)
+            entry = self._entry(completion, request.model)
             with self._lock:
                 self._counter.joined(entry[2], entry[3])
             return completion, SHARED
@@ -214,7 +213,7 @@ class ResponseCache:
         """Remember ``completion`` as the answer to ``request`` (memory now, file soon)."""
         if key is None:
             key = fingerprint(request)
-        entry = self._entry(completion, self._ttl, request.model)
+        entry = self._entry(completion, request.model)
         with self._lock:
             self._memory[key] = entry
         if self._store is not None:
@@ -226,11 +225,14 @@ class ResponseCache:
         with self._lock:
             entry = self._memory.get(key)
             if entry is not None:
-                completion = entry[0]
-                counter = self._counter
-                counter.memory_hits += 1
-                counter.hit(completion.latency, entry[2], entry[3], self._timer() - start)
-                return completion, MEMORY
+                if entry[1] is not None and entry[1] <= self._clock():
+                    del self._memory[key]  # promoted, and past its signed expiry
+                else:
+                    completion = entry[0]
+                    counter = self._counter
+                    counter.memory_hits += 1
+                    counter.hit(completion.latency, entry[2], entry[3], self._timer() - start)
+                    return completion, MEMORY
         if self._store is None:
             return None
         row = self._store.get(key)
@@ -238,7 +240,8 @@ class ResponseCache:
             return None
         completion = row.completion
         cost = self._price(row.model, row.input_tokens, row.output_tokens)
-        entry = (completion, min(self._ttl, row.expires - self._clock()), row.input_tokens + row.output_tokens, cost)
+        deadline = row.expires if row.expires < self._clock() + self._ttl else None
+        entry = (completion, deadline, row.input_tokens + row.output_tokens, cost)
         with self._lock:
             self._memory[key] = entry
             counter = self._counter
@@ -246,11 +249,11 @@ class ResponseCache:
             counter.hit(completion.latency, entry[2], entry[3], self._timer() - start)
         return completion, FILE
 
-    def _entry(self, completion: Completion, ttl: float, model: str) -> tuple:
+    def _entry(self, completion: Completion, model: str) -> tuple:
         # Tokens and cost are worked out once here, so a hit only adds numbers.
         tokens_in, tokens_out = completion.input_tokens, completion.output_tokens
         cost = self._price(completion.model or model, tokens_in, tokens_out)
-        return (completion, ttl, tokens_in + tokens_out, cost)
+        return (completion, None, tokens_in + tokens_out, cost)
 
     async def _call(self, call: Callable[[], Awaitable[Completion]]) -> Completion:
         start = self._timer()
