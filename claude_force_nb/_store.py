@@ -105,9 +105,10 @@ class Store:
         self._pruned = False
         self._warned_read = self._warned_write = False
         self._reader = open_database(self.path, busy_timeout=busy_timeout, clock=clock)
-        # partial, not a lambda over self: the finalizer below must not keep self alive.
-        self._writer = Writer(partial(connect, self.path, busy_timeout), on_error=self._write_failed)
-        # Commits what is queued when the interpreter exits; holds no reference to self.
+        # The writer (and its thread) must not refer back to self, or a store
+        # nobody closes would never be collected and its finalizer never run.
+        self._writer = Writer(partial(connect, self.path, busy_timeout), on_error=_weak_handler(self))
+        # Commits what is queued when the store is collected or the interpreter exits.
         self._finalizer = weakref.finalize(self, _shutdown, self._writer, self._reader)
 
     # -- reading -------------------------------------------------------------------------------------
@@ -299,6 +300,17 @@ class Store:
                 "for this session. Check free disk space and permissions.",
                 CacheIntegrityWarning, stacklevel=2,
             )
+
+
+def _weak_handler(store: Store) -> Callable[[BaseException | None], None]:
+    ref = weakref.ref(store)
+
+    def on_error(exc: BaseException | None) -> None:
+        target = ref()
+        if target is not None:
+            target._write_failed(exc)
+
+    return on_error
 
 
 def _shutdown(writer: Writer, reader: sqlite3.Connection) -> None:

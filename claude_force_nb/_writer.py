@@ -76,7 +76,10 @@ class Writer:
         if thread is not None:
             self._queue.put(_STOP)
             self._hurry.set()
-            thread.join()
+            # A finalizer can run on this very thread (garbage collection
+            # happens wherever objects are allocated); it cannot join itself.
+            if thread is not threading.current_thread():
+                thread.join()
 
     @property
     def closed(self) -> bool:

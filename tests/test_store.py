@@ -1,3 +1,4 @@
+import gc
 import json
 import re
 import sqlite3
@@ -337,6 +338,17 @@ def test_closed_store_is_inert(open_store, clock):
     store.put(row("b"))  # dropped quietly: the answer is still in memory upstream
     with pytest.raises(CacheError, match="closed"):
         store.clear()
+
+
+def test_a_store_nobody_closes_is_closed_when_collected(db, clock):
+    store = Store(db, Signer([SECRET], "env"), clock=clock)
+    store.put(row("a", now=clock.now))
+    thread = store._writer._thread
+    del store
+    gc.collect()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert raw(db).execute("SELECT count(*) FROM responses").fetchone()[0] == 1
 
 
 # -- sharing -------------------------------------------------------------------------------------------
