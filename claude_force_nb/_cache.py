@@ -265,7 +265,7 @@ class ResponseCache:
                 self._counter.called(elapsed)
 
     def _replay_miss(self, request: Request, agent: str) -> str:
-        task = " ".join(request.task.split())
+        task = " ".join(request.task[:200].split())
         task = task if len(task) <= 60 else task[:57] + "..."
         who = f"agent {agent!r}" if agent else "this request"
         message = (f"No cached answer for {who} on {task!r} (replay mode only serves recorded answers). "
