@@ -83,8 +83,8 @@ def _cache(magics: AgentMagics, rest: list[str]) -> Any:
               f"secret: {info.secret_source}\nmode: {cache.mode}")
     elif action == "verify":
         report = cache.verify()
-        print(f"{report.total} rows: {report.ok} verified, {report.bad} failed their signature"
-              + (" (removed)" if report.bad else "") + f", {report.expired} expired.")
+        print(f"{report.total} rows: {report.ok} verified, {len(report.bad)} failed their signature"
+              + (" (removed)" if report.bad else "") + f", {len(report.expired)} expired.")
     elif action == "prune":
         print(f"Removed {cache.prune()} expired rows.")
     elif action == "clear":
