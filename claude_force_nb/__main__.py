@@ -1,11 +1,15 @@
-"""Command line: ``python -m claude_force_nb demo``."""
+"""Command line: ``python -m claude_force_nb demo`` and ``python -m claude_force_nb quickstart``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from ._orchestrator import AsyncAgentOrchestrator
 from ._results import AgentResult
@@ -43,14 +47,93 @@ async def demo(runs: int) -> int:
         return 0 if all(r.success for r in results) else 1
 
 
+QUICKSTART = "01-quickstart.ipynb"
+NOTEBOOKS_EXTRA = "pip install -e '.[notebooks]'"
+
+
+def find_notebook(name: str) -> Path | None:
+    """``notebooks/NAME`` under the working directory, else in the source checkout this package runs from."""
+    for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        path = root / "notebooks" / name
+        if path.is_file():
+            return path
+    return None
+
+
+def execute_notebook(nb: Any, *, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 600,
+                     store_widget_state: bool = True) -> Any:
+    """Run every cell of ``nb`` in a fresh kernel of this Python (not whatever "python3" kernelspec is installed).
+
+    ``env`` replaces the kernel's environment; by default it inherits this process's.
+    """
+    from ipykernel.kernelspec import RESOURCES, get_kernel_dict
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+
+    class ThisPython(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+            return KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
+
+    client = NotebookClient(
+        nb,
+        km=AsyncKernelManager(kernel_name="python3", kernel_spec_manager=ThisPython()),
+        timeout=timeout,
+        record_timing=False,
+        store_widget_state=store_widget_state,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    # cleanup_kc: shut the kernel down afterwards, which nbclient skips for a kernel manager it was given.
+    # The kernel's own log lines are not part of the notebook; errors in cells still arrive as outputs.
+    # Without env, the kernel inherits this process's environment.
+    options = {} if env is None else {"env": dict(env)}
+    client.execute(cleanup_kc=True, stderr=subprocess.DEVNULL, **options)
+    return nb
+
+
+def quickstart(out_dir: Path) -> int:
+    try:
+        import nbformat
+        from nbclient.exceptions import CellExecutionError, DeadKernelError
+    except ImportError as exc:
+        print(f"quickstart needs the notebook tools ({exc.name} is missing): {NOTEBOOKS_EXTRA}", file=sys.stderr)
+        return 1
+    source = find_notebook(QUICKSTART)
+    if source is None:
+        print(f"Cannot find notebooks/{QUICKSTART}: run this from the root of a claude-force-nb checkout.",
+              file=sys.stderr)
+        return 1
+    print(f"Running {source} ...", flush=True)
+    nb = nbformat.read(source, as_version=4)
+    failure = None
+    try:
+        execute_notebook(nb, cwd=source.parent)
+    except (CellExecutionError, DeadKernelError) as exc:
+        failure = exc
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / QUICKSTART
+    nbformat.write(nb, target)  # also after a failure: the copy shows how far it got
+    if failure is not None:
+        print(f"{failure}\nThe notebook stopped at the cell above; what ran is in {target}.", file=sys.stderr)
+        return 1
+    print(f"Executed copy: {target}\nOpen it in JupyterLab:\n  jupyter lab {target}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m claude_force_nb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo_parser = sub.add_parser("demo", help="run a few agents concurrently, twice, and show the cache at work")
     demo_parser.add_argument("--runs", type=int, default=2, help="how many times to run the agents (default 2)")
+    quickstart_parser = sub.add_parser(
+        "quickstart", help=f"run notebooks/{QUICKSTART} headless and save the executed copy to open in JupyterLab")
+    quickstart_parser.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
+                                   help="where to write the executed notebook (default: out)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return asyncio.run(demo(args.runs))
+    if args.command == "quickstart":
+        return quickstart(args.out)
     return 2
 
 
