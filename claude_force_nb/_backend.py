@@ -24,7 +24,8 @@ from ._request import Completion, Request
 OFFLINE_KEY = "local-simulator"
 OFFLINE_NOTICE = (
     "claude-force-nb: ANTHROPIC_API_KEY is not set, so answers are synthetic, from the local "
-    f"Messages API server on 127.0.0.1. Set {ENV_API_KEY} to talk to Claude."
+    f"Messages API server on 127.0.0.1. Set {ENV_API_KEY} (then %reload_ext claude_force_nb, or restart) "
+    "to talk to Claude."
 )
 PUBLIC_BASE_URL = "https://api.anthropic.com"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}

@@ -117,10 +117,13 @@ class ResponseCache:
         self._store: Store | None = None
         if persist:
             file = Path(path) if path is not None else settings.home / CACHE_FILENAME
+            # The secret file stays in the home directory even when the cache
+            # file lives elsewhere (a recordings folder in a repository, say),
+            # so it is not committed along with the answers.
             if secrets is not None:
-                signer = load_signer(file.parent, secrets, source="argument")
+                signer = load_signer(settings.home, secrets, source="argument")
             else:
-                signer = load_signer(file.parent, settings.cache_secrets, source="env")
+                signer = load_signer(settings.home, settings.cache_secrets, source="env")
             self._store = Store(file, signer, clock=clock, on_tampered=self._counter.add_tampered)
 
     @property

@@ -41,13 +41,13 @@ ENV_SIMULATOR_LATENCY = "CLAUDE_FORCE_NB_SIMULATOR_LATENCY"
 class Settings:
     """What the environment says; built by :meth:`from_env`."""
 
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     base_url: str | None = None
     home: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir("claude-force-nb")))
     model: str = DEFAULT_MODEL
     cache_mode: str = DEFAULT_CACHE_MODE
     # Newest first: sign with the first, verify with any.
-    cache_secrets: tuple[bytes, ...] = ()
+    cache_secrets: tuple[bytes, ...] = field(default=(), repr=False)
     user_home: Path = field(default_factory=Path.home)
     simulator_latency: float = DEFAULT_SIMULATOR_LATENCY
 

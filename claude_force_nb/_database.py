@@ -18,6 +18,9 @@ from ._config import ENV_HOME
 from ._errors import CacheFileError, CacheIntegrityWarning
 
 CACHE_FILENAME = "cache.sqlite"
+# Answers from the offline server never mix with Claude's: setting a key
+# later must not serve synthetic text from the cache.
+OFFLINE_CACHE_FILENAME = "offline-cache.sqlite"
 SCHEMA_VERSION = 1  # kept in PRAGMA user_version
 DEFAULT_BUSY_TIMEOUT = 5.0
 

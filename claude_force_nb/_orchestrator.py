@@ -22,6 +22,7 @@ from ._config import (
     DEFAULT_TIMEOUT_SECONDS,
     Settings,
 )
+from ._database import CACHE_FILENAME, OFFLINE_CACHE_FILENAME
 from ._errors import CallError, CallTimeoutError, ClaudeForceError
 from ._pricing import DEFAULT_PRICES, estimate_cost
 from ._request import Completion, Request
@@ -73,6 +74,9 @@ class AsyncAgentOrchestrator:
         )
         if cache is None and enable_cache:
             ttl_hours = DEFAULT_CACHE_TTL_HOURS if cache_ttl_hours is None else cache_ttl_hours
+            if cache_path is None:
+                name = OFFLINE_CACHE_FILENAME if self.backend.offline else CACHE_FILENAME
+                cache_path = settings.home / name
             cache = ResponseCache(
                 cache_path,
                 settings=settings,
@@ -154,7 +158,9 @@ class AsyncAgentOrchestrator:
             model=message_model,
             input_tokens=completion.input_tokens,
             output_tokens=completion.output_tokens,
-            cost=self.estimate_cost(message_model, completion.input_tokens, completion.output_tokens),
+            # A cached answer costs nothing now; the saving shows in stats().cost_saved.
+            cost=0.0 if cached else self.estimate_cost(message_model, completion.input_tokens,
+                                                       completion.output_tokens),
             latency=self._timer() - start,
             original_latency=completion.latency,
             request_id=completion.request_id,

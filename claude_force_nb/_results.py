@@ -14,7 +14,8 @@ class AgentResult:
     """What one call produced: the answer or the exception, plus its costs.
 
     ``latency`` is what this call took now (microseconds for a cache hit);
-    ``original_latency`` is what the API call took when it was made.
+    ``original_latency`` is what the API call took when it was made; ``cost``
+    is what this call cost (nothing when it was served from the cache).
     """
 
     agent_name: str

@@ -176,6 +176,8 @@ async def test_second_identical_call_is_served_from_the_cache(make, server):
     assert not first.cached and second.cached
     assert second.output == first.output
     assert second.original_latency == pytest.approx(first.completion.latency)
+    assert first.cost > 0 and second.cost == 0  # the saving shows in stats() instead
+    assert orchestrator.stats().cost_saved == pytest.approx(first.cost)
     assert len(messages_requests(server)) == 1
     assert orchestrator.stats().hits == 1
 
@@ -215,3 +217,21 @@ def test_recommended_configuration_works_verbatim_on_the_offline_default(monkeyp
 def test_max_concurrent_must_be_positive():
     with pytest.raises(ValueError, match="max_concurrent"):
         AsyncAgentOrchestrator(max_concurrent=0, enable_cache=False)
+
+
+def test_offline_answers_live_in_their_own_cache_file(monkeypatch, isolated_env):
+    offline = AsyncAgentOrchestrator()
+    online = AsyncAgentOrchestrator(api_key="sk-ant-test")
+    assert offline.backend.offline and not online.backend.offline
+    assert offline.cache.path.name == "offline-cache.sqlite"
+    assert online.cache.path.name == "cache.sqlite"
+    assert offline.cache.path.parent == online.cache.path.parent
+    offline.cache.close()
+    online.cache.close()
+
+
+def test_settings_never_show_the_key_or_secret():
+    from claude_force_nb._config import Settings
+
+    settings = Settings.from_env({"ANTHROPIC_API_KEY": "sk-ant-SECRET", "CLAUDE_CACHE_SECRET": "hush"})
+    assert "sk-ant-SECRET" not in repr(settings) and "hush" not in repr(settings)
