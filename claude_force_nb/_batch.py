@@ -191,6 +191,11 @@ class Batch:
             raise
         return self.results_so_far()
 
+    async def cancel_and_settle(self) -> list[AgentResult]:
+        """Cancel from the batch's own loop, then wait for every call to record how it ended."""
+        self.cancel()
+        return await self.settle()
+
     async def settle(self) -> list[AgentResult]:
         """Wait until every call has ended, finished or cancelled; never raises for them."""
         self.start()

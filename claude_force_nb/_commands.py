@@ -84,7 +84,10 @@ def _cache(magics: AgentMagics, rest: list[str]) -> Any:
     elif action == "verify":
         report = cache.verify()
         print(f"{report.total} rows: {report.ok} verified, {len(report.bad)} failed their signature"
-              + (" (removed)" if report.bad else "") + f", {len(report.expired)} expired.")
+              + (" (removed)" if report.bad and not report.secret_mismatch else "") + f", {len(report.expired)} expired.")
+        if report.secret_mismatch:
+            print("No row verified, so they were kept: they were probably signed with another secret. Set "
+                  "CLAUDE_CACHE_SECRET (or CLAUDE_CACHE_OLD_SECRETS) to the secret that wrote them.")
     elif action == "prune":
         print(f"Removed {cache.prune()} expired rows.")
     elif action == "clear":

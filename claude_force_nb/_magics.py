@@ -24,7 +24,7 @@ from ._config import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_TIMEOUT_SECONDS,
 )
-from ._errors import AgentNotFoundError
+from ._errors import AgentNotFoundError, ClaudeForceError
 from ._interpolate import interpolate
 from ._orchestrator import AsyncAgentOrchestrator
 from ._render import FORMATS, Answer
@@ -73,6 +73,7 @@ class AgentMagics(Magics):
 
     # Class-level so that config applied inside __init__ finds them.
     _orchestrator: AsyncAgentOrchestrator | None = None
+    _runs: list[BackgroundRun] = []
     last_batch = None
 
     @observe("max_concurrent", "timeout", "cache_ttl_hours", "cache_maxsize", "cache_path", "cache_mode", "model",
@@ -83,7 +84,15 @@ class AgentMagics(Magics):
     @property
     def orchestrator(self) -> AsyncAgentOrchestrator:
         if self._orchestrator is None:
-            self._orchestrator = AsyncAgentOrchestrator(
+            try:
+                self._orchestrator = self._new_orchestrator()
+            except (ValueError, ClaudeForceError) as exc:
+                # A bad setting (environment or %config) must not turn every cell into a traceback.
+                raise UsageError(f"Cannot start: {exc}") from exc
+        return self._orchestrator
+
+    def _new_orchestrator(self) -> AsyncAgentOrchestrator:
+        return AsyncAgentOrchestrator(
                 max_concurrent=self.max_concurrent,
                 timeout_seconds=self.timeout,
                 cache_ttl_hours=self.cache_ttl_hours,
@@ -93,12 +102,16 @@ class AgentMagics(Magics):
                 model=self.model,
                 max_tokens=self.max_tokens,
             )
-        return self._orchestrator
 
     def release(self) -> None:
-        """Close the orchestrator (flushing the cache file)."""
+        """Close the orchestrator (flushing the cache file) once its background runs end."""
         orchestrator, self._orchestrator = self._orchestrator, None
-        if orchestrator is not None:
+        runs, self._runs = [r for r in self._runs if not r.done], []
+        if orchestrator is None:
+            return
+        if runs:
+            _loop.spawn(_close_after(orchestrator, runs))
+        else:
             _loop.run(orchestrator.close())
 
     # -- %%agent -----------------------------------------------------------
@@ -124,6 +137,7 @@ class AgentMagics(Magics):
         """
         line, quiet = _strip_quiet(line)
         args = self._parse(self.agent, line)
+        self.orchestrator.agents.refresh()  # an edited agent file applies to the next cell
         name = args.agent or self.default_agent
         task = self._task(cell, args, {})
         self._agent_or_usage(name)
@@ -186,6 +200,11 @@ class AgentMagics(Magics):
         args = self._parse(self.agents, line)
         if not args.agents:
             raise UsageError("Name at least one agent: %%agents AGENT [AGENT ...] [options].")
+        if args.background and not args.out:
+            raise UsageError("--background needs -o VAR to hold the handle (to watch, await or cancel the sweep).")
+        if args.over and args.raw:
+            raise UsageError("--over fills {item} into the cell, which --raw turns off; drop one of them.")
+        self.orchestrator.agents.refresh()
         for name in args.agents:
             self._agent_or_usage(name)
         if args.concurrency is not None and args.concurrency < 1:
@@ -202,6 +221,7 @@ class AgentMagics(Magics):
             display(panel)
         if args.background:
             run = BackgroundRun(batch)
+            self._runs = [r for r in self._runs if not r.done] + [run]
             self._store(args.out, run)
             if not quiet:
                 print(f"Started {len(calls)} calls in the background"
@@ -210,8 +230,7 @@ class AgentMagics(Magics):
         try:
             results = Results(_loop.run(batch.wait()))
         except KeyboardInterrupt:
-            batch.cancel()
-            _loop.run(batch.settle())
+            _loop.run(batch.cancel_and_settle())
             results = Results(batch.results_so_far())
             self._store(args.out, results)
             progress = batch.progress
@@ -233,6 +252,8 @@ class AgentMagics(Magics):
             task = self._task(cell, args, {})
             return [Call(name, task, model) for name in args.agents for model in models]
         items = self._sweep_items(args.over)
+        if not interpolate(cell, {"item": items[0]}).used:
+            raise UsageError(f"--over {args.over}: the cell never uses {{item}}, so every call would be the same.")
         tasks = [(item, self._task(cell, args, {"item": item}, quiet_missing=i > 0)) for i, item in enumerate(items)]
         return [Call(name, task, model, item) for name in args.agents for item, task in tasks for model in models]
 
@@ -242,7 +263,8 @@ class AgentMagics(Magics):
         value = self.shell.user_ns[name]
         if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
             raise UsageError(f"--over {name}: expected a list or other iterable of inputs, got {type(value).__name__}.")
-        items = list(value)
+        # A DataFrame iterates its column names; a sweep wants its rows ({item.column}).
+        items = [row for _, row in value.iterrows()] if hasattr(value, "iterrows") else list(value)
         if not items:
             raise UsageError(f"--over {name}: {name} is empty, so there is nothing to run.")
         return items
@@ -252,18 +274,13 @@ class AgentMagics(Magics):
     @line_magic("agent")
     def agent_command(self, line: str) -> Any:
         """Housekeeping: %agent list | show NAME | stats | cache info|verify|prune|clear [--yes] | config | help."""
-        words = shlex.split(line)
-        return _commands.run(self, words)
+        return _commands.run(self, _split(line))
 
     # -- helpers -----------------------------------------------------------
 
     def _parse(self, magic: Any, line: str) -> Any:
         # shlex rather than parse_argstring, which keeps quotes: --system 'Be brief.'
-        try:
-            words = shlex.split(line)
-        except ValueError as exc:
-            raise UsageError(f"Cannot parse the magic line: {exc}.") from None
-        args = magic.parser.parse_args(words)
+        args = magic.parser.parse_args(_split(line))
         for flag in ("max_tokens", "timeout"):
             value = getattr(args, flag, None)
             if value is not None and value <= 0:
@@ -307,6 +324,19 @@ class AgentMagics(Magics):
     def _store(self, name: str | None, value: Any) -> None:
         if name:
             self.shell.user_ns[name] = value
+
+
+async def _close_after(orchestrator: AsyncAgentOrchestrator, runs: list[BackgroundRun]) -> None:
+    for run in runs:
+        await run.batch.settle()
+    await orchestrator.close()
+
+
+def _split(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"Cannot parse the magic line: {exc}.") from None
 
 
 def _show(obj: Any) -> None:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -165,13 +167,18 @@ def test_agents_sweep_over_items_and_models(ip, server):
         ("explainer --over empty", "is empty"),
         ("explainer -c 0", "at least 1"),
         ("explainer nope", "Unknown agent"),
+        ("explainer --background", "needs -o VAR"),
+        ("explainer --over items --raw", "--raw turns off"),
+        ("explainer --over items", "never uses {item}"),
     ],
 )
 def test_agents_bad_input(ip, server, line, fragment):
     ip.user_ns["text"] = "a string"
     ip.user_ns["empty"] = []
+    ip.user_ns["items"] = [1, 2]
+    cell = "x" if "never uses" in fragment else "x {item}"
     with pytest.raises(UsageError, match=fragment):
-        ip.run_cell_magic("agents", line + " --no-panel", "x {item}")
+        ip.run_cell_magic("agents", line + " --no-panel", cell)
     assert calls(server) == []
 
 
@@ -216,3 +223,46 @@ def test_unload_removes_the_magics(ip):
 def test_help_comes_from_the_docstring(ip):
     magic = ip.find_cell_magic("agents")
     assert "--over VAR" in magic.__doc__ and "Send the cell to several agents" in magic.__doc__
+
+
+def test_sweep_over_a_dataframe_uses_its_rows(ip, server):
+    pandas = pytest.importorskip("pandas")
+    ip.user_ns["df"] = pandas.DataFrame({"title": ["A", "B"], "year": [1999, 2004]})
+    ip.run_cell_magic("agents", "explainer --over df -o rs --no-panel", "{item.title} ({item.year})")
+    sent = sorted(c.body["messages"][0]["content"] for c in calls(server))
+    assert sent == ["A (1999)", "B (2004)"]
+
+
+def test_a_bad_setting_is_a_one_line_usage_error(ip, monkeypatch):
+    ip.run_line_magic("unload_ext", "claude_force_nb")
+    monkeypatch.setenv("CLAUDE_FORCE_NB_CACHE_MODE", "replay-only")
+    ip.run_line_magic("load_ext", "claude_force_nb")
+    with pytest.raises(UsageError, match="Cannot start: CLAUDE_FORCE_NB_CACHE_MODE='replay-only'"):
+        ip.run_cell_magic("agent", "explainer", "x")
+    with pytest.raises(UsageError, match="No closing quotation"):
+        ip.run_line_magic("agent", "show 'oops")
+
+
+def test_edited_agent_file_applies_to_the_next_cell(ip, server):
+    import os
+    import time
+
+    agents = Path.cwd() / ".claude" / "agents"
+    agents.mkdir(parents=True, exist_ok=True)
+    path = agents / "mine.md"
+    path.write_text("---\nname: mine\n---\nVersion one.\n")
+    ip.run_cell_magic("agent", "mine --no-cache", "x")
+    path.write_text("---\nname: mine\n---\nVersion two.\n")
+    later = time.time() + 5
+    os.utime(path, (later, later))  # a coarse file clock must still see the change
+    ip.run_cell_magic("agent", "mine --no-cache", "x")
+    assert [c.body["system"] for c in calls(server)] == ["Version one.", "Version two."]
+
+
+def test_a_settings_change_lets_a_background_sweep_finish(ip, server):
+    server.latency = 0.05
+    ip.user_ns["items"] = list(range(6))
+    ip.run_cell_magic("agents", "explainer --over items -c 2 --background -o run --no-panel", "n={item}")
+    ip.run_line_magic("config", "AgentMagics.timeout = 30.0")
+    results = ip.user_ns["run"].wait()
+    assert all(r.success for r in results)
