@@ -13,8 +13,7 @@ The tree::
         └── CacheFileError         the cache file could not be opened or rebuilt
 
     ClaudeForceWarning (UserWarning)
-    ├── CacheIntegrityWarning      rows failed their signature check; a file was set aside
-    └── OfflineWarning             no API key: answers come from the local server
+    └── CacheIntegrityWarning      rows failed their signature check; a file was set aside
 
 Every message names the fix. The original exception is always chained, never
 flattened into a string.
@@ -81,7 +80,3 @@ class ClaudeForceWarning(UserWarning):
 
 class CacheIntegrityWarning(ClaudeForceWarning):
     """Cached rows were rejected, or a damaged cache file was set aside."""
-
-
-class OfflineWarning(ClaudeForceWarning):
-    """No API key is set, so answers are synthetic ones from the local server."""

@@ -5,8 +5,9 @@ from claude_force_nb import _config
 
 EXPECTED = {
     "DEFAULT_MODEL", "Agent", "AgentError", "AgentFileError", "AgentNotFoundError", "AgentRegistry", "AgentResult",
-    "AsyncAgentOrchestrator", "AsyncAgentResult", "Batch", "CacheError", "CacheMissError", "CacheStats", "Call",
-    "CallError", "CallTimeoutError", "ClaudeForceError", "Progress", "ResponseCache", "Results",
+    "AsyncAgentOrchestrator", "AsyncAgentResult", "Batch", "CacheError", "CacheFileError", "CacheIntegrityWarning",
+    "CacheMissError", "CacheStats", "Call", "CallError", "CallTimeoutError", "ClaudeForceError", "ClaudeForceWarning",
+    "Progress", "ResponseCache", "Results",
     "load_ipython_extension", "unload_ipython_extension",
 }
 
