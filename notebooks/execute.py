@@ -35,6 +35,9 @@ RECORDED_CACHE = HERE / "recorded" / "cache.sqlite"
 CLEARED_PREFIXES = ("ANTHROPIC_", "CLAUDE_FORCE_NB_", "CLAUDE_CACHE_")
 CLEARED = ("IPYTHONDIR", "PYTHONWARNINGS")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# Files the notebooks write (and notebooks/.gitignore ignores); removed before a
+# run so that the stored outputs are those of a first run.
+WRITTEN_BY_NOTEBOOKS = (HERE / ".claude" / "agents" / "sql-reviewer.md",)
 
 
 def kernel_environment(notebook: Path, scratch: Path, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -65,6 +68,8 @@ def execute(path: Path, *, record: bool = False) -> None:
     from claude_force_nb.__main__ import execute_notebook
 
     nb = nbformat.read(path, as_version=4)
+    for written in WRITTEN_BY_NOTEBOOKS:
+        written.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="claude-force-nb-notebook-") as scratch:
         env = kernel_environment(path, Path(scratch))
         if record:
