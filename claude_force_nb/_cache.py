@@ -8,7 +8,7 @@ for its answer. Modes, per call or as the default:
 ``normal``    serve from the cache, else call and store
 ``refresh``   call again and overwrite what is stored
 ``no-cache``  neither read nor write (and do not share calls: samples stay independent)
-``replay``    serve only from the cache; a miss raises :class:`CacheMissError`
+``replay``    serve only from the cache, however old the answer; a miss raises :class:`CacheMissError`
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ class ResponseCache:
         start = self._timer()
         key = fingerprint(request)
         if mode != "refresh":
-            found = self._find(key, start)
+            found = self._find(key, start, replay=mode == "replay")
             if found is not None:
                 return found
             with self._lock:
@@ -224,7 +224,7 @@ class ResponseCache:
             self._store.put(Row(key, completion, created, created + self._ttl, agent,
                                 completion.model or request.model, request.task))
 
-    def _find(self, key: str, start: float) -> tuple[Completion, str] | None:
+    def _find(self, key: str, start: float, *, replay: bool = False) -> tuple[Completion, str] | None:
         with self._lock:
             entry = self._memory.get(key)
             if entry is not None:
@@ -238,11 +238,19 @@ class ResponseCache:
                     return completion, MEMORY
         if self._store is None:
             return None
-        row = self._store.get(key)
+        # Replay serves what was recorded however old it is, and leaves the
+        # (often committed) file as it found it.
+        row = self._store.get(key, expired_ok=replay)
         if row is None:
             return None
         completion = row.completion
         cost = self._price(row.model, row.input_tokens, row.output_tokens)
+        if replay and row.expires <= self._clock():
+            with self._lock:
+                self._counter.file_hits += 1
+                self._counter.hit(completion.latency, row.input_tokens + row.output_tokens, cost,
+                                  self._timer() - start)
+            return completion, FILE
         deadline = row.expires if row.expires < self._clock() + self._ttl else None
         entry = (completion, deadline, row.input_tokens + row.output_tokens, cost)
         with self._lock:

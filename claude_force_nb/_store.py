@@ -113,8 +113,8 @@ class Store:
 
     # -- reading -------------------------------------------------------------------------------------
 
-    def get(self, key: str) -> Row | None:
-        """The row for ``key`` if it is present, signed by us and not expired."""
+    def get(self, key: str, *, expired_ok: bool = False) -> Row | None:
+        """The row for ``key`` if it is present, signed by us and not expired (or ``expired_ok``)."""
         if self._writer.closed:
             return None
         try:
@@ -130,7 +130,7 @@ class Store:
             self._rejected()
             return None
         now = self._clock()
-        if row[10] <= now:
+        if row[10] <= now and not expired_ok:
             self._execute(_DELETE_EXPIRED, (key, now))
             return None
         completion = Completion(json.loads(row[4]), row[8], row[5])

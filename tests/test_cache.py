@@ -187,6 +187,20 @@ async def test_no_ttl_never_expires(make_cache, api, clock):
     assert (await make_cache(ttl_seconds=None).fetch(request(), api()))[1] == "file"
 
 
+async def test_replay_serves_a_recording_however_old_and_keeps_it(make_cache, api, clock):
+    await record(make_cache, api, request(), ttl_seconds=60)
+    clock.tick(365 * 86400)
+    replay = make_cache(ttl_seconds=60, mode="replay")
+    for _ in range(2):
+        completion, source = await replay.fetch(request(), api())
+        assert source == "file" and completion.text == "the answer #1"
+    assert replay.info().entries == 1  # the committed file is left as it was
+    assert api.calls == 1
+    # Outside replay the same row has expired.
+    assert await make_cache(ttl_seconds=60).fetch(request(), api()) is not None
+    assert api.calls == 2
+
+
 async def test_size_evictions_are_counted_and_fall_back_to_the_file(make_cache, api):
     cache = make_cache(maxsize=2)
     for task in ("a", "b", "c"):
