@@ -161,7 +161,8 @@ class AsyncAgentOrchestrator:
             # A cached answer costs nothing now; the saving shows in stats().cost_saved.
             cost=0.0 if cached else self.estimate_cost(message_model, completion.input_tokens,
                                                        completion.output_tokens),
-            latency=self._timer() - start,
+            # A live call's own time, not the wait for a concurrency slot before it.
+            latency=completion.latency if source == "api" else self._timer() - start,
             original_latency=completion.latency,
             request_id=completion.request_id,
             cached=cached,
