@@ -41,7 +41,8 @@ async def test_create_returns_a_valid_message(client, server):
     assert message.stop_reason == "end_turn"
     assert message.stop_sequence is None
     text = message.content[0].text
-    assert text.startswith(f'[synthetic answer \u00b7 model {MODEL} \u00b7 system "You are a meticulous code reviewer')
+    assert text.startswith("[synthetic] ")
+    assert text.splitlines()[-1].startswith(f'(model {MODEL} \u00b7 system "You are a meticulous code reviewer')
     assert "Review the retry loop" in text
     assert 40 <= message.usage.output_tokens <= 100
     assert message.usage.output_tokens == len(text.split())
@@ -64,7 +65,7 @@ async def test_request_ids_are_unique(client):
 
 async def test_no_system_prompt_is_named(client):
     message = await client.messages.create(**kwargs(system=anthropic.omit))
-    assert "no system prompt" in message.content[0].text.splitlines()[0]
+    assert "no system prompt" in message.content[0].text.splitlines()[-1]
 
 
 async def test_same_request_same_text_and_other_system_other_text(client):
@@ -99,10 +100,11 @@ async def test_max_tokens_truncates_to_a_prefix(client):
 
 
 async def test_stop_sequence_ends_the_answer(client):
-    message = await client.messages.create(**kwargs(stop_sequences=["never-said", "model"]))
+    message = await client.messages.create(**kwargs(stop_sequences=["never-said", "(model"]))
     assert message.stop_reason == "stop_sequence"
-    assert message.stop_sequence == "model"
-    assert message.content[0].text == "[synthetic answer \u00b7 "
+    assert message.stop_sequence == "(model"
+    assert message.content[0].text.startswith("[synthetic] ")
+    assert "(model" not in message.content[0].text
 
 
 async def test_stream_helper_builds_the_same_message(client):
@@ -393,7 +395,7 @@ def test_cli_serves_until_stopped(stop):
         assert "synthetic" in banner
         with anthropic.Anthropic(api_key="k", base_url=f"http://127.0.0.1:{port}", max_retries=0) as sdk:
             message = sdk.messages.create(**kwargs())
-        assert message.content[0].text.startswith("[synthetic answer")
+        assert message.content[0].text.startswith("[synthetic]")
     finally:
         process.send_signal(stop)
         _, stderr = process.communicate(timeout=10)

@@ -125,7 +125,9 @@ def answer_text(body: Mapping[str, Any]) -> str:
         _MIDDLES[(digest[1] + 1 + digest[2] % (len(_MIDDLES) - 1)) % len(_MIDDLES)],
         _CLOSERS[digest[3] % len(_CLOSERS)],
     )
-    return f"[synthetic answer \u00b7 model {body['model']} \u00b7 {origin}]\n" + " ".join(sentences)
+    # The marker leads and the task follows at once, so the first line (what a
+    # results table shows) tells answers apart; provenance closes the answer.
+    return f"[synthetic] {' '.join(sentences)}\n(model {body['model']} \u00b7 {origin})"
 
 
 @dataclass(frozen=True, slots=True)
