@@ -17,6 +17,7 @@ shipped in this package.
 from __future__ import annotations
 
 import difflib
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -113,17 +114,19 @@ class AgentRegistry:
         self._agents: dict[str, Agent] = {}
         self.problems: dict[str, AgentFileError] = {}
         self._signature: tuple = ()
+        self._dirs_key: tuple | None = None
+        self._dirs: list[str] = []
         self.refresh()
 
     def refresh(self) -> None:
         """Re-read agent files if any directory or file changed since last time."""
-        cwd = self._cwd or Path.cwd()
-        home = self._user_home or Path.home()
-        files = [f for d in agent_dirs(cwd, home) if d.is_dir() for f in sorted(d.glob("*.md"))]
-        signature = tuple((str(f), _mtime(f)) for f in files)
+        # Runs before every cell, so it only lists directories and compares
+        # modification times; files are parsed only when something changed.
+        signature = tuple(_md_files(self._search_dirs()))
         if signature == self._signature and self._agents:
             return
         self._signature = signature
+        files = [Path(path) for path, _ in signature]
         agents: dict[str, Agent] = {}
         problems: dict[str, AgentFileError] = {}
         builtin_files = sorted(BUILTIN_DIR.glob("*.md")) if self._builtins else []
@@ -146,6 +149,13 @@ class AgentRegistry:
                 stacklevel=2,
             )
         self._agents, self.problems = agents, problems
+
+    def _search_dirs(self) -> list[str]:
+        where = (self._cwd or os.getcwd(), self._user_home or os.path.expanduser("~"))
+        if self._dirs_key != where:  # building paths costs more than listing them
+            self._dirs_key = where
+            self._dirs = [str(d) for d in agent_dirs(Path(where[0]), Path(where[1]))]
+        return self._dirs
 
     def get(self, name: str) -> Agent:
         """The agent called ``name``; AgentNotFoundError lists the alternatives."""
@@ -173,8 +183,15 @@ class AgentRegistry:
         return len(self._agents)
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return 0
+def _md_files(dirs: list[str]) -> list[tuple[str, int]]:
+    """(path, mtime) of each ``*.md`` file in ``dirs``, in directory order then by name."""
+    found = []
+    for directory in dirs:
+        try:
+            with os.scandir(directory) as entries:
+                files = sorted((e.path, e.stat().st_mtime_ns) for e in entries
+                               if e.name.endswith(".md") and e.is_file())
+        except OSError:
+            continue  # most candidate directories do not exist
+        found.extend(files)
+    return found
