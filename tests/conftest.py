@@ -60,3 +60,22 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path):
         monkeypatch.setenv(name, ",".join(filter(None, (existing, "127.0.0.1,localhost"))))
     monkeypatch.chdir(dirs["work"])
     return dirs
+
+
+class FakeClock:
+    """Stands in for time.monotonic and time.time; moves only when told to."""
+
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock for injectable timers, so tests tick instead of sleeping."""
+    return FakeClock()

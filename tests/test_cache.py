@@ -19,19 +19,6 @@ SECRET = b"cache-test-secret"
 MODEL = "claude-sonnet-4-6"
 
 
-class Clock:
-    """Stands in for both time.monotonic and time.time; moves only when told to."""
-
-    def __init__(self, now=1_800_000_000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def tick(self, seconds):
-        self.now += seconds
-
-
 class FakeAPI:
     """A ``call`` factory: answers in order, takes ``latency`` fake seconds, records every call."""
 
@@ -66,11 +53,6 @@ def request(task="Explain closures in Python.", **params):
 
 def price(model, input_tokens, output_tokens):
     return input_tokens * 0.01 + output_tokens * 0.1
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture

@@ -12,16 +12,6 @@ from claude_force_nb._panel import WIDGET_VIEW, StatsPanel, median_latencies, su
 CALLS = [("code-reviewer", f"review snippet {i}") for i in range(6)] + [("explainer", "what is a monad?")]
 
 
-class Clock:
-    """A timer that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Counting:
     """Wraps an orchestrator and counts ``stats()`` reads, one per redraw."""
 
@@ -120,8 +110,7 @@ def test_sweep_part_is_hidden_until_a_batch_is_watched(orchestrator):
     assert find(panel.widget, "cfnb-sweep").layout.display is None
 
 
-def test_updates_are_throttled(orchestrator):
-    clock = Clock()
+def test_updates_are_throttled(orchestrator, clock):
     counting = Counting(orchestrator)
     panel = StatsPanel(counting, timer=clock, interval=0.1)
     batch = orchestrator.batch(CALLS)
@@ -133,19 +122,19 @@ def test_updates_are_throttled(orchestrator):
     assert 9 <= counting.reads <= 11
 
 
-def test_update_from_another_batch_is_ignored(orchestrator):
+def test_update_from_another_batch_is_ignored(orchestrator, clock):
     counting = Counting(orchestrator)
-    panel = StatsPanel(counting, timer=Clock())
+    panel = StatsPanel(counting, timer=clock)
     panel.watch(orchestrator.batch(CALLS))
     counting.reads = 0
     panel.on_update(orchestrator.batch(CALLS))
     assert counting.reads == 0
 
 
-async def test_last_call_redraws_without_refresh(orchestrator):
+async def test_last_call_redraws_without_refresh(orchestrator, clock):
     # A background sweep gets no refresh() from the magic: the final state must still show.
     counting = Counting(orchestrator)
-    panel = StatsPanel(counting, timer=Clock())  # the clock never moves: only forced redraws happen
+    panel = StatsPanel(counting, timer=clock)  # the clock never moves: only forced redraws happen
     batch = orchestrator.batch(CALLS, on_update=panel.on_update)
     panel.watch(batch)
     await batch.start().settle()
@@ -155,8 +144,7 @@ async def test_last_call_redraws_without_refresh(orchestrator):
     assert counting.reads <= 4  # watch, the last call, and at most a trailing redraw or two
 
 
-async def test_quiet_spell_gets_a_trailing_redraw(orchestrator):
-    clock = Clock()
+async def test_quiet_spell_gets_a_trailing_redraw(orchestrator, clock):
     counting = Counting(orchestrator)
     panel = StatsPanel(counting, timer=clock, interval=0.05)
     batch = orchestrator.batch(CALLS)

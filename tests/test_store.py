@@ -20,19 +20,6 @@ SECRET = b"store-test-secret"
 MODEL = "claude-sonnet-4-6"
 
 
-class Clock:
-    """A wall clock that moves only when told to."""
-
-    def __init__(self, now=1_800_000_000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def tick(self, seconds):
-        self.now += seconds
-
-
 def message(text="an answer", input_tokens=10, output_tokens=20):
     return {
         "id": "msg_1", "type": "message", "role": "assistant", "model": MODEL,
@@ -44,11 +31,6 @@ def message(text="an answer", input_tokens=10, output_tokens=20):
 def row(key, text=None, *, now=1_800_000_000.0, ttl=3600.0, latency=0.5, task="Write a haiku about rain"):
     completion = Completion(message(text or f"answer for {key}"), latency, f"req_{key}")
     return Row(key, completion, now, now + ttl, "poet", MODEL, task)
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture
