@@ -73,6 +73,13 @@ async def bare_call(client: anthropic.AsyncAnthropic, i: int) -> None:
     )
 
 
+async def alternate(first, second, repeats: int) -> None:
+    """Run both ``repeats`` times, swapping which goes first, so order effects cancel out."""
+    for i in range(repeats):
+        for run in ((first, second) if i % 2 == 0 else (second, first)):
+            await run()
+
+
 async def overhead(url: str, calls: int, repeats: int) -> tuple[float, float]:
     """Median per-call seconds, sequentially: (bare SDK, execute_agent)."""
     client = bare_client(url)
@@ -81,16 +88,20 @@ async def overhead(url: str, calls: int, repeats: int) -> tuple[float, float]:
     for i in range(20):  # warm both connection pools
         await bare_call(client, i)
         await orch.execute_agent("code-reviewer", f"{TASK} #{i}", system=SYSTEM, max_tokens=256)
-    for _ in range(repeats):
+    async def run_bare() -> None:
         start = time.perf_counter()
         for i in range(calls):
             await bare_call(client, i)
         bare.append((time.perf_counter() - start) / calls)
+
+    async def run_ours() -> None:
         start = time.perf_counter()
         for i in range(calls):
             result = await orch.execute_agent("code-reviewer", f"{TASK} #{i}", system=SYSTEM, max_tokens=256)
             assert result.success, result.error
         ours.append((time.perf_counter() - start) / calls)
+
+    await alternate(run_bare, run_ours, repeats)
     await client.close()
     await orch.close()
     return statistics.median(bare), statistics.median(ours)
@@ -110,14 +121,18 @@ async def throughput(url: str, calls: int, concurrency: int, repeats: int) -> tu
     bare, ours = [], []
     await asyncio.gather(*(limited(i) for i in range(concurrency)))  # open the connections
     await orch.execute_multiple(tasks[:concurrency], system=SYSTEM, max_tokens=256)
-    for _ in range(repeats):
+    async def run_bare() -> None:
         start = time.perf_counter()
         await asyncio.gather(*(limited(i) for i in range(calls)))
         bare.append(time.perf_counter() - start)
+
+    async def run_ours() -> None:
         start = time.perf_counter()
         results = await orch.execute_multiple(tasks, system=SYSTEM, max_tokens=256)
         ours.append(time.perf_counter() - start)
         assert all(r.success for r in results)
+
+    await alternate(run_bare, run_ours, repeats)
     await client.close()
     await orch.close()
     return statistics.median(bare), statistics.median(ours)
@@ -126,7 +141,7 @@ async def throughput(url: str, calls: int, concurrency: int, repeats: int) -> tu
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=300, help="sequential calls per overhead sample")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
     os.environ.pop("ANTHROPIC_API_KEY", None)
     fast, fast_url = start_server(0.0)
