@@ -157,6 +157,13 @@ class ResponseCache:
             return None
         return found[0]
 
+    def find(self, request: Request, *, replay: bool = False) -> tuple[Completion, str] | None:
+        """(answer, "memory" or "file") if cached, counting the hit; a miss is not counted.
+
+        For callers that fall back to :meth:`fetch`, which counts the miss.
+        """
+        return self._find(fingerprint(request), self._timer(), replay=replay)
+
     async def fetch(self, request: Request, call: Callable[[], Awaitable[Completion]], *,
                     mode: str | None = None, agent: str = "") -> tuple[Completion, str]:
         """The answer to ``request`` and where it came from: "memory", "file", "shared" or "api".

@@ -145,8 +145,10 @@ class AgentMagics(Magics):
         if args.stream and not quiet:
             result = self._run_streaming(name, task, args.model or self.model, options, args.format or self.format)
         else:
-            result = _loop.run(self.orchestrator.execute_agent(name, task, model=args.model or self.model,
-                                                               **options))
+            # A hit needs no event loop, so a re-run cell stays in microseconds.
+            model = args.model or self.model
+            result = (self.orchestrator.lookup(name, task, model=model, **_without(options, "timeout"))
+                      or _loop.run(self.orchestrator.execute_agent(name, task, model=model, **options)))
             if not quiet:
                 _show(Answer(result, args.format or self.format))
         self._store(args.out, result)
@@ -330,6 +332,10 @@ async def _close_after(orchestrator: AsyncAgentOrchestrator, runs: list[Backgrou
     for run in runs:
         await run.batch.settle()
     await orchestrator.close()
+
+
+def _without(options: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if k not in names}
 
 
 def _split(line: str) -> list[str]:

@@ -149,10 +149,42 @@ class AsyncAgentOrchestrator:
         except ClaudeForceError as exc:
             return AgentResult(agent.name, False, error=exc, model=request.model, latency=self._timer() - start,
                                task=task, item=item)
+        return self._result(agent.name, request, completion, source, start, task, item)
+
+    def lookup(
+        self,
+        agent_name: str,
+        task: str,
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        system: str | None = None,
+        cache_mode: str | None = None,
+        item: Any = None,
+        **params: Any,
+    ) -> AgentResult | None:
+        """The cached result of this call, found without awaiting anything; None if it would need the API.
+
+        Takes the arguments of :meth:`execute_agent`. Lets synchronous callers
+        (a re-run notebook cell) skip the event loop entirely on a hit.
+        """
+        mode = cache_mode or (self.cache.mode if self.cache is not None else "no-cache")
+        if self.cache is None or mode in ("no-cache", "refresh"):
+            return None
+        start = self._timer()
+        agent = self.agents.get(agent_name)
+        request = self.build_request(agent, task, model=model, max_tokens=max_tokens, system=system, **params)
+        found = self.cache.find(request, replay=mode == "replay")
+        if found is None:
+            return None
+        return self._result(agent.name, request, found[0], found[1], start, task, item)
+
+    def _result(self, agent_name: str, request: Request, completion: Completion, source: str, start: float,
+                task: str, item: Any) -> AgentResult:
         message_model = completion.model or request.model
         cached = source != "api"
         return AgentResult(
-            agent.name,
+            agent_name,
             True,
             output=completion.text,
             model=message_model,

@@ -235,3 +235,14 @@ def test_settings_never_show_the_key_or_secret():
 
     settings = Settings.from_env({"ANTHROPIC_API_KEY": "sk-ant-SECRET", "CLAUDE_CACHE_SECRET": "hush"})
     assert "sk-ant-SECRET" not in repr(settings) and "hush" not in repr(settings)
+
+
+async def test_lookup_answers_hits_without_the_loop_and_counts_no_miss(make, server):
+    orchestrator = make()
+    assert orchestrator.lookup("explainer", "q") is None
+    assert orchestrator.stats().misses == 0  # execute_agent counts it when it falls back
+    live = await orchestrator.execute_agent("explainer", "q")
+    hit = orchestrator.lookup("explainer", "q")
+    assert hit.cached and hit.output == live.output and hit.source == "memory"
+    assert orchestrator.lookup("explainer", "q", cache_mode="refresh") is None
+    assert (orchestrator.stats().hits, orchestrator.stats().misses) == (1, 1)
