@@ -62,6 +62,8 @@ class AnthropicBackend:
     ):
         settings = settings or Settings.from_env()
         self.api_key = api_key or settings.api_key
+        # An explicit key wins over a token from the environment.
+        self._auth_token = None if api_key else settings.auth_token
         self._base_url = base_url or settings.base_url
         self.max_retries = max_retries
         self._simulator_latency = settings.simulator_latency
@@ -75,7 +77,7 @@ class AnthropicBackend:
     @property
     def offline(self) -> bool:
         """True when answers come from the bundled local server."""
-        return not self.api_key and not self._base_url
+        return not self.api_key and not self._auth_token and not self._base_url
 
     @property
     def base_url(self) -> str:
@@ -100,6 +102,8 @@ class AnthropicBackend:
             # Loopback must not go through HTTP(S)_PROXY.
             if urlsplit(base_url).hostname in LOOPBACK_HOSTS and "http_client" not in options:
                 options["http_client"] = anthropic.DefaultAsyncHttpxClient(trust_env=False)
+        if self._auth_token and not self.api_key:
+            return anthropic.AsyncAnthropic(auth_token=self._auth_token, **options)
         return anthropic.AsyncAnthropic(api_key=self.api_key or OFFLINE_KEY, **options)
 
     async def complete(self, request: Request, *, timeout: float | None = None) -> Completion:
@@ -167,7 +171,7 @@ def call_error(exc: anthropic.AnthropicError, backend: AnthropicBackend | None =
         detail = error.get("message") or exc.message
         kind = error.get("type") or type(exc).__name__
         hint = _STATUS_HINTS.get(status) or ("Try again later." if status >= 500 else "")
-        if status == 401 and backend is not None and not backend.api_key:
+        if status == 401 and backend is not None and not backend.api_key and not backend._auth_token:
             hint = f"Set {ENV_API_KEY} to your Anthropic API key."
         rid = f" (request id {exc.request_id})" if exc.request_id else ""
         return CallError(f"API error {status} {kind}: {detail}{rid}. {hint}".rstrip(), status=status,

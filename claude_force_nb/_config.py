@@ -28,6 +28,7 @@ CACHE_MODES = ("normal", "refresh", "no-cache", "replay")
 DEFAULT_SIMULATOR_LATENCY = 0.3
 
 ENV_API_KEY = "ANTHROPIC_API_KEY"
+ENV_AUTH_TOKEN = "ANTHROPIC_AUTH_TOKEN"
 ENV_BASE_URL = "ANTHROPIC_BASE_URL"
 ENV_HOME = "CLAUDE_FORCE_NB_HOME"
 ENV_MODEL = "CLAUDE_FORCE_NB_MODEL"
@@ -42,6 +43,7 @@ class Settings:
     """What the environment says; built by :meth:`from_env`."""
 
     api_key: str | None = field(default=None, repr=False)
+    auth_token: str | None = field(default=None, repr=False)  # Bearer token, e.g. behind a gateway
     base_url: str | None = None
     home: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir("claude-force-nb")))
     model: str = DEFAULT_MODEL
@@ -64,6 +66,7 @@ class Settings:
             raise ValueError(f"{ENV_CACHE_MODE}={mode!r} is not one of {', '.join(CACHE_MODES)}.")
         return cls(
             api_key=env.get(ENV_API_KEY) or None,
+            auth_token=env.get(ENV_AUTH_TOKEN) or None,
             base_url=env.get(ENV_BASE_URL) or None,
             home=Path(home).expanduser() if home else Path(platformdirs.user_data_dir("claude-force-nb")),
             model=env.get(ENV_MODEL) or DEFAULT_MODEL,

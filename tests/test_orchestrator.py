@@ -246,3 +246,14 @@ async def test_lookup_answers_hits_without_the_loop_and_counts_no_miss(make, ser
     assert hit.cached and hit.output == live.output and hit.source == "memory"
     assert orchestrator.lookup("explainer", "q", cache_mode="refresh") is None
     assert (orchestrator.stats().hits, orchestrator.stats().misses) == (1, 1)
+
+
+async def test_an_auth_token_alone_talks_to_the_api(server, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_AUTH_TOKEN", "gateway-token")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    orchestrator = AsyncAgentOrchestrator(enable_cache=False, max_retries=0)
+    assert not orchestrator.backend.offline
+    result = await orchestrator.execute_agent("explainer", "x")
+    assert result.success
+    assert server.log[-1].headers["authorization"] == "<redacted>"
+    await orchestrator.close()
