@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from . import _loop
@@ -19,8 +19,11 @@ class BackgroundRun:
     they arrive.
     """
 
-    def __init__(self, batch: Batch):
+    def __init__(self, batch: Batch, *, on_wait: Callable[[], object] | None = None):
         self.batch = batch
+        # Called in the cell that waits, so its output (a panel's final
+        # state, say) is attributed to that cell and saved with the notebook.
+        self._on_wait = on_wait
         self._future = _loop.spawn(batch.settle())
 
     @property
@@ -43,11 +46,17 @@ class BackgroundRun:
     def wait(self) -> Results:
         """Block until the sweep ends and return its results."""
         _loop.run(self.batch.settle())
+        self._waited()
         return self.results
+
+    def _waited(self) -> None:
+        if self._on_wait is not None:
+            self._on_wait()
 
     def __await__(self) -> Generator[Any, None, Results]:
         async def finish() -> Results:
             await self.batch.settle()
+            self._waited()
             return self.results
 
         return finish().__await__()

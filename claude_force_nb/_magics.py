@@ -222,7 +222,7 @@ class AgentMagics(Magics):
             panel.watch(batch)
             display(panel)
         if args.background:
-            run = BackgroundRun(batch)
+            run = BackgroundRun(batch, on_wait=panel.republish if panel is not None else None)
             self._runs = [r for r in self._runs if not r.done] + [run]
             self._store(args.out, run)
             if not quiet:

@@ -248,6 +248,16 @@ class StatsPanel:
                 self._published = bundle
                 update_display({**self._view(), **bundle}, raw=True, display_id=self._display_id)
 
+    def republish(self) -> None:
+        """Refresh and rewrite the stored copy even if unchanged, from the cell running now.
+
+        A background sweep's own last redraw belongs to the cell that started
+        it, which a saved notebook no longer listens to; the cell that waits
+        for the sweep calls this instead.
+        """
+        self._published = None
+        self.refresh()
+
     def close(self) -> None:
         """Close the widgets (their views disappear from the page)."""
         self._cancel_pending()

@@ -135,3 +135,13 @@ def test_interrupt_keeps_and_caches_finished_calls(kernel_env, tmp_path):
     # A response the server sent just before the interrupt may still be cancelled on the client.
     assert finished >= 1 and cancelled >= 1 and finished + cancelled == 12
     assert text_of(nb.cells[4]).strip() == "True True"
+
+
+def test_awaiting_a_background_sweep_saves_its_final_panel(kernel_env, tmp_path):
+    kernel_env.latency = 0.05
+    nb = run(notebook(
+        "%load_ext claude_force_nb\nitems = list(range(4))",
+        "%%agents explainer --over items -c 2 --background -o run\nItem {item}",
+        "results = await run",
+    ), tmp_path)
+    assert "Sweep: 4/4 done" in text_of(nb.cells[1])
