@@ -18,7 +18,7 @@ import statistics
 import time
 
 from claude_force_nb import AsyncAgentOrchestrator
-from claude_force_nb._panel import StatsPanel
+from claude_force_nb._notebook.panel import StatsPanel
 
 try:
     from concurrency import start_server  # run as a script from bench/

@@ -27,8 +27,8 @@ from ._errors import (
 )
 from ._orchestrator import AsyncAgentOrchestrator
 from ._results import AgentResult, AsyncAgentResult
-from ._resultset import Results
-from ._stats import CacheStats
+from ._notebook.resultset import Results
+from ._cache import CacheStats
 
 __version__ = "0.1.0"
 
@@ -63,13 +63,13 @@ __all__ = [
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the magics (``%load_ext claude_force_nb``)."""
-    from ._magics import load
+    from ._notebook.magics import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Remove the magics and release their resources (``%unload_ext claude_force_nb``)."""
-    from ._magics import unload
+    from ._notebook.magics import unload
 
     unload(ipython)

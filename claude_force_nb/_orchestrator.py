@@ -22,12 +22,12 @@ from ._config import (
     DEFAULT_TIMEOUT_SECONDS,
     Settings,
 )
-from ._database import CACHE_FILENAME, OFFLINE_CACHE_FILENAME
+from ._cache.database import CACHE_FILENAME, OFFLINE_CACHE_FILENAME
 from ._errors import CallError, CallTimeoutError, ClaudeForceError
 from ._pricing import DEFAULT_PRICES, estimate_cost
 from ._request import Completion, Request
 from ._results import AgentResult
-from ._stats import CacheStats
+from ._cache import CacheStats
 
 
 class AsyncAgentOrchestrator:

@@ -13,7 +13,7 @@ from claude_force_nb._cache import ResponseCache
 from claude_force_nb._config import Settings
 from claude_force_nb._errors import CacheIntegrityWarning, CacheMissError
 from claude_force_nb._request import Completion, Request
-from claude_force_nb._stats import CacheStats, StatsCounter
+from claude_force_nb._cache.stats import CacheStats, StatsCounter
 
 SECRET = b"cache-test-secret"
 MODEL = "claude-sonnet-4-6"

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from claude_force_nb import _fingerprint
-from claude_force_nb._fingerprint import KEY_VERSION, fingerprint
+from claude_force_nb._cache import fingerprint as _fingerprint
+from claude_force_nb._cache.fingerprint import KEY_VERSION, fingerprint
 from claude_force_nb._request import Request
 
 MODEL = "claude-sonnet-4-6"
@@ -43,7 +43,7 @@ def test_same_key_in_another_process_and_hash_seed():
     req = request("déjà vu " * 50, temperature=0.5, tools=[{"name": "t", "input_schema": {"type": "object"}}])
     script = (
         "from claude_force_nb._request import Request\n"
-        "from claude_force_nb._fingerprint import fingerprint\n"
+        "from claude_force_nb._cache.fingerprint import fingerprint\n"
         f"print(fingerprint(Request.for_task({req.task!r}, model={MODEL!r}, max_tokens=256, temperature=0.5,"
         " tools=[{'name': 't', 'input_schema': {'type': 'object'}}])))\n"
     )

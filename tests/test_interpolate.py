@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from claude_force_nb import _interpolate
-from claude_force_nb._interpolate import Interpolation, interpolate
+from claude_force_nb._notebook import interpolate as _interpolate
+from claude_force_nb._notebook.interpolate import Interpolation, interpolate
 
 
 class Table:

@@ -4,8 +4,8 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from claude_force_nb._background import BackgroundRun
-from claude_force_nb._resultset import Results
+from claude_force_nb._notebook.background import BackgroundRun
+from claude_force_nb._notebook.resultset import Results
 from claude_force_nb._results import AgentResult
 
 

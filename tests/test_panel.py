@@ -6,8 +6,9 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.display import display
 from IPython.utils.capture import capture_output
 
-from claude_force_nb import AgentResult, AsyncAgentOrchestrator, CacheStats, _panel
-from claude_force_nb._panel import WIDGET_VIEW, StatsPanel, median_latencies, summary_text
+from claude_force_nb import AgentResult, AsyncAgentOrchestrator, CacheStats
+from claude_force_nb._notebook import panel as _panel
+from claude_force_nb._notebook.panel import WIDGET_VIEW, StatsPanel, median_latencies, summary_text
 
 CALLS = [("code-reviewer", f"review snippet {i}") for i in range(6)] + [("explainer", "what is a monad?")]
 

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from claude_force_nb._errors import CacheFileError
-from claude_force_nb._secret import SECRET_FILENAME, Signer, _read_secret, load_signer
+from claude_force_nb._cache.secret import SECRET_FILENAME, Signer, _read_secret, load_signer
 
 
 def mode_of(path):

@@ -10,11 +10,11 @@ import warnings
 
 import pytest
 
-from claude_force_nb._database import SCHEMA_VERSION
+from claude_force_nb._cache.database import SCHEMA_VERSION
 from claude_force_nb._errors import CacheError, CacheFileError, CacheIntegrityWarning
 from claude_force_nb._request import Completion
-from claude_force_nb._secret import Signer
-from claude_force_nb._store import Row, Store
+from claude_force_nb._cache.secret import Signer
+from claude_force_nb._cache.store import Row, Store
 
 SECRET = b"store-test-secret"
 MODEL = "claude-sonnet-4-6"
@@ -344,8 +344,8 @@ def test_another_process_reads_what_this_one_wrote(open_store, db, clock):
     fill(open_store(), clock, "shared-key")
     out = run_python("""
         import sys, time
-        from claude_force_nb._secret import Signer
-        from claude_force_nb._store import Store
+        from claude_force_nb._cache.secret import Signer
+        from claude_force_nb._cache.store import Store
         store = Store(sys.argv[1], Signer([sys.argv[2].encode()], "env"), clock=lambda: float(sys.argv[3]))
         print(store.get("shared-key").completion.text)
         store.close()
@@ -359,8 +359,8 @@ def test_two_processes_writing_at_once_lose_nothing(open_store, db):
     writer = """
         import sys, time
         from claude_force_nb._request import Completion
-        from claude_force_nb._secret import Signer
-        from claude_force_nb._store import Row, Store
+        from claude_force_nb._cache.secret import Signer
+        from claude_force_nb._cache.store import Row, Store
         store = Store(sys.argv[1], Signer([sys.argv[2].encode()], "env"))
         for i in range(300):
             now = time.time()

@@ -3,8 +3,8 @@ import threading
 
 import pytest
 
-from claude_force_nb._database import connect
-from claude_force_nb._writer import Writer
+from claude_force_nb._cache.database import connect
+from claude_force_nb._cache.writer import Writer
 
 
 @pytest.fixture

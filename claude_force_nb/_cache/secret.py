@@ -14,8 +14,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._config import ENV_OLD_SECRETS, ENV_SECRET
-from ._errors import CacheFileError
+from .._config import ENV_OLD_SECRETS, ENV_SECRET
+from .._errors import CacheFileError
 
 SECRET_FILENAME = "secret"
 _SECRET_BYTES = 32

@@ -13,10 +13,11 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 from traitlets import Bool, Enum, Float, Integer, Unicode, observe
 
-from . import _commands, _loop
-from ._background import BackgroundRun
-from ._batch import Call
-from ._config import (
+from . import commands as _commands
+from . import loop as _loop
+from .background import BackgroundRun
+from .._batch import Call
+from .._config import (
     CACHE_MODES,
     DEFAULT_CACHE_MAXSIZE,
     DEFAULT_CACHE_TTL_HOURS,
@@ -24,11 +25,11 @@ from ._config import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_TIMEOUT_SECONDS,
 )
-from ._errors import AgentNotFoundError, ClaudeForceError
-from ._interpolate import interpolate
-from ._orchestrator import AsyncAgentOrchestrator
-from ._render import FORMATS, Answer
-from ._resultset import Results
+from .._errors import AgentNotFoundError, ClaudeForceError
+from .interpolate import interpolate
+from .._orchestrator import AsyncAgentOrchestrator
+from .render import FORMATS, Answer
+from .resultset import Results
 
 STREAM_REFRESH_SECONDS = 0.05
 

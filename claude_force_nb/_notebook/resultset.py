@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
-from ._render import table_html, table_text
-from ._results import AgentResult
+from .render import table_html, table_text
+from .._results import AgentResult
 
 COLUMNS = ("agent", "input", "model", "status", "success", "cached", "latency", "input_tokens", "output_tokens",
            "cost", "request_id", "output", "error")

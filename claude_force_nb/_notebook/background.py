@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any
 
-from . import _loop
-from ._batch import Batch, Progress
-from ._resultset import Results
+from . import loop as _loop
+from .._batch import Batch, Progress
+from .resultset import Results
 
 
 class BackgroundRun:

@@ -46,12 +46,12 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from ._batch import Batch, Progress
-from ._results import AgentResult
-from ._stats import CacheStats
+from .._batch import Batch, Progress
+from .._results import AgentResult
+from .._cache import CacheStats
 
 if TYPE_CHECKING:
-    from ._orchestrator import AsyncAgentOrchestrator
+    from .._orchestrator import AsyncAgentOrchestrator
 
 DEFAULT_INTERVAL = 0.1  # seconds between live redraws
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cachetools import TTLCache
 
-from ._config import (
+from .._config import (
     CACHE_MODES,
     DEFAULT_CACHE_MAXSIZE,
     DEFAULT_CACHE_TTL_HOURS,
@@ -32,14 +32,14 @@ from ._config import (
     ENV_SECRET,
     Settings,
 )
-from ._database import CACHE_FILENAME
-from ._errors import CacheMissError
-from ._fingerprint import fingerprint
-from ._pricing import estimate_cost
-from ._request import Completion, Request
-from ._secret import load_signer
-from ._stats import CacheStats, StatsCounter
-from ._store import Row, Store, VerifyReport
+from .database import CACHE_FILENAME
+from .._errors import CacheMissError
+from .fingerprint import fingerprint
+from .._pricing import estimate_cost
+from .._request import Completion, Request
+from .secret import load_signer
+from .stats import CacheStats, StatsCounter
+from .store import Row, Store, VerifyReport
 
 # Where an answer came from, as returned by fetch().
 MEMORY, FILE, SHARED, API = "memory", "file", "shared", "api"

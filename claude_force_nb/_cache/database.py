@@ -14,8 +14,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from ._config import ENV_HOME
-from ._errors import CacheFileError, CacheIntegrityWarning
+from .._config import ENV_HOME
+from .._errors import CacheFileError, CacheIntegrityWarning
 
 CACHE_FILENAME = "cache.sqlite"
 # Answers from the offline server never mix with Claude's: setting a key

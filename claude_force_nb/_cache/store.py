@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from ._config import ENV_OLD_SECRETS, ENV_SECRET
-from ._database import DEFAULT_BUSY_TIMEOUT, connect, open_database
-from ._errors import CacheError, CacheIntegrityWarning
-from ._request import Completion
-from ._secret import Signer
-from ._writer import Writer
+from .._config import ENV_OLD_SECRETS, ENV_SECRET
+from .database import DEFAULT_BUSY_TIMEOUT, connect, open_database
+from .._errors import CacheError, CacheIntegrityWarning
+from .._request import Completion
+from .secret import Signer
+from .writer import Writer
 
 TASK_SUMMARY_CHARS = 80
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from hashlib import blake2b
 from typing import Any
 
-from ._request import Request
+from .._request import Request
 
 # Bump when the encoding or the set of covered fields changes: old rows then
 # simply stop matching instead of answering the wrong request.

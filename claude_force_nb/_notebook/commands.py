@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.display import Markdown
 
-from ._agents import AgentRegistry
-from ._errors import AgentNotFoundError
+from .._agents import AgentRegistry
+from .._errors import AgentNotFoundError
 
 if TYPE_CHECKING:
-    from ._magics import AgentMagics
-    from ._orchestrator import AsyncAgentOrchestrator
+    from .magics import AgentMagics
+    from .._orchestrator import AsyncAgentOrchestrator
 
 USAGE = """\
 %agent list                      agents with their source file and description
@@ -112,7 +112,7 @@ def _config(magics: AgentMagics, rest: list[str]) -> None:
 
 def live_panel(orchestrator: AsyncAgentOrchestrator) -> Any:
     """The stats panel, bound to this orchestrator."""
-    from ._panel import StatsPanel
+    from .panel import StatsPanel
 
     return StatsPanel(orchestrator)
 

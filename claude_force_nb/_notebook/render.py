@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ._results import AgentResult
+from .._results import AgentResult
 
 FORMATS = ("markdown", "text", "code", "json")
 _FENCE = re.compile(r"```([\w+-]*)[^\n]*\n(.*?)```", re.S)

@@ -1,0 +1,1 @@
+"""The notebook layer: magics, their housekeeping commands, rendering, the stats panel and background runs."""
