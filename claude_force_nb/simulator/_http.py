@@ -7,15 +7,12 @@ import secrets
 import socket
 import sys
 import threading
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import _answers
 from ._faults import DEFAULT_EVENTS_BEFORE_ERROR, DEFAULT_SLOW_SECONDS, ERRORS, Fault
-
-if TYPE_CHECKING:
-    from ._server import LocalServer
+from ._state import RequestRecord, ServerState
 
 LATENCY_HEADER = "x-simulator-latency"
 _SECRET_HEADERS = ("x-api-key", "authorization")
@@ -24,21 +21,6 @@ _REASONS = {529: "Overloaded"}
 # A response before it is written: status, extra headers, and a JSON body or a list of SSE events.
 _Reply = tuple[int, dict[str, str], "bytes | list[bytes]"]
 
-
-@dataclass(slots=True)
-class RequestRecord:
-    """One request the server handled, as seen on the wire."""
-
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-case names; credentials redacted
-    body: Any
-    request_id: str
-    started: float
-    stream: bool = False
-    status: int | None = None  # None when the connection was dropped
-    finished: float | None = None
-    fault: str | None = None
 
 
 class MessagesHTTPServer(ThreadingHTTPServer):
@@ -50,17 +32,17 @@ class MessagesHTTPServer(ThreadingHTTPServer):
     # The default backlog of 5 drops SYNs when a benchmark opens many connections at once.
     request_queue_size = 1024
 
-    def __init__(self, address: tuple[str, int], owner: LocalServer):
+    def __init__(self, address: tuple[str, int], state: ServerState):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        self.owner = owner
+        self.state = state
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, MessagesHandler)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, address = super().get_request()
-        self.owner._count_connection()
+        self.state.connected()
         with self._open_lock:
             self._open.add(sock)
         return sock, address
@@ -97,7 +79,7 @@ class MessagesHandler(BaseHTTPRequestHandler):
         pass
 
     def _handle(self) -> None:
-        owner = self.server.owner
+        state = self.server.state
         raw = self._read_body()
         request_id = "req_" + secrets.token_hex(12)
         path = self.path.partition("?")[0]
@@ -105,18 +87,18 @@ class MessagesHandler(BaseHTTPRequestHandler):
         for name in _SECRET_HEADERS:
             if name in headers:
                 headers[name] = "<redacted>"
-        record = RequestRecord(self.command, path, headers, None, request_id, owner.timer())
-        owner._record(record)
+        record = RequestRecord(self.command, path, headers, None, request_id, state.timer())
+        state.record(record)
         counted = self.command == "POST" and path == "/v1/messages"
-        generation = owner._enter() if counted else 0
+        token = state.enter() if counted else 0
         try:
-            reply = self._reply(owner, record, raw)
+            reply = self._reply(state, record, raw)
         except Exception as exc:  # a bug here should reach the client as a 500, not a dropped socket
             reply = self._error(500, "api_error", f"Simulator failure: {exc!r}", request_id)
         finally:
             if counted:
-                owner._leave(generation)
-        record.finished = owner.timer()
+                state.leave(token)
+        record.finished = state.timer()
         if reply is None:
             self.close_connection = True
             return
@@ -129,18 +111,18 @@ class MessagesHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def _reply(self, owner: LocalServer, record: RequestRecord, raw: bytes) -> _Reply | None:
+    def _reply(self, state: ServerState, record: RequestRecord, raw: bytes) -> _Reply | None:
         """Route, authenticate and validate; None means drop the connection."""
         rid = record.request_id
         route = (self.command, record.path)
         if route not in (("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens")):
             return self._error(404, "not_found_error", f"Not found: {self.command} {record.path}", rid)
-        problem = self._auth_problem(owner)
+        problem = self._auth_problem(state)
         if problem:
             return self._error(401, "authentication_error", problem, rid)
         try:
             record.body = body = json.loads(raw)
-            latency = float(self.headers.get(LATENCY_HEADER, owner.latency))
+            latency = float(self.headers.get(LATENCY_HEADER, state.latency))
         except ValueError as exc:
             return self._error(400, "invalid_request_error", f"Could not parse the request: {exc}", rid)
         count_only = record.path.endswith("/count_tokens")
@@ -148,22 +130,22 @@ class MessagesHandler(BaseHTTPRequestHandler):
             _answers.validate(body, count_only=count_only)
         except _answers.InvalidRequest as exc:
             return self._error(400, "invalid_request_error", str(exc), rid)
-        owner._sleep(latency)
+        state.sleep(latency)
         if count_only:
             return 200, {}, _json({"input_tokens": _answers.count_input_tokens(body)})
-        return self._message(owner, record, body)
+        return self._message(state, record, body)
 
-    def _message(self, owner: LocalServer, record: RequestRecord, body: dict[str, Any]) -> _Reply | None:
+    def _message(self, state: ServerState, record: RequestRecord, body: dict[str, Any]) -> _Reply | None:
         """Answer a valid ``/v1/messages`` request, unless a fault says otherwise."""
         rid = record.request_id
         record.stream = stream = bool(body.get("stream"))
-        fault = owner.faults.take()
+        fault = state.faults.take()
         if fault is not None:
             record.fault = fault.kind
             if fault.kind == "drop":
                 return None
             if fault.kind == "slow":
-                owner._sleep(float(fault.options.get("seconds", DEFAULT_SLOW_SECONDS)))
+                state.sleep(float(fault.options.get("seconds", DEFAULT_SLOW_SECONDS)))
             elif fault.kind in ERRORS or not stream:  # stream_error on a plain request is a 529
                 return self._fault_error(fault, rid)
         answer = _answers.make_answer(body)
@@ -178,14 +160,14 @@ class MessagesHandler(BaseHTTPRequestHandler):
             events = events[:keep] + [_answers.sse("error", error)]
         return 200, {}, events
 
-    def _auth_problem(self, owner: LocalServer) -> str | None:
+    def _auth_problem(self, state: ServerState) -> str | None:
         key = self.headers.get("x-api-key")
         if key is None:
             scheme, _, token = (self.headers.get("authorization") or "").partition(" ")
             key = token.strip() if scheme.lower() == "bearer" and token.strip() else None
         if key is None:
             return "x-api-key header is required"
-        if owner.api_key is not None and key != owner.api_key:
+        if state.api_key is not None and key != state.api_key:
             return "invalid x-api-key"
         return None
 

@@ -7,9 +7,8 @@ import time
 from collections.abc import Callable
 
 from ._faults import Faults
-from ._http import MessagesHTTPServer, RequestRecord
-
-DEFAULT_LOG_LIMIT = 10_000
+from ._http import MessagesHTTPServer
+from ._state import DEFAULT_LOG_LIMIT, RequestRecord, ServerState
 
 
 class LocalServer:
@@ -18,7 +17,8 @@ class LocalServer:
     ``latency`` (seconds) delays every answer; a request header
     ``x-simulator-latency`` overrides it for that request. ``faults`` injects
     errors into valid ``/v1/messages`` requests; ``log`` records every request
-    (the newest ``log_limit`` to ``2 * log_limit`` of them).
+    (the newest ``log_limit`` to ``2 * log_limit`` of them). Everything the
+    handlers share lives in ``state``.
     """
 
     def __init__(
@@ -33,21 +33,8 @@ class LocalServer:
         timer: Callable[[], float] = time.monotonic,
     ):
         self.host = host
-        self.latency = latency
-        self.api_key = api_key
-        self.timer = timer
-        self.faults = Faults(seed)
-        self.log: list[RequestRecord] = []
-        self.log_limit = log_limit
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.connections = 0
-        # Bumped by reset(), so a request that outlives its test does not skew the next test's counters.
-        self._generation = 0
+        self.state = ServerState(latency=latency, api_key=api_key, seed=seed, log_limit=log_limit, timer=timer)
         self._requested_port = port
-        self._lock = threading.Lock()
-        # Set to cut short every latency or "slow" sleep in progress; replaced after each use.
-        self._wake = threading.Event()
         self._httpd: MessagesHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -55,7 +42,7 @@ class LocalServer:
         """Bind and serve from a daemon thread."""
         if self._httpd is not None:
             return self
-        self._httpd = MessagesHTTPServer((self.host, self._requested_port), self)
+        self._httpd = MessagesHTTPServer((self.host, self._requested_port), self.state)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"simulator:{self.port}", daemon=True
         )
@@ -67,7 +54,7 @@ class LocalServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
-        self._wake_sleepers()
+        self.state.wake_sleepers()
         httpd.shutdown()
         httpd.server_close()
         httpd.close_all()
@@ -95,39 +82,46 @@ class LocalServer:
 
     def reset(self) -> None:
         """Forget the log, counters and pending faults; requests still sleeping answer at once."""
-        with self._lock:
-            self.log.clear()
-            self.in_flight = self.max_in_flight = self.connections = 0
-            self._generation += 1
-        self.faults.clear()
-        self._wake_sleepers()
+        self.state.reset()
 
-    def _record(self, record: RequestRecord) -> None:
-        with self._lock:
-            self.log.append(record)
-            # Trim in bulk, so a long offline session stays bounded without an O(n) delete per request.
-            if len(self.log) > 2 * self.log_limit:
-                del self.log[: -self.log_limit]
+    # The state's settings and counters, read and set on the server for convenience.
 
-    def _enter(self) -> int:
-        with self._lock:
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            return self._generation
+    @property
+    def latency(self) -> float:
+        return self.state.latency
 
-    def _leave(self, generation: int) -> None:
-        with self._lock:
-            if generation == self._generation:
-                self.in_flight -= 1
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self.state.latency = seconds
 
-    def _count_connection(self) -> None:
-        with self._lock:
-            self.connections += 1
+    @property
+    def api_key(self) -> str | None:
+        return self.state.api_key
 
-    def _sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self._wake.wait(seconds)
+    @api_key.setter
+    def api_key(self, key: str | None) -> None:
+        self.state.api_key = key
 
-    def _wake_sleepers(self) -> None:
-        wake, self._wake = self._wake, threading.Event()
-        wake.set()
+    @property
+    def faults(self) -> Faults:
+        return self.state.faults
+
+    @property
+    def log(self) -> list[RequestRecord]:
+        return self.state.log
+
+    @property
+    def timer(self) -> Callable[[], float]:
+        return self.state.timer
+
+    @property
+    def in_flight(self) -> int:
+        return self.state.in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.state.max_in_flight
+
+    @property
+    def connections(self) -> int:
+        return self.state.connections

@@ -1,0 +1,105 @@
+"""What the local server keeps between requests: its settings, faults, request log and counters."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ._faults import Faults
+
+DEFAULT_LOG_LIMIT = 10_000
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One request the server handled, as seen on the wire."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names; credentials redacted
+    body: Any
+    request_id: str
+    started: float
+    stream: bool = False
+    status: int | None = None  # None when the connection was dropped
+    finished: float | None = None
+    fault: str | None = None
+
+
+class ServerState:
+    """Shared by every handler thread; each method takes the lock it needs.
+
+    ``latency`` (seconds) delays every answer; ``faults`` injects errors;
+    ``log`` keeps the newest ``log_limit`` to ``2 * log_limit`` requests.
+    """
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        api_key: str | None = None,
+        seed: int = 0,
+        log_limit: int = DEFAULT_LOG_LIMIT,
+        timer: Callable[[], float] = time.monotonic,
+    ):
+        self.latency = latency
+        self.api_key = api_key
+        self.timer = timer
+        self.faults = Faults(seed)
+        self.log: list[RequestRecord] = []
+        self.log_limit = log_limit
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.connections = 0
+        # Bumped by reset(), so a request that outlives its test does not skew the next test's counters.
+        self._generation = 0
+        self._lock = threading.Lock()
+        # Set to cut short every latency or "slow" sleep in progress; replaced after each use.
+        self._wake = threading.Event()
+
+    def record(self, record: RequestRecord) -> None:
+        """Add a request to the log."""
+        with self._lock:
+            self.log.append(record)
+            # Trim in bulk, so a long offline session stays bounded without an O(n) delete per request.
+            if len(self.log) > 2 * self.log_limit:
+                del self.log[: -self.log_limit]
+
+    def enter(self) -> int:
+        """A message request starts; returns the token that :meth:`leave` takes."""
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            return self._generation
+
+    def leave(self, token: int) -> None:
+        """The request that :meth:`enter` returned ``token`` for has ended."""
+        with self._lock:
+            if token == self._generation:
+                self.in_flight -= 1
+
+    def connected(self) -> None:
+        """Count a new client connection."""
+        with self._lock:
+            self.connections += 1
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, unless :meth:`wake_sleepers` cuts it short."""
+        if seconds > 0:
+            self._wake.wait(seconds)
+
+    def wake_sleepers(self) -> None:
+        wake, self._wake = self._wake, threading.Event()
+        wake.set()
+
+    def reset(self) -> None:
+        """Forget the log, counters and pending faults; requests still sleeping answer at once."""
+        with self._lock:
+            self.log.clear()
+            self.in_flight = self.max_in_flight = self.connections = 0
+            self._generation += 1
+        self.faults.clear()
+        self.wake_sleepers()
