@@ -43,9 +43,9 @@ shown_cell = lambda: ip.run_cell("%%agent explainer -o r\n" + TASK, store_histor
 magic_only = lambda: ip.run_cell_magic("agent", "explainer -o r;", TASK)
 orchestrator = magics.orchestrator
 loop = asyncio.get_running_loop()
-request = orchestrator.build_request(orchestrator.agents.get("explainer"), TASK)
+call = orchestrator.prepare("explainer", TASK)
 api_hit = lambda: loop.run_until_complete(orchestrator.execute_agent("explainer", TASK))
-lookup = lambda: orchestrator.cache.lookup(request)
+lookup = lambda: orchestrator.cache.lookup(call.request, key=call.key)
 figures = {{}}
 for _ in range(2):  # the second round is the one reported; the first warms up
     figures = {{

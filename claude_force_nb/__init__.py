@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from ._agents import Agent, AgentRegistry
-from ._batch import Batch, Call, Progress
-from ._cache import ResponseCache
+from ._batch import Batch, Progress
+from ._cache import CacheStats, ResponseCache
+from ._call import Call
 from ._config import DEFAULT_MODEL
 from ._errors import (
     AgentError,
@@ -26,9 +27,8 @@ from ._errors import (
     ClaudeForceWarning,
 )
 from ._orchestrator import AsyncAgentOrchestrator
-from ._results import AgentResult, AsyncAgentResult
+from ._results import AgentResult
 from ._notebook.resultset import Results
-from ._cache import CacheStats
 
 __version__ = "0.1.0"
 
@@ -41,7 +41,6 @@ __all__ = [
     "AgentRegistry",
     "AgentResult",
     "AsyncAgentOrchestrator",
-    "AsyncAgentResult",
     "Batch",
     "CacheError",
     "CacheFileError",

@@ -1,7 +1,10 @@
-"""The seam to the Messages API: ``AsyncAnthropic`` behind one small class.
+"""The seam to the Messages API: a small :class:`Backend` protocol and its ``AsyncAnthropic`` implementation.
 
-With no API key and no base URL the backend starts the local Messages API
-server (synthetic answers) on a free loopback port and says so once.
+The orchestrator knows only the protocol. :class:`AnthropicBackend` imports
+the SDK when a request first has to reach the API, so a session served
+entirely from the cache never pays for ``import anthropic``. With no API key,
+token or base URL it starts the local Messages API server (synthetic answers)
+on a free loopback port and says so once.
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import anthropic
-
-from ._config import DEFAULT_MAX_RETRIES, ENV_API_KEY, Settings
+from ._config import DEFAULT_MAX_RETRIES, ENV_API_KEY, ENV_AUTH_TOKEN, ENV_BASE_URL, Settings
 from ._errors import CallError, CallTimeoutError
 from ._request import Completion, Request
+
+if TYPE_CHECKING:
+    import anthropic
+
+    from .simulator import LocalServer
 
 OFFLINE_KEY = "local-simulator"
 OFFLINE_NOTICE = (
@@ -31,7 +37,29 @@ PUBLIC_BASE_URL = "https://api.anthropic.com"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 _local_lock = threading.Lock()
-_local_server = None
+_local_server: LocalServer | None = None
+
+
+class Backend(Protocol):
+    """What the orchestrator needs from whatever answers its requests."""
+
+    @property
+    def offline(self) -> bool:
+        """True when answers are synthetic (they are then cached apart from real ones)."""
+
+    def describe(self) -> str:
+        """Where requests go and how they authenticate, for people to read; never a secret."""
+
+    async def complete(self, request: Request, *, timeout: float | None = None) -> Completion:
+        """Send ``request``; raise :class:`CallError` when it fails."""
+
+    async def stream(
+        self, request: Request, on_text: Callable[[str], object], *, timeout: float | None = None
+    ) -> Completion:
+        """Send ``request``, calling ``on_text`` with each chunk of the answer as it arrives."""
+
+    async def aclose(self) -> None:
+        """Release connections."""
 
 
 def local_server_url(latency: float, *, announce: bool = True) -> str:
@@ -48,7 +76,7 @@ def local_server_url(latency: float, *, announce: bool = True) -> str:
 
 
 class AnthropicBackend:
-    """Sends a :class:`Request` and returns a :class:`Completion`."""
+    """Sends a :class:`Request` through ``AsyncAnthropic`` and returns a :class:`Completion`."""
 
     def __init__(
         self,
@@ -63,7 +91,7 @@ class AnthropicBackend:
         settings = settings or Settings.from_env()
         self.api_key = api_key or settings.api_key
         # An explicit key wins over a token from the environment.
-        self._auth_token = None if api_key else settings.auth_token
+        self.auth_token = None if api_key else settings.auth_token
         self._base_url = base_url or settings.base_url
         self.max_retries = max_retries
         self._simulator_latency = settings.simulator_latency
@@ -77,7 +105,7 @@ class AnthropicBackend:
     @property
     def offline(self) -> bool:
         """True when answers come from the bundled local server."""
-        return not self.api_key and not self._auth_token and not self._base_url
+        return not self.api_key and not self.auth_token and not self._base_url
 
     @property
     def base_url(self) -> str:
@@ -85,6 +113,12 @@ class AnthropicBackend:
         if self._base_url:
             return self._base_url
         return local_server_url(self._simulator_latency) if self.offline else PUBLIC_BASE_URL
+
+    def describe(self) -> str:
+        if self.offline:
+            return "local Messages API server (synthetic answers)"
+        credential = "API key" if self.api_key else f"auth token ({ENV_AUTH_TOKEN})" if self.auth_token else "no key"
+        return f"{self.base_url} with {credential}"
 
     def client(self) -> anthropic.AsyncAnthropic:
         """The SDK client for the running event loop."""
@@ -95,6 +129,8 @@ class AnthropicBackend:
         return client
 
     def _new_client(self) -> anthropic.AsyncAnthropic:
+        import anthropic
+
         options: dict[str, Any] = {"max_retries": self.max_retries, **self._client_options}
         base_url = self.base_url
         if base_url != PUBLIC_BASE_URL:
@@ -102,12 +138,15 @@ class AnthropicBackend:
             # Loopback must not go through HTTP(S)_PROXY.
             if urlsplit(base_url).hostname in LOOPBACK_HOSTS and "http_client" not in options:
                 options["http_client"] = anthropic.DefaultAsyncHttpxClient(trust_env=False)
-        if self._auth_token and not self.api_key:
-            return anthropic.AsyncAnthropic(auth_token=self._auth_token, **options)
+        if self.auth_token and not self.api_key:
+            return anthropic.AsyncAnthropic(auth_token=self.auth_token, **options)
         return anthropic.AsyncAnthropic(api_key=self.api_key or OFFLINE_KEY, **options)
 
     async def complete(self, request: Request, *, timeout: float | None = None) -> Completion:
         """One ``messages.create`` call; SDK errors become :class:`CallError`."""
+        client = self.client()
+        import anthropic  # loaded by client() by now
+
         kwargs = request.to_kwargs()
         if timeout is not None:
             kwargs["timeout"] = timeout
@@ -115,37 +154,47 @@ class AnthropicBackend:
         try:
             # The raw JSON is what we keep; building the SDK's pydantic model
             # only to dump it back would cost more than the rest of the call.
-            response = await self.client().messages.with_raw_response.create(**kwargs)
+            response = await client.messages.with_raw_response.create(**kwargs)
             message = await response.json()
         except anthropic.AnthropicError as exc:
-            raise call_error(exc, self) from exc
+            raise self._error(exc) from exc
         return Completion(message, self._timer() - start, response.request_id)
 
     async def stream(
         self, request: Request, on_text: Callable[[str], object], *, timeout: float | None = None
     ) -> Completion:
         """Stream the answer, calling ``on_text`` with each chunk; return the final message."""
+        client = self.client()
+        import anthropic
+
         kwargs = request.to_kwargs()
         if timeout is not None:
             kwargs["timeout"] = timeout
         start = self._timer()
         try:
-            async with self.client().messages.stream(**kwargs) as stream:
+            async with client.messages.stream(**kwargs) as stream:
                 async for text in stream.text_stream:
                     on_text(text)
                 message = await stream.get_final_message()
                 request_id = stream.request_id
         except anthropic.AnthropicError as exc:
-            raise call_error(exc, self) from exc
+            raise self._error(exc) from exc
         return Completion(message.model_dump(mode="json", exclude_none=True), self._timer() - start, request_id)
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), weakref.WeakKeyDictionary()
-        for client in clients:
-            try:
+        """Close the running loop's client now, and each other loop's on that loop."""
+        clients, self._clients = dict(self._clients), weakref.WeakKeyDictionary()
+        current = asyncio.get_running_loop()
+        for loop, client in clients.items():
+            if loop is current:
                 await client.close()
-            except RuntimeError:
-                pass  # its loop is already closed; nothing left to release
+            elif loop.is_running():
+                # Its connections belong to that loop (a background sweep's thread, say).
+                asyncio.run_coroutine_threadsafe(client.close(), loop)
+            # A closed loop took its connections with it.
+
+    def _error(self, exc: anthropic.AnthropicError) -> CallError:
+        return call_error(exc, where=self.base_url, credentials=bool(self.api_key or self.auth_token))
 
 
 _STATUS_HINTS = {
@@ -160,8 +209,13 @@ _STATUS_HINTS = {
 }
 
 
-def call_error(exc: anthropic.AnthropicError, backend: AnthropicBackend | None = None) -> CallError:
-    """A one-line, actionable CallError for an SDK exception (chain it with ``from``)."""
+def call_error(exc: anthropic.AnthropicError, *, where: str = "the API", credentials: bool = True) -> CallError:
+    """A one-line, actionable CallError for an SDK exception (chain it with ``from``).
+
+    ``where`` names the endpoint; ``credentials`` says whether a key or token was sent.
+    """
+    import anthropic
+
     if isinstance(exc, anthropic.APITimeoutError):
         return CallTimeoutError("The request timed out; raise the timeout or try again later.")
     if isinstance(exc, anthropic.APIStatusError):
@@ -171,13 +225,12 @@ def call_error(exc: anthropic.AnthropicError, backend: AnthropicBackend | None =
         detail = error.get("message") or exc.message
         kind = error.get("type") or type(exc).__name__
         hint = _STATUS_HINTS.get(status) or ("Try again later." if status >= 500 else "")
-        if status == 401 and backend is not None and not backend.api_key and not backend._auth_token:
+        if status == 401 and not credentials:
             hint = f"Set {ENV_API_KEY} to your Anthropic API key."
         rid = f" (request id {exc.request_id})" if exc.request_id else ""
         return CallError(f"API error {status} {kind}: {detail}{rid}. {hint}".rstrip(), status=status,
                          request_id=exc.request_id)
     if isinstance(exc, anthropic.APIConnectionError):
-        where = backend.base_url if backend is not None else "the API"
-        return CallError(f"Could not connect to {where}. Check the network, ANTHROPIC_BASE_URL and proxy "
+        return CallError(f"Could not connect to {where}. Check the network, {ENV_BASE_URL} and proxy "
                          "settings (NO_PROXY must cover loopback).")
     return CallError(f"The Anthropic SDK failed: {type(exc).__name__}: {exc}")

@@ -3,38 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
-from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
-from ._results import AgentResult
-
-if TYPE_CHECKING:
-    from ._orchestrator import AsyncAgentOrchestrator
+from ._call import PreparedCall
+from ._results import AgentResult, failure
 
 
 @dataclass(frozen=True)
 class Slot:
-    """What a batch tells the orchestrator about one of its calls."""
+    """What a batch hands each of its calls: its concurrency limit, and whom to tell once the call runs."""
 
-    semaphore: asyncio.Semaphore | None  # the batch's own concurrency limit, if any
+    semaphore: asyncio.Semaphore | None  # the batch's own limit; None uses the runner's default
     started: Callable[[], None]  # called once the call holds a slot
 
 
-# Set inside each batch task, so execute_agent's signature stays the public one.
-current_slot: contextvars.ContextVar[Slot | None] = contextvars.ContextVar("current_slot", default=None)
-
-
-@dataclass(frozen=True)
-class Call:
-    """One call of a batch: an agent, its task, and per-call overrides."""
-
-    agent: str
-    task: str
-    model: str | None = None
-    item: Any = None
-    options: dict[str, Any] = field(default_factory=dict)
+# Runs one prepared call; a call's own failure comes back as a failed result.
+Runner = Callable[[PreparedCall, Slot], Awaitable[AgentResult]]
 
 
 @dataclass(frozen=True)
@@ -66,43 +53,23 @@ class Progress:
         return ", ".join(parts)
 
 
-def as_calls(tasks: Iterable[Call | Sequence[Any]]) -> list[Call]:
-    """Accept Call objects, ``(agent, task)`` or ``(agent, task, options)`` tuples."""
-    calls = []
-    for entry in tasks:
-        if isinstance(entry, Call):
-            calls.append(entry)
-        elif len(entry) == 2:
-            calls.append(Call(entry[0], entry[1]))
-        elif len(entry) == 3 and isinstance(entry[2], dict):
-            options = dict(entry[2])
-            calls.append(Call(entry[0], entry[1], options.pop("model", None), options.pop("item", None), options))
-        else:
-            raise TypeError(f"Expected Call, (agent, task) or (agent, task, options); got {entry!r}.")
-    return calls
-
-
 class Batch:
-    """Runs calls through an orchestrator; await it for results in input order."""
+    """Runs prepared calls through ``run``; await it for results in input order."""
 
     def __init__(
         self,
-        orchestrator: AsyncAgentOrchestrator,
-        calls: Iterable[Call],
+        calls: Sequence[PreparedCall],
+        run: Runner,
         *,
         on_update: Callable[[Batch], object] | None = None,
         concurrency: int | None = None,
-        **options: Any,
     ):
         if concurrency is not None and concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}.")
         self.calls = list(calls)
-        for name in {c.agent for c in self.calls}:
-            orchestrator.agents.get(name)  # unknown agents fail before any call is made
         self.results: list[AgentResult | None] = [None] * len(self.calls)
         self._running = [False] * len(self.calls)
-        self._orchestrator = orchestrator
-        self._options = options
+        self._run_call = run
         self._on_update = on_update
         self._concurrency = concurrency
         self._cancelled = False
@@ -120,26 +87,20 @@ class Batch:
 
     async def _run(self, index: int, semaphore: asyncio.Semaphore | None) -> None:
         call = self.calls[index]
-        current_slot.set(Slot(semaphore, lambda: self._mark_running(index)))
-        options = {**self._options, **call.options}
         try:
-            result = await self._orchestrator.execute_agent(
-                call.agent, call.task, model=call.model, item=call.item, **options
-            )
+            result = await self._run_call(call, Slot(semaphore, partial(self._mark_running, index)))
         except asyncio.CancelledError as exc:
-            self._finish(index, AgentResult(call.agent, False, error=exc, model=call.model or "", task=call.task,
-                                            item=call.item))
+            self._finish(index, failure(call, exc))
             raise
         except KeyboardInterrupt:
-            self._finish(index, AgentResult(call.agent, False, error=asyncio.CancelledError("interrupted"),
-                                            model=call.model or "", task=call.task, item=call.item))
+            self._finish(index, failure(call, asyncio.CancelledError("interrupted")))
             # Deliver the interrupt once, so the caller can cancel the batch;
             # when it resurfaces while the batch settles, it only marks this call.
             if not self._cancelled:
                 raise
             return
         except Exception as exc:  # a bug in one call must not lose the others
-            result = AgentResult(call.agent, False, error=exc, model=call.model or "", task=call.task, item=call.item)
+            result = failure(call, exc)
         self._finish(index, result)
 
     def _mark_running(self, index: int) -> None:
@@ -204,13 +165,8 @@ class Batch:
 
     def results_so_far(self) -> list[AgentResult]:
         """Finished results, with unfinished calls shown as cancelled placeholders."""
-        out = []
-        for call, result in zip(self.calls, self.results):
-            if result is None:
-                result = AgentResult(call.agent, False, error=asyncio.CancelledError(), model=call.model or "",
-                                     task=call.task, item=call.item)
-            out.append(result)
-        return out
+        return [failure(call, asyncio.CancelledError()) if result is None else result
+                for call, result in zip(self.calls, self.results)]
 
     def __await__(self) -> Generator[Any, None, list[AgentResult]]:
         return self.wait().__await__()

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from ._agents import Agent, AgentRegistry
-from ._backend import AnthropicBackend
-from ._batch import Batch, Call, as_calls, current_slot
-from ._cache import ResponseCache
+from ._backend import AnthropicBackend, Backend
+from ._batch import Batch, Slot
+from ._cache import API, CACHE_FILENAME, OFFLINE_CACHE_FILENAME, CacheStats, ResponseCache, check_mode
+from ._call import Call, PreparedCall, as_calls
 from ._config import (
     DEFAULT_CACHE_MAXSIZE,
     DEFAULT_CACHE_TTL_HOURS,
@@ -22,12 +23,10 @@ from ._config import (
     DEFAULT_TIMEOUT_SECONDS,
     Settings,
 )
-from ._cache.database import CACHE_FILENAME, OFFLINE_CACHE_FILENAME
-from ._errors import CallError, CallTimeoutError, ClaudeForceError
+from ._errors import CallError, CallTimeoutError
 from ._pricing import DEFAULT_PRICES, estimate_cost
 from ._request import Completion, Request
-from ._results import AgentResult
-from ._cache import CacheStats
+from ._results import AgentResult, failure
 
 
 class AsyncAgentOrchestrator:
@@ -54,7 +53,7 @@ class AsyncAgentOrchestrator:
         base_url: str | None = None,
         prices: Mapping[str, tuple[float, float]] | None = None,
         agents: AgentRegistry | None = None,
-        backend: AnthropicBackend | None = None,
+        backend: Backend | None = None,
         cache: ResponseCache | None = None,
         settings: Settings | None = None,
         timer: Callable[[], float] = time.perf_counter,
@@ -69,7 +68,7 @@ class AsyncAgentOrchestrator:
         self.max_tokens = max_tokens
         self.prices = dict(prices) if prices is not None else dict(DEFAULT_PRICES)
         self.agents = agents or AgentRegistry(user_home=settings.user_home)
-        self.backend = backend or AnthropicBackend(
+        self.backend: Backend = backend or AnthropicBackend(
             api_key=api_key, base_url=base_url, max_retries=max_retries, settings=settings
         )
         if cache is None and enable_cache:
@@ -115,6 +114,70 @@ class AsyncAgentOrchestrator:
             **merged,
         )
 
+    def prepare(
+        self,
+        agent_name: str,
+        task: str,
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        system: str | None = None,
+        cache_mode: str | None = None,
+        timeout: float | None = None,
+        item: Any = None,
+        **params: Any,
+    ) -> PreparedCall:
+        """Resolve the agent, build the request and key it: everything but sending it.
+
+        Takes the arguments of :meth:`execute_agent`; raises
+        :class:`AgentNotFoundError` for an unknown agent.
+        """
+        agent = self.agents.get(agent_name)
+        request = self.build_request(agent, task, model=model, max_tokens=max_tokens, system=system, **params)
+        if self.cache is None:
+            mode, key = "no-cache", None
+        else:
+            mode = self.cache.mode if cache_mode is None else check_mode(cache_mode)
+            key = None if mode == "no-cache" else self.cache.key(request)
+        limit = self.timeout_seconds if timeout is None else timeout
+        return PreparedCall(agent.name, task, request, key, mode, limit, item)
+
+    def cached(self, call: PreparedCall) -> AgentResult | None:
+        """The cached result of ``call``, found without awaiting anything; None if it needs the API.
+
+        Lets synchronous callers (a re-run notebook cell) skip the event loop
+        on a hit. A miss is not counted here: :meth:`run` counts it.
+        """
+        if self.cache is None or call.key is None or call.mode == "refresh":
+            return None
+        start = self._timer()
+        found = self.cache.find(call.key, replay=call.mode == "replay")
+        if found is None:
+            return None
+        return self._result(call, found[0], found[1], start)
+
+    async def run(self, call: PreparedCall, *, slot: Slot | None = None,
+                  on_text: Callable[[str], object] | None = None) -> AgentResult:
+        """Answer ``call`` from the cache or the API. Failures come back as results, not exceptions.
+
+        ``slot`` is the concurrency limit of the batch the call belongs to;
+        ``on_text`` streams the answer as it arrives.
+        """
+        start = self._timer()
+
+        async def send() -> Completion:
+            return await self._send(call, slot, on_text)
+
+        try:
+            if self.cache is not None:
+                completion, source = await self.cache.fetch(call.request, send, key=call.key, mode=call.mode,
+                                                            agent=call.agent)
+            else:
+                completion, source = await send(), API
+        except Exception as exc:  # one call's failure, or a bug it met, must not escape as an exception
+            return failure(call, exc, latency=self._timer() - start)
+        return self._result(call, completion, source, start)
+
     async def execute_agent(
         self,
         agent_name: str,
@@ -134,57 +197,15 @@ class AsyncAgentOrchestrator:
         ``params`` (temperature, top_p, stop_sequences, tools...) override the
         agent's defaults; ``on_text`` streams the answer as it arrives.
         """
-        start = self._timer()
-        agent = self.agents.get(agent_name)
-        request = self.build_request(agent, task, model=model, max_tokens=max_tokens, system=system, **params)
+        call = self.prepare(agent_name, task, model=model, max_tokens=max_tokens, system=system,
+                            cache_mode=cache_mode, timeout=timeout, item=item, **params)
+        return await self.run(call, on_text=on_text)
 
-        async def call() -> Completion:
-            return await self._call(request, timeout, on_text)
-
-        try:
-            if self.cache is not None:
-                completion, source = await self.cache.fetch(request, call, mode=cache_mode, agent=agent.name)
-            else:
-                completion, source = await call(), "api"
-        except ClaudeForceError as exc:
-            return AgentResult(agent.name, False, error=exc, model=request.model, latency=self._timer() - start,
-                               task=task, item=item)
-        return self._result(agent.name, request, completion, source, start, task, item)
-
-    def lookup(
-        self,
-        agent_name: str,
-        task: str,
-        *,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        system: str | None = None,
-        cache_mode: str | None = None,
-        item: Any = None,
-        **params: Any,
-    ) -> AgentResult | None:
-        """The cached result of this call, found without awaiting anything; None if it would need the API.
-
-        Takes the arguments of :meth:`execute_agent`. Lets synchronous callers
-        (a re-run notebook cell) skip the event loop entirely on a hit.
-        """
-        mode = cache_mode or (self.cache.mode if self.cache is not None else "no-cache")
-        if self.cache is None or mode in ("no-cache", "refresh"):
-            return None
-        start = self._timer()
-        agent = self.agents.get(agent_name)
-        request = self.build_request(agent, task, model=model, max_tokens=max_tokens, system=system, **params)
-        found = self.cache.find(request, replay=mode == "replay")
-        if found is None:
-            return None
-        return self._result(agent.name, request, found[0], found[1], start, task, item)
-
-    def _result(self, agent_name: str, request: Request, completion: Completion, source: str, start: float,
-                task: str, item: Any) -> AgentResult:
-        message_model = completion.model or request.model
-        cached = source != "api"
+    def _result(self, call: PreparedCall, completion: Completion, source: str, start: float) -> AgentResult:
+        message_model = completion.model or call.model
+        cached = source != API
         return AgentResult(
-            agent_name,
+            call.agent,
             True,
             output=completion.text,
             model=message_model,
@@ -194,33 +215,33 @@ class AsyncAgentOrchestrator:
             cost=0.0 if cached else self.estimate_cost(message_model, completion.input_tokens,
                                                        completion.output_tokens),
             # A live call's own time, not the wait for a concurrency slot before it.
-            latency=completion.latency if source == "api" else self._timer() - start,
+            latency=completion.latency if not cached else self._timer() - start,
             original_latency=completion.latency,
             request_id=completion.request_id,
             cached=cached,
             source=source,
-            task=task,
-            item=item,
+            task=call.task,
+            item=call.item,
             completion=completion,
         )
 
-    async def _call(self, request: Request, timeout: float | None, on_text: Callable[[str], object] | None) -> Completion:
-        limit = self.timeout_seconds if timeout is None else timeout
-        slot = current_slot.get()
-        async with (slot.semaphore if slot and slot.semaphore else self._semaphore()):
+    async def _send(self, call: PreparedCall, slot: Slot | None,
+                    on_text: Callable[[str], object] | None) -> Completion:
+        semaphore = slot.semaphore if slot is not None and slot.semaphore is not None else self._semaphore()
+        async with semaphore:
             if slot is not None:
                 slot.started()
             if on_text is not None:
-                pending = self.backend.stream(request, on_text, timeout=limit)
+                pending = self.backend.stream(call.request, on_text, timeout=call.timeout)
             else:
-                pending = self.backend.complete(request, timeout=limit)
+                pending = self.backend.complete(call.request, timeout=call.timeout)
             try:
-                return await _deadline(pending, limit)
+                return await _deadline(pending, call.timeout)
             except CallError:
                 raise
             except asyncio.TimeoutError as exc:
                 raise CallTimeoutError(
-                    f"No answer within {limit:g} s; raise the timeout or try again later."
+                    f"No answer within {call.timeout:g} s; raise the timeout or try again later."
                 ) from exc
 
     def _semaphore(self) -> asyncio.Semaphore:
@@ -232,11 +253,18 @@ class AsyncAgentOrchestrator:
 
     def batch(self, tasks: Iterable[Call | Sequence[Any]], *, on_update: Callable[[Batch], object] | None = None,
               concurrency: int | None = None, **options: Any) -> Batch:
-        """A :class:`Batch` of calls, not yet started; ``await`` it or call ``start()``.
+        """A :class:`Batch` of calls, prepared but not started; ``await`` it or call ``start()``.
 
+        ``options`` apply to every call (a call's own options win);
         ``concurrency`` replaces ``max_concurrent`` for this batch's calls.
+        An unknown agent raises before any call is made.
         """
-        return Batch(self, as_calls(tasks), on_update=on_update, concurrency=concurrency, **options)
+        calls = [self.prepare(c.agent, c.task, model=c.model, item=c.item, **{**options, **c.options})
+                 for c in as_calls(tasks)]
+        return Batch(calls, self._run_in_slot, on_update=on_update, concurrency=concurrency)
+
+    def _run_in_slot(self, call: PreparedCall, slot: Slot) -> Awaitable[AgentResult]:
+        return self.run(call, slot=slot)
 
     async def execute_multiple(self, tasks: Iterable[Call | Sequence[Any]], **options: Any) -> list[AgentResult]:
         """Run many ``(agent, task)`` calls concurrently; results in input order.

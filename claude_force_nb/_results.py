@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._call import PreparedCall
 from ._request import Completion
 
 
@@ -83,5 +84,7 @@ class AgentResult:
         return self.output if self.success else f"[{self.status}] {self.errors[0] if self.errors else ''}"
 
 
-# claude-force's name for the same thing.
-AsyncAgentResult = AgentResult
+def failure(call: PreparedCall, error: BaseException, *, latency: float = 0.0) -> AgentResult:
+    """The result of ``call`` when it failed (or was cancelled) with ``error``."""
+    return AgentResult(call.agent, False, error=error, model=call.model, latency=latency, task=call.task,
+                       item=call.item)

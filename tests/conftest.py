@@ -79,3 +79,26 @@ class FakeClock:
 def clock() -> FakeClock:
     """A clock for injectable timers, so tests tick instead of sleeping."""
     return FakeClock()
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How often agents are looked up, requests built and requests fingerprinted from now on."""
+    from claude_force_nb import AsyncAgentOrchestrator
+    from claude_force_nb._agents import AgentRegistry
+    from claude_force_nb._cache import response
+
+    counts = {"agent": 0, "request": 0, "fingerprint": 0}
+
+    def counting(name, real):
+        def wrapper(*args, **kwargs):
+            counts[name] += 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(AgentRegistry, "get", counting("agent", AgentRegistry.get))
+    monkeypatch.setattr(AsyncAgentOrchestrator, "build_request",
+                        counting("request", AsyncAgentOrchestrator.build_request))
+    monkeypatch.setattr(response, "fingerprint", counting("fingerprint", response.fingerprint))
+    return counts

@@ -266,3 +266,10 @@ def test_a_settings_change_lets_a_background_sweep_finish(ip, server):
     ip.run_line_magic("config", "AgentMagics.timeout = 30.0")
     results = ip.user_ns["run"].wait()
     assert all(r.success for r in results)
+
+
+def test_a_missed_cell_resolves_builds_and_keys_its_request_once(ip, server, counted):
+    ip.run_cell_magic("agent", "explainer -o r;", "a question never asked")
+    assert not ip.user_ns["r"].cached
+    assert counted == {"agent": 1, "request": 1, "fingerprint": 1}
+    assert len(calls(server)) == 1

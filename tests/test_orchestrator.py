@@ -11,7 +11,7 @@ from claude_force_nb import (
     CallTimeoutError,
     DEFAULT_MODEL,
 )
-from claude_force_nb._batch import Call
+from claude_force_nb import Call
 
 
 @pytest.fixture
@@ -237,14 +237,15 @@ def test_settings_never_show_the_key_or_secret():
     assert "sk-ant-SECRET" not in repr(settings) and "hush" not in repr(settings)
 
 
-async def test_lookup_answers_hits_without_the_loop_and_counts_no_miss(make, server):
+async def test_cached_answers_hits_without_the_loop_and_counts_no_miss(make, server):
     orchestrator = make()
-    assert orchestrator.lookup("explainer", "q") is None
-    assert orchestrator.stats().misses == 0  # execute_agent counts it when it falls back
-    live = await orchestrator.execute_agent("explainer", "q")
-    hit = orchestrator.lookup("explainer", "q")
+    call = orchestrator.prepare("explainer", "q")
+    assert orchestrator.cached(call) is None
+    assert orchestrator.stats().misses == 0  # run() counts it when it falls back
+    live = await orchestrator.run(call)
+    hit = orchestrator.cached(call)
     assert hit.cached and hit.output == live.output and hit.source == "memory"
-    assert orchestrator.lookup("explainer", "q", cache_mode="refresh") is None
+    assert orchestrator.cached(orchestrator.prepare("explainer", "q", cache_mode="refresh")) is None
     assert (orchestrator.stats().hits, orchestrator.stats().misses) == (1, 1)
 
 
@@ -257,3 +258,14 @@ async def test_an_auth_token_alone_talks_to_the_api(server, monkeypatch):
     assert result.success
     assert server.log[-1].headers["authorization"] == "<redacted>"
     await orchestrator.close()
+
+
+
+async def test_a_miss_resolves_builds_and_keys_its_request_once(make, server, counted):
+    orchestrator = make()
+    result = await orchestrator.execute_agent("explainer", "count me")
+    assert result.success and not result.cached
+    assert counted == {"agent": 1, "request": 1, "fingerprint": 1}
+    results = await orchestrator.execute_multiple([("explainer", f"task {i}") for i in range(3)])
+    assert all(r.success for r in results)
+    assert counted == {"agent": 4, "request": 4, "fingerprint": 4}

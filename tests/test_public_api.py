@@ -5,7 +5,7 @@ from claude_force_nb import _config
 
 EXPECTED = {
     "DEFAULT_MODEL", "Agent", "AgentError", "AgentFileError", "AgentNotFoundError", "AgentRegistry", "AgentResult",
-    "AsyncAgentOrchestrator", "AsyncAgentResult", "Batch", "CacheError", "CacheFileError", "CacheIntegrityWarning",
+    "AsyncAgentOrchestrator", "Batch", "CacheError", "CacheFileError", "CacheIntegrityWarning",
     "CacheMissError", "CacheStats", "Call", "CallError", "CallTimeoutError", "ClaudeForceError", "ClaudeForceWarning",
     "Progress", "ResponseCache", "Results",
     "load_ipython_extension", "unload_ipython_extension",

@@ -1,7 +1,20 @@
 """The response cache: memory in front of a signed SQLite file shared by every kernel on the machine."""
 
-from .response import CacheInfo, ResponseCache
+from .database import CACHE_FILENAME, OFFLINE_CACHE_FILENAME
+from .response import API, FILE, MEMORY, SHARED, CacheInfo, ResponseCache, check_mode
 from .stats import CacheStats
 from .store import VerifyReport
 
-__all__ = ["CacheInfo", "CacheStats", "ResponseCache", "VerifyReport"]
+__all__ = [
+    "API",
+    "CACHE_FILENAME",
+    "FILE",
+    "MEMORY",
+    "OFFLINE_CACHE_FILENAME",
+    "SHARED",
+    "CacheInfo",
+    "CacheStats",
+    "ResponseCache",
+    "VerifyReport",
+    "check_mode",
+]

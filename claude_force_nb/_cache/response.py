@@ -133,7 +133,7 @@ class ResponseCache:
 
     @mode.setter
     def mode(self, value: str) -> None:
-        self._mode = _check_mode(value)
+        self._mode = check_mode(value)
 
     @property
     def path(self) -> Path | None:
@@ -157,26 +157,28 @@ class ResponseCache:
             return None
         return found[0]
 
-    def find(self, request: Request, *, replay: bool = False) -> tuple[Completion, str] | None:
-        """(answer, "memory" or "file") if cached, counting the hit; a miss is not counted.
+    def find(self, key: str, *, replay: bool = False) -> tuple[Completion, str] | None:
+        """(answer, "memory" or "file") for the request keyed ``key``, counting the hit; a miss is not counted.
 
         For callers that fall back to :meth:`fetch`, which counts the miss.
         """
-        return self._find(fingerprint(request), self._timer(), replay=replay)
+        return self._find(key, self._timer(), replay=replay)
 
-    async def fetch(self, request: Request, call: Callable[[], Awaitable[Completion]], *,
+    async def fetch(self, request: Request, call: Callable[[], Awaitable[Completion]], *, key: str | None = None,
                     mode: str | None = None, agent: str = "") -> tuple[Completion, str]:
         """The answer to ``request`` and where it came from: "memory", "file", "shared" or "api".
 
         ``call`` makes the API call; it runs at most once for identical
         requests in flight together, and its exception, if any, reaches every
-        waiter and caches nothing.
+        waiter and caches nothing. ``key`` is ``request``'s fingerprint, if
+        the caller has it already.
         """
-        mode = self._mode if mode is None else _check_mode(mode)
+        mode = self._mode if mode is None else check_mode(mode)
         if mode == "no-cache":
             return await self._call(call), API
         start = self._timer()
-        key = fingerprint(request)
+        if key is None:
+            key = fingerprint(request)
         if mode != "refresh":
             found = self._find(key, start, replay=mode == "replay")
             if found is not None:
@@ -372,7 +374,7 @@ class ResponseCache:
         return f"ResponseCache({where!r}, mode={self._mode!r})"
 
 
-def _check_mode(mode: str) -> str:
+def check_mode(mode: str) -> str:
     if mode not in CACHE_MODES:
         raise ValueError(f"Unknown cache mode {mode!r}; use one of {', '.join(CACHE_MODES)}.")
     return mode

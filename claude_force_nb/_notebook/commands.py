@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.display import Markdown
 
-from .._agents import AgentRegistry
+from .._batch import Batch
+from .._config import ENV_OLD_SECRETS, ENV_SECRET
 from .._errors import AgentNotFoundError
-
-if TYPE_CHECKING:
-    from .magics import AgentMagics
-    from .._orchestrator import AsyncAgentOrchestrator
+from .._orchestrator import AsyncAgentOrchestrator
 
 USAGE = """\
 %agent list                      agents with their source file and description
@@ -26,7 +26,16 @@ USAGE = """\
 %agent help                      this text; %%agent? and %%agents? for cell options"""
 
 
-def run(magics: AgentMagics, words: list[str]) -> Any:
+@dataclass(frozen=True)
+class Context:
+    """What the subcommands work on."""
+
+    orchestrator: Callable[[], AsyncAgentOrchestrator]  # built on first use: "%agent help" needs none
+    last_batch: Batch | None
+    settings: Mapping[str, Any]  # the %config settings in force
+
+
+def run(words: list[str], context: Context) -> Any:
     """Dispatch ``%agent WORDS``."""
     if not words or words[0] in ("help", "-h", "--help"):
         print(USAGE)
@@ -35,11 +44,11 @@ def run(magics: AgentMagics, words: list[str]) -> Any:
     handler = _HANDLERS.get(command)
     if handler is None:
         raise UsageError(f"Unknown subcommand {command!r}. Try: {', '.join(_HANDLERS)} (%agent help).")
-    return handler(magics, rest)
+    return handler(context, rest)
 
 
-def _list(magics: AgentMagics, rest: list[str]) -> Markdown:
-    registry: AgentRegistry = magics.orchestrator.agents
+def _list(context: Context, rest: list[str]) -> Markdown:
+    registry = context.orchestrator().agents
     registry.refresh()
     lines = ["| agent | model | source | description |", "|---|---|---|---|"]
     for agent in registry:
@@ -49,31 +58,34 @@ def _list(magics: AgentMagics, rest: list[str]) -> Markdown:
     return Markdown("\n".join(lines))
 
 
-def _show(magics: AgentMagics, rest: list[str]) -> Markdown:
+def _show(context: Context, rest: list[str]) -> Markdown:
     if len(rest) != 1:
         raise UsageError("Usage: %agent show NAME")
+    orchestrator = context.orchestrator()
     try:
-        agent = magics.orchestrator.agents.get(rest[0])
+        agent = orchestrator.agents.get(rest[0])
     except AgentNotFoundError as exc:
         raise UsageError(str(exc)) from None
     defaults = ", ".join(f"{k}={v}" for k, v in agent.params.items()) or "none"
     return Markdown(
         f"**{agent.name}** — {agent.description}\n\n"
-        f"- model: {agent.model or magics.orchestrator.model + ' (default)'}\n"
-        f"- max_tokens: {agent.max_tokens or magics.orchestrator.max_tokens}\n"
+        f"- model: {agent.model or orchestrator.model + ' (default)'}\n"
+        f"- max_tokens: {agent.max_tokens or orchestrator.max_tokens}\n"
         f"- other defaults: {defaults}\n- source: {agent.source}\n\n```text\n{agent.system_prompt}\n```"
     )
 
 
-def _stats(magics: AgentMagics, rest: list[str]) -> Any:
-    panel = live_panel(magics.orchestrator)
-    if magics.last_batch is not None:
-        panel.watch(magics.last_batch)
+def _stats(context: Context, rest: list[str]) -> Any:
+    from .panel import live_panel  # ipywidgets loads when a panel is first shown
+
+    panel = live_panel(context.orchestrator())
+    if context.last_batch is not None:
+        panel.watch(context.last_batch)
     return panel
 
 
-def _cache(magics: AgentMagics, rest: list[str]) -> Any:
-    cache = magics.orchestrator.cache
+def _cache(context: Context, rest: list[str]) -> Any:
+    cache = context.orchestrator().cache
     if cache is None:
         raise UsageError("The cache is disabled.")
     action = rest[0] if rest else "info"
@@ -87,7 +99,7 @@ def _cache(magics: AgentMagics, rest: list[str]) -> Any:
               + (" (removed)" if report.bad and not report.secret_mismatch else "") + f", {len(report.expired)} expired.")
         if report.secret_mismatch:
             print("No row verified, so they were kept: they were probably signed with another secret. Set "
-                  "CLAUDE_CACHE_SECRET (or CLAUDE_CACHE_OLD_SECRETS) to the secret that wrote them.")
+                  f"{ENV_SECRET} (or {ENV_OLD_SECRETS}) to the secret that wrote them.")
     elif action == "prune":
         print(f"Removed {cache.prune()} expired rows.")
     elif action == "clear":
@@ -100,21 +112,11 @@ def _cache(magics: AgentMagics, rest: list[str]) -> Any:
     return None
 
 
-def _config(magics: AgentMagics, rest: list[str]) -> None:
-    orchestrator = magics.orchestrator
-    backend = orchestrator.backend
-    where = "local Messages API server (synthetic answers)" if backend.offline else backend.base_url
-    lines = [f"{name} = {getattr(magics, name)!r}" for name in sorted(magics.trait_names(config=True))]
-    lines += [f"model in use = {orchestrator.model!r}", f"API = {where}",
-              f"API key = {'set' if backend.api_key else 'not set'}"]
+def _config(context: Context, rest: list[str]) -> None:
+    orchestrator = context.orchestrator()
+    lines = [f"{name} = {value!r}" for name, value in context.settings.items()]
+    lines += [f"model in use = {orchestrator.model!r}", f"API = {orchestrator.backend.describe()}"]
     print("\n".join(lines))
-
-
-def live_panel(orchestrator: AsyncAgentOrchestrator) -> Any:
-    """The stats panel, bound to this orchestrator."""
-    from .panel import StatsPanel
-
-    return StatsPanel(orchestrator)
 
 
 _HANDLERS = {"list": _list, "show": _show, "stats": _stats, "cache": _cache, "config": _config}

@@ -16,7 +16,7 @@ from traitlets import Bool, Enum, Float, Integer, Unicode, observe
 from . import commands as _commands
 from . import loop as _loop
 from .background import BackgroundRun
-from .._batch import Call
+from .._call import Call, PreparedCall
 from .._config import (
     CACHE_MODES,
     DEFAULT_CACHE_MAXSIZE,
@@ -28,6 +28,7 @@ from .._config import (
 from .._errors import AgentNotFoundError, ClaudeForceError
 from .interpolate import interpolate
 from .._orchestrator import AsyncAgentOrchestrator
+from .._results import AgentResult
 from .render import FORMATS, Answer
 from .resultset import Results
 
@@ -141,20 +142,21 @@ class AgentMagics(Magics):
         self.orchestrator.agents.refresh()  # an edited agent file applies to the next cell
         name = args.agent or self.default_agent
         task = self._task(cell, args, {})
-        self._agent_or_usage(name)
-        options = self._call_options(args)
+        orchestrator = self.orchestrator
+        try:
+            call = orchestrator.prepare(name, task, model=args.model or self.model, **self._call_options(args))
+        except AgentNotFoundError as exc:
+            raise UsageError(str(exc)) from None
         if args.stream and not quiet:
-            result = self._run_streaming(name, task, args.model or self.model, options, args.format or self.format)
+            result = self._run_streaming(call, args.format or self.format)
         else:
             # A hit needs no event loop, so a re-run cell stays in microseconds.
-            model = args.model or self.model
-            result = (self.orchestrator.lookup(name, task, model=model, **_without(options, "timeout"))
-                      or _loop.run(self.orchestrator.execute_agent(name, task, model=model, **options)))
+            result = orchestrator.cached(call) or _loop.run(orchestrator.run(call))
             if not quiet:
                 _show(Answer(result, args.format or self.format))
         self._store(args.out, result)
 
-    def _run_streaming(self, name: str, task: str, model: str | None, options: dict, fmt: str):
+    def _run_streaming(self, call: PreparedCall, fmt: str) -> AgentResult:
         handle = display({"text/plain": ""}, raw=True, display_id=True)
         chunks: list[str] = []
         last = [0.0]
@@ -166,7 +168,7 @@ class AgentMagics(Magics):
                 last[0] = now
                 handle.update({"text/plain": "".join(chunks)}, raw=True)
 
-        result = _loop.run(self.orchestrator.execute_agent(name, task, model=model, on_text=on_text, **options))
+        result = _loop.run(self.orchestrator.run(call, on_text=on_text))
         handle.update(Answer(result, fmt)._repr_mimebundle_(), raw=True)
         return result
 
@@ -215,7 +217,7 @@ class AgentMagics(Magics):
         models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else [self.model]
         calls = self._sweep_calls(args, cell, models)
         options = self._call_options(args)
-        panel = None if (args.no_panel or not self.panel or quiet) else _commands.live_panel(self.orchestrator)
+        panel = None if (args.no_panel or not self.panel or quiet) else _live_panel(self.orchestrator)
         batch = self.orchestrator.batch(calls, concurrency=args.concurrency,
                                         on_update=panel.on_update if panel else None, **options)
         self.last_batch = batch
@@ -277,7 +279,8 @@ class AgentMagics(Magics):
     @line_magic("agent")
     def agent_command(self, line: str) -> Any:
         """Housekeeping: %agent list | show NAME | stats | cache info|verify|prune|clear [--yes] | config | help."""
-        return _commands.run(self, _split(line))
+        context = _commands.Context(lambda: self.orchestrator, self.last_batch, self._settings())
+        return _commands.run(_split(line), context)
 
     # -- helpers -----------------------------------------------------------
 
@@ -324,6 +327,9 @@ class AgentMagics(Magics):
             "temperature": args.temperature,
         }
 
+    def _settings(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in sorted(self.trait_names(config=True))}
+
     def _store(self, name: str | None, value: Any) -> None:
         if name:
             self.shell.user_ns[name] = value
@@ -335,8 +341,11 @@ async def _close_after(orchestrator: AsyncAgentOrchestrator, runs: list[Backgrou
     await orchestrator.close()
 
 
-def _without(options: dict[str, Any], *names: str) -> dict[str, Any]:
-    return {k: v for k, v in options.items() if k not in names}
+def _live_panel(orchestrator: AsyncAgentOrchestrator) -> Any:
+    # ipywidgets loads on the first sweep, not with the extension.
+    from .panel import live_panel
+
+    return live_panel(orchestrator)
 
 
 def _split(line: str) -> list[str]:

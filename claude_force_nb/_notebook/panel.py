@@ -331,3 +331,8 @@ def _close_tree(widget: widgets.Widget) -> None:
     for child in getattr(widget, "children", ()):
         _close_tree(child)
     widget.close()
+
+
+def live_panel(orchestrator: AsyncAgentOrchestrator) -> StatsPanel:
+    """The stats panel, bound to this orchestrator."""
+    return StatsPanel(orchestrator)

@@ -1,0 +1,58 @@
+"""A call to an agent: as the caller describes it, and prepared to run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._request import Request
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of a batch: an agent, its task, and per-call overrides."""
+
+    agent: str
+    task: str
+    model: str | None = None
+    item: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCall:
+    """A call ready to run: its agent resolved, its request built and keyed, once.
+
+    ``key`` is the request's cache fingerprint, None when the call bypasses
+    the cache; ``mode`` is the cache mode it runs in; ``timeout`` its deadline
+    in seconds.
+    """
+
+    agent: str
+    task: str
+    request: Request
+    key: str | None
+    mode: str
+    timeout: float
+    item: Any = None
+
+    @property
+    def model(self) -> str:
+        return self.request.model
+
+
+def as_calls(tasks: Iterable[Call | Sequence[Any]]) -> list[Call]:
+    """Accept Call objects, ``(agent, task)`` or ``(agent, task, options)`` tuples."""
+    calls = []
+    for entry in tasks:
+        if isinstance(entry, Call):
+            calls.append(entry)
+        elif len(entry) == 2:
+            calls.append(Call(entry[0], entry[1]))
+        elif len(entry) == 3 and isinstance(entry[2], dict):
+            options = dict(entry[2])
+            calls.append(Call(entry[0], entry[1], options.pop("model", None), options.pop("item", None), options))
+        else:
+            raise TypeError(f"Expected Call, (agent, task) or (agent, task, options); got {entry!r}.")
+    return calls
