@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 OFFLINE_KEY = "local-simulator"
 OFFLINE_NOTICE = (
-    "claude-force-nb: ANTHROPIC_API_KEY is not set, so answers are synthetic, from the local "
+    f"claude-force-nb: {ENV_API_KEY} is not set, so answers are synthetic, from the local "
     f"Messages API server on 127.0.0.1. Set {ENV_API_KEY} (then %reload_ext claude_force_nb, or restart) "
     "to talk to Claude."
 )

@@ -154,7 +154,7 @@ class AsyncAgentOrchestrator:
         found = self.cache.find(call.key, replay=call.mode == "replay")
         if found is None:
             return None
-        return self._result(call, found[0], found[1], start)
+        return self._result(call, found.completion, found.source, start)
 
     async def run(self, call: PreparedCall, *, slot: Slot | None = None,
                   on_text: Callable[[str], object] | None = None) -> AgentResult:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cachetools import TTLCache
 
@@ -61,14 +62,30 @@ class CacheInfo:
     maxsize: int
 
 
-class _Memory(TTLCache):
-    """cachetools' TTLCache, counting the entries it evicts to make room.
+class Hit(NamedTuple):
+    """A cached answer and where it was found: "memory" or "file"."""
 
-    Entries are ``(completion, deadline, tokens, cost)``. ``deadline`` is None
-    for answers stored here, which expire with the TTL; an answer promoted from
-    the file carries the wall-clock expiry it was signed with, because the TTL
-    restarts at promotion. (TLRUCache would expire per entry by itself, but
-    its inserts cost about twice as much: a heap ordered by Python comparisons.)
+    completion: Completion
+    source: str
+
+
+class _Entry(NamedTuple):
+    """An answer in memory, with what a hit on it saves worked out once."""
+
+    completion: Completion
+    # None for answers stored here, which expire with the TTL; an answer
+    # promoted from the file carries the wall-clock expiry it was signed
+    # with, because the TTL restarts at promotion.
+    deadline: float | None
+    tokens: int
+    cost: float
+
+
+class _Memory(TTLCache):
+    """cachetools' TTLCache of :class:`_Entry`, counting the entries it evicts to make room.
+
+    (TLRUCache would expire per entry by itself, but its inserts cost about
+    twice as much: a heap ordered by Python comparisons.)
     """
 
     def __init__(self, maxsize: int, ttl: float, timer: Callable[[], float], counter: StatsCounter):
@@ -155,10 +172,10 @@ class ResponseCache:
             with self._lock:
                 self._counter.misses += 1
             return None
-        return found[0]
+        return found.completion
 
-    def find(self, key: str, *, replay: bool = False) -> tuple[Completion, str] | None:
-        """(answer, "memory" or "file") for the request keyed ``key``, counting the hit; a miss is not counted.
+    def find(self, key: str, *, replay: bool = False) -> Hit | None:
+        """The answer to the request keyed ``key`` and where it was, counting the hit; a miss is not counted.
 
         For callers that fall back to :meth:`fetch`, which counts the miss.
         """
@@ -201,7 +218,7 @@ class ResponseCache:
                 raise
             entry = self._entry(completion, request.model)
             with self._lock:
-                self._counter.joined(entry[2], entry[3])
+                self._counter.joined(entry.tokens, entry.cost)
             return completion, SHARED
         flight = loop.create_future()
         self._inflight[key] = flight
@@ -233,18 +250,18 @@ class ResponseCache:
             self._store.put(Row(key, completion, created, created + self._ttl, agent,
                                 completion.model or request.model, request.task))
 
-    def _find(self, key: str, start: float, *, replay: bool = False) -> tuple[Completion, str] | None:
+    def _find(self, key: str, start: float, *, replay: bool = False) -> Hit | None:
         with self._lock:
             entry = self._memory.get(key)
             if entry is not None:
-                if entry[1] is not None and entry[1] <= self._clock():
+                if entry.deadline is not None and entry.deadline <= self._clock():
                     del self._memory[key]  # promoted, and past its signed expiry
                 else:
-                    completion = entry[0]
+                    completion = entry.completion
                     counter = self._counter
                     counter.memory_hits += 1
-                    counter.hit(completion.latency, entry[2], entry[3], self._timer() - start)
-                    return completion, MEMORY
+                    counter.hit(completion.latency, entry.tokens, entry.cost, self._timer() - start)
+                    return Hit(completion, MEMORY)
         if self._store is None:
             return None
         # Replay serves what was recorded however old it is, and leaves the
@@ -259,21 +276,21 @@ class ResponseCache:
                 self._counter.file_hits += 1
                 self._counter.hit(completion.latency, row.input_tokens + row.output_tokens, cost,
                                   self._timer() - start)
-            return completion, FILE
+            return Hit(completion, FILE)
         deadline = row.expires if row.expires < self._clock() + self._ttl else None
-        entry = (completion, deadline, row.input_tokens + row.output_tokens, cost)
+        entry = _Entry(completion, deadline, row.input_tokens + row.output_tokens, cost)
         with self._lock:
             self._memory[key] = entry
             counter = self._counter
             counter.file_hits += 1
-            counter.hit(completion.latency, entry[2], entry[3], self._timer() - start)
-        return completion, FILE
+            counter.hit(completion.latency, entry.tokens, entry.cost, self._timer() - start)
+        return Hit(completion, FILE)
 
-    def _entry(self, completion: Completion, model: str) -> tuple:
+    def _entry(self, completion: Completion, model: str) -> _Entry:
         # Tokens and cost are worked out once here, so a hit only adds numbers.
         tokens_in, tokens_out = completion.input_tokens, completion.output_tokens
         cost = self._price(completion.model or model, tokens_in, tokens_out)
-        return (completion, None, tokens_in + tokens_out, cost)
+        return _Entry(completion, None, tokens_in + tokens_out, cost)
 
     async def _call(self, call: Callable[[], Awaitable[Completion]]) -> Completion:
         start = self._timer()

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._config import ENV_OLD_SECRETS, ENV_SECRET
+from .._config import ENV_HOME, ENV_OLD_SECRETS, ENV_SECRET
 from .._errors import CacheFileError
 
 SECRET_FILENAME = "secret"
@@ -74,7 +74,7 @@ def _file_secret(path: Path) -> bytes:
     except OSError as exc:
         raise CacheFileError(
             f"Could not create the cache secret {path}: {exc.strerror}. Set {ENV_SECRET}, or point "
-            "CLAUDE_FORCE_NB_HOME at a writable directory."
+            f"{ENV_HOME} at a writable directory."
         ) from exc
     # Hex text rather than raw bytes: the file's contents can be pasted into
     # CLAUDE_CACHE_SECRET elsewhere (CI) to verify the same cache there.

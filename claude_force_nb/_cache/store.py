@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from .._config import ENV_OLD_SECRETS, ENV_SECRET
 from .database import DEFAULT_BUSY_TIMEOUT, connect, open_database
@@ -33,11 +34,12 @@ from .writer import Writer
 
 TASK_SUMMARY_CHARS = 80
 
-# Signed columns, in the order _payload takes them; the signature follows.
-_COLUMNS = "key, agent, model, task, response, request_id, input_tokens, output_tokens, latency, created, expires"
-_SELECT_ONE = f"SELECT {_COLUMNS}, signature FROM responses WHERE key = ?"
-_SELECT_ALL = f"SELECT {_COLUMNS}, signature, rowid FROM responses"
-_INSERT = f"INSERT OR REPLACE INTO responses ({_COLUMNS}, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# The columns of a row, in the order of Record's fields.
+_COLUMNS = ("key, agent, model, task, response, request_id, input_tokens, output_tokens, latency, created, expires, "
+            "signature")
+_SELECT_ONE = f"SELECT {_COLUMNS} FROM responses WHERE key = ?"
+_SELECT_ALL = f"SELECT rowid, {_COLUMNS} FROM responses"
+_INSERT = f"INSERT OR REPLACE INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # Deletes name what they saw, so a row another kernel rewrote meanwhile survives.
 _DELETE_BAD = "DELETE FROM responses WHERE rowid = ? AND signature IS ?"
 _DELETE_EXPIRED = "DELETE FROM responses WHERE key = ? AND expires <= ?"
@@ -62,6 +64,23 @@ class Row:
     output_tokens: int = 0
 
 
+class Record(NamedTuple):
+    """A row as the file holds it: every column, the signature last."""
+
+    key: str
+    agent: str
+    model: str
+    task: str
+    response: str  # the Messages API JSON
+    request_id: str | None
+    input_tokens: int
+    output_tokens: int
+    latency: float
+    created: float
+    expires: float
+    signature: bytes = b""
+
+
 @dataclass(frozen=True)
 class VerifyReport:
     """What :meth:`Store.verify` found: keys that failed, keys that expired."""
@@ -74,18 +93,18 @@ class VerifyReport:
     secret_mismatch: bool
 
 
-def _payload(key, agent, model, task, response, request_id, input_tokens, output_tokens, latency, created,
-             expires) -> bytes:
-    """The canonical bytes a row's signature covers (every column but the signature)."""
-    parts = [_PAYLOAD_HEADER, _NUMBERS.pack(input_tokens, output_tokens, latency, created, expires)]
-    for text in (key, agent, model, task, response):
+def _payload(record: Record) -> bytes:
+    """The canonical bytes a row's signature covers: every column but the signature."""
+    parts = [_PAYLOAD_HEADER, _NUMBERS.pack(record.input_tokens, record.output_tokens, record.latency,
+                                            record.created, record.expires)]
+    for text in (record.key, record.agent, record.model, record.task, record.response):
         data = text.encode()
         parts.append(b"%d:" % len(data))
         parts.append(data)
-    if request_id is None:
+    if record.request_id is None:
         parts.append(b"N")
     else:
-        data = request_id.encode()
+        data = record.request_id.encode()
         parts.append(b"s%d:" % len(data))
         parts.append(data)
     return b"".join(parts)
@@ -125,16 +144,17 @@ class Store:
             return None
         if not rows:
             return None
-        row = rows[0]
-        if not self._valid(row):
+        record = Record._make(rows[0])
+        if not self._valid(record):
             self._rejected()
             return None
         now = self._clock()
-        if row[10] <= now and not expired_ok:
+        if record.expires <= now and not expired_ok:
             self._execute(_DELETE_EXPIRED, (key, now))
             return None
-        completion = Completion(json.loads(row[4]), row[8], row[5])
-        return Row(key, completion, row[9], row[10], row[1], row[2], row[3], row[6], row[7])
+        completion = Completion(json.loads(record.response), record.latency, record.request_id)
+        return Row(key, completion, record.created, record.expires, record.agent, record.model, record.task,
+                   record.input_tokens, record.output_tokens)
 
     def count(self) -> int:
         with self._lock:
@@ -150,12 +170,12 @@ class Store:
                 pass
         return total
 
-    def _valid(self, row: tuple) -> bool:
+    def _valid(self, record: Record) -> bool:
         try:
-            payload = _payload(*row[:11])
+            payload = _payload(record)
         except (TypeError, ValueError, AttributeError, struct.error):
             return False  # a column holds a value of the wrong type: edited
-        return self.signer.verify(payload, row[11])
+        return self.signer.verify(payload, record.signature)
 
     # -- writing -------------------------------------------------------------------------------------
 
@@ -166,20 +186,20 @@ class Store:
         c = row.completion
         response = json.dumps(c.message, separators=(",", ":"), ensure_ascii=False)
         summary = " ".join(row.task[:2 * TASK_SUMMARY_CHARS].split())[:TASK_SUMMARY_CHARS]
-        values = [row.key, row.agent, row.model, summary, response, c.request_id,
-                  c.input_tokens, c.output_tokens, float(c.latency), float(row.created), float(row.expires)]
+        record = Record(row.key, row.agent, row.model, summary, response, c.request_id, c.input_tokens,
+                        c.output_tokens, float(c.latency), float(row.created), float(row.expires))
         try:
-            payload = _payload(*values)
+            payload = _payload(record)
         except UnicodeEncodeError:
             # Lone surrogates cannot be stored as UTF-8 text; escaped, they can.
-            values[4] = json.dumps(c.message, separators=(",", ":"))
-            payload = _payload(*values)
-        signature = self.signer.sign(payload)
+            record = record._replace(response=json.dumps(c.message, separators=(",", ":")))
+            payload = _payload(record)
+        record = record._replace(signature=self.signer.sign(payload))
         if not self._pruned:
             # Once per session, on the first write, so read-only sessions never write.
             self._pruned = True
             self._execute(_PRUNE, (self._clock(),))
-        self._execute(_INSERT, (*values, signature))
+        self._execute(_INSERT, record)
 
     def flush(self) -> None:
         """Wait until queued writes are committed."""
@@ -243,11 +263,12 @@ class Store:
         now = self._clock()
         ok, bad, expired = 0, [], []
         with self._lock:
-            for row in self._reader.execute(_SELECT_ALL):
-                if not self._valid(row):
-                    bad.append((row[0], row[11], row[12]))
-                elif row[10] <= now:
-                    expired.append(row[0])
+            for rowid, *columns in self._reader.execute(_SELECT_ALL):
+                record = Record._make(columns)
+                if not self._valid(record):
+                    bad.append((record.key, record.signature, rowid))
+                elif record.expires <= now:
+                    expired.append(record.key)
                 else:
                     ok += 1
         # Nothing verifies at all: more likely a changed secret than a forger,

@@ -24,6 +24,9 @@ from .._config import (
     DEFAULT_MAX_CONCURRENT,
     DEFAULT_MAX_TOKENS,
     DEFAULT_TIMEOUT_SECONDS,
+    ENV_CACHE_MODE,
+    ENV_HOME,
+    ENV_MODEL,
 )
 from .._errors import AgentNotFoundError, ClaudeForceError
 from .interpolate import interpolate
@@ -60,16 +63,16 @@ class AgentMagics(Magics):
 
     default_agent = Unicode("python-expert", help="Agent used by %%agent when none is named.").tag(config=True)
     model = Unicode(None, allow_none=True, help="Model for every call (default: the agent's, then "
-                    "CLAUDE_FORCE_NB_MODEL, then the package default).").tag(config=True)
+                    f"{ENV_MODEL}, then the package default).").tag(config=True)
     max_tokens = Integer(DEFAULT_MAX_TOKENS, help="Default maximum tokens per answer.").tag(config=True)
     max_concurrent = Integer(DEFAULT_MAX_CONCURRENT, help="Calls in flight at once.").tag(config=True)
     timeout = Float(DEFAULT_TIMEOUT_SECONDS, help="Seconds before a call is abandoned.").tag(config=True)
     cache_ttl_hours = Float(DEFAULT_CACHE_TTL_HOURS, help="How long cached answers are served.").tag(config=True)
     cache_maxsize = Integer(DEFAULT_CACHE_MAXSIZE, help="Answers kept in memory.").tag(config=True)
     cache_path = Unicode(None, allow_none=True, help="SQLite cache file (default: under "
-                         "CLAUDE_FORCE_NB_HOME or the user data directory).").tag(config=True)
+                         f"{ENV_HOME} or the user data directory).").tag(config=True)
     cache_mode = Enum(CACHE_MODES, None, allow_none=True, help="normal, refresh, no-cache or replay "
-                      "(default: CLAUDE_FORCE_NB_CACHE_MODE, else normal).").tag(config=True)
+                      f"(default: {ENV_CACHE_MODE}, else normal).").tag(config=True)
     format = Enum(FORMATS, "markdown", help="How answers are shown.").tag(config=True)
     panel = Bool(True, help="Show the stats panel under %%agents runs.").tag(config=True)
 

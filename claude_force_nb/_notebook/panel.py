@@ -1,4 +1,4 @@
-r"""A live panel of cache statistics and sweep progress, built on ipywidgets.
+"""A live panel of cache statistics and sweep progress, built on ipywidgets.
 
 ``StatsPanel(orchestrator)`` shows ``orchestrator.stats()`` (the cache since
 the orchestrator was created) and, after ``watch(batch)``, that sweep's
@@ -13,24 +13,11 @@ calls themselves do not slow down (``bench/panel.py``). ``refresh()`` redraws
 now.
 
 Where widgets cannot run (nbconvert HTML, GitHub, nbval) the ``text/plain``
-and ``text/html`` parts of the display carry the numbers. Shown through
-IPython's ``display``, the output gets a display id and the stored copy is
-rewritten once the sweep ends, so saved notebooks hold the final numbers.
-
-Those parts hold fixed words and numbers only (no widget ids or object
-reprs). Durations are always seconds with three decimals and speedups one
-decimal and ``x`` (``∞`` with nothing to divide by), so two regexes
-normalise what varies between identical runs::
-
-    \b\d+\.\d{3} s\b    ->  T s
-    \b\d+\.\dx\b|∞      ->  Sx
-
-nbval ignores ``update_display_data``, so for a panel shown by ``%%agents``
-it records the first display (before the sweep) while a saved notebook holds
-the final one. Compare such outputs as a whole::
-
-    (?s)^Agent cache: .*                            ->  Agent cache: (panel)
-    (?s)^<div class="cfnb-panel cfnb-static".*      ->  <div class="cfnb-panel cfnb-static">(panel)</div>
+and ``text/html`` parts of the display carry the same numbers, in fixed words
+and formats (``notebooks/sanitize.cfg`` says how tests compare them). Shown
+through IPython's ``display``, the output gets a display id and the stored
+copy is rewritten once the sweep ends, so saved notebooks hold the final
+numbers.
 """
 
 from __future__ import annotations
