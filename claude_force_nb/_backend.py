@@ -14,8 +14,8 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from ._config import DEFAULT_MAX_RETRIES, ENV_API_KEY, ENV_AUTH_TOKEN, ENV_BASE_URL, Settings
@@ -34,6 +34,7 @@ OFFLINE_NOTICE = (
     "to talk to Claude."
 )
 PUBLIC_BASE_URL = "https://api.anthropic.com"
+T = TypeVar("T")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 _local_lock = threading.Lock()
@@ -50,13 +51,56 @@ class Backend(Protocol):
     def describe(self) -> str:
         """Where requests go and how they authenticate, for people to read; never a secret."""
 
+    def load(self) -> None:
+        """Load now what the first request would otherwise load (the SDK), on the calling thread."""
+
     async def complete(self, request: Request, *, timeout: float | None = None) -> Completion:
-        """Send ``request``; raise :class:`CallError` when it fails."""
+        """One ``messages.create`` call; SDK errors become :class:`CallError`."""
+        # The client (and the SDK import behind it, a second or more) comes
+        # first: the deadline is for the answer, not for loading the library.
+        client = self.client()
+        return await _within(self._create(client, request, timeout), timeout)
 
     async def stream(
         self, request: Request, on_text: Callable[[str], object], *, timeout: float | None = None
     ) -> Completion:
-        """Send ``request``, calling ``on_text`` with each chunk of the answer as it arrives."""
+        """Stream the answer, calling ``on_text`` with each chunk; return the final message."""
+        client = self.client()
+        return await _within(self._stream(client, request, on_text, timeout), timeout)
+
+    async def _create(self, client: anthropic.AsyncAnthropic, request: Request, timeout: float | None) -> Completion:
+        import anthropic  # loaded by client() by now
+
+        kwargs = request.to_kwargs()
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        start = self._timer()
+        try:
+            # The raw JSON is what we keep; building the SDK's pydantic model
+            # only to dump it back would cost more than the rest of the call.
+            response = await client.messages.with_raw_response.create(**kwargs)
+            message = await response.json()
+        except anthropic.AnthropicError as exc:
+            raise self._error(exc) from exc
+        return Completion(message, self._timer() - start, response.request_id)
+
+    async def _stream(self, client: anthropic.AsyncAnthropic, request: Request, on_text: Callable[[str], object],
+                      timeout: float | None) -> Completion:
+        import anthropic
+
+        kwargs = request.to_kwargs()
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        start = self._timer()
+        try:
+            async with client.messages.stream(**kwargs) as stream:
+                async for text in stream.text_stream:
+                    on_text(text)
+                message = await stream.get_final_message()
+                request_id = stream.request_id
+        except anthropic.AnthropicError as exc:
+            raise self._error(exc) from exc
+        return Completion(message.model_dump(mode="json", exclude_none=True), self._timer() - start, request_id)
 
     async def aclose(self) -> None:
         """Release connections."""
@@ -119,6 +163,9 @@ class AnthropicBackend:
             return "local Messages API server (synthetic answers)"
         credential = "API key" if self.api_key else f"auth token ({ENV_AUTH_TOKEN})" if self.auth_token else "no key"
         return f"{self.base_url} with {credential}"
+
+    def load(self) -> None:
+        import anthropic  # noqa: F401
 
     def client(self) -> anthropic.AsyncAnthropic:
         """The SDK client for the running event loop."""
@@ -195,6 +242,22 @@ class AnthropicBackend:
 
     def _error(self, exc: anthropic.AnthropicError) -> CallError:
         return call_error(exc, where=self.base_url, credentials=bool(self.api_key or self.auth_token))
+
+
+async def _within(work: Awaitable[T], seconds: float | None) -> T:
+    """``await work``, raising :class:`CallTimeoutError` after ``seconds`` (retries included)."""
+    if seconds is None:
+        return await work
+    try:
+        if sys.version_info >= (3, 11):
+            # asyncio.timeout avoids wait_for's extra task per call.
+            async with asyncio.timeout(seconds):
+                return await work
+        return await asyncio.wait_for(work, seconds)
+    except CallError:
+        raise
+    except asyncio.TimeoutError as exc:
+        raise CallTimeoutError(f"No answer within {seconds:g} s; raise the timeout or try again later.") from exc
 
 
 _STATUS_HINTS = {

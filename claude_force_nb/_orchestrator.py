@@ -23,7 +23,6 @@ from ._config import (
     DEFAULT_TIMEOUT_SECONDS,
     Settings,
 )
-from ._errors import CallError, CallTimeoutError
 from ._pricing import DEFAULT_PRICES, estimate_cost
 from ._request import Completion, Request
 from ._results import AgentResult, failure
@@ -232,17 +231,8 @@ class AsyncAgentOrchestrator:
             if slot is not None:
                 slot.started()
             if on_text is not None:
-                pending = self.backend.stream(call.request, on_text, timeout=call.timeout)
-            else:
-                pending = self.backend.complete(call.request, timeout=call.timeout)
-            try:
-                return await _deadline(pending, call.timeout)
-            except CallError:
-                raise
-            except asyncio.TimeoutError as exc:
-                raise CallTimeoutError(
-                    f"No answer within {call.timeout:g} s; raise the timeout or try again later."
-                ) from exc
+                return await self.backend.stream(call.request, on_text, timeout=call.timeout)
+            return await self.backend.complete(call.request, timeout=call.timeout)
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -291,11 +281,3 @@ class AsyncAgentOrchestrator:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-
-async def _deadline(awaitable: Awaitable[Completion], seconds: float) -> Completion:
-    """Await with a deadline; asyncio.timeout (3.11+) avoids wait_for's extra task per call."""
-    if hasattr(asyncio, "timeout"):
-        async with asyncio.timeout(seconds):
-            return await awaitable
-    return await asyncio.wait_for(awaitable, seconds)

@@ -145,3 +145,132 @@ def test_awaiting_a_background_sweep_saves_its_final_panel(kernel_env, tmp_path)
         "results = await run",
     ), tmp_path)
     assert "Sweep: 4/4 done" in text_of(nb.cells[1])
+
+
+# A cell that keeps the kernel's main thread busy, as a long computation does.
+BUSY = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass"
+
+
+def answered(server):
+    return sum(r.status == 200 for r in messages(server))
+
+
+def test_a_background_sweep_keeps_going_while_a_cell_computes(kernel_env, tmp_path):
+    kernel_env.latency = 0.3
+    nb = run(notebook(
+        "%load_ext claude_force_nb\nitems = list(range(4))",
+        "%%agents explainer --over items --timeout 1 --background -o run --no-panel\nItem {item}",
+        BUSY.format(seconds=2),
+        "results = await run\nprint([r.status for r in results])",
+    ), tmp_path)
+    # Each answer took 0.3 s of the 1 s allowed; the busy cell must not count against it.
+    assert text_of(nb.cells[3]).strip() == "['ok', 'ok', 'ok', 'ok']"
+
+
+def test_a_background_sweep_is_answered_during_a_busy_cell(kernel_env, tmp_path):
+    kernel_env.latency = 0.3
+    nb = notebook(
+        "%load_ext claude_force_nb\nitems = list(range(40))",
+        "%%agents explainer --over items -c 10 --background -o run --no-panel\nItem {item}",
+        BUSY.format(seconds=3),
+        "print(run.done)\nresults = await run\nprint(len(results), all(r.success for r in results))",
+    )
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    counts = {}
+
+    async def drive():
+        async with client.async_setup_kernel():
+            for index in range(3):
+                await client.async_execute_cell(nb.cells[index], index)
+            counts["after busy cell"] = answered(kernel_env)
+            await client.async_execute_cell(nb.cells[3], 3)
+
+    asyncio.run(drive())
+    # 40 calls of 0.3 s, 10 at a time, need 1.2 s; the busy cell lasts 3 s.
+    assert counts["after busy cell"] >= 30
+    assert text_of(nb.cells[3]).split()[-2:] == ["40", "True"]
+    assert len(messages(kernel_env)) == 40
+
+
+@pytest.mark.parametrize("wait", ["results = run.wait()", "results = await run"])
+def test_interrupting_a_wait_cancels_the_background_sweep_and_keeps_what_finished(kernel_env, tmp_path, wait):
+    kernel_env.latency = 0.3
+    nb = notebook(
+        "%load_ext claude_force_nb\nitems = list(range(12))",
+        "%%agents explainer --over items -c 2 --background -o run --no-panel\nItem {item}",
+        wait,
+        "finished = [r.item for r in run.results if r.success]\n"
+        "cancelled = [r.item for r in run.results if r.cancelled]\nprint(run.done, len(finished), len(cancelled))",
+        "%%agents explainer --over finished --replay -o again --no-panel\nItem {item}",
+        "print(all(r.cached for r in again))",
+    )
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(tmp_path)}})
+
+    async def drive():
+        async with client.async_setup_kernel():
+            for index in (0, 1):
+                await client.async_execute_cell(nb.cells[index], index)
+            waiting = asyncio.ensure_future(client.async_execute_cell(nb.cells[2], 2))
+            while answered(kernel_env) < 3:
+                await asyncio.sleep(0.02)
+            await client.km.interrupt_kernel()
+            await waiting
+            for index in (3, 4, 5):
+                await client.async_execute_cell(nb.cells[index], index)
+
+    asyncio.run(drive())
+    assert "Interrupted: " in text_of(nb.cells[2])
+    done, finished, cancelled = text_of(nb.cells[3]).split()
+    assert done == "True" and int(finished) >= 3 and int(cancelled) >= 1 and int(finished) + int(cancelled) == 12
+    assert text_of(nb.cells[5]).strip() == "True"
+    assert len(messages(kernel_env)) < 12
+
+
+def test_cancelling_a_background_sweep_keeps_what_finished(kernel_env, tmp_path):
+    kernel_env.latency = 0.3
+    nb = notebook(
+        "%load_ext claude_force_nb\nitems = list(range(12))",
+        "%%agents explainer --over items -c 2 --background -o run --no-panel\nItem {item}",
+        "run.cancel()\nresults = await run\nprint(sum(r.success for r in results) + sum(r.cancelled for r in results),"
+        " sum(r.cancelled for r in results) > 0)",
+    )
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+
+    async def drive():
+        async with client.async_setup_kernel():
+            for index in (0, 1):
+                await client.async_execute_cell(nb.cells[index], index)
+            while answered(kernel_env) < 2:
+                await asyncio.sleep(0.02)
+            await client.async_execute_cell(nb.cells[2], 2)
+
+    asyncio.run(drive())
+    assert text_of(nb.cells[2]).strip() == "12 True"
+
+
+def test_a_kernel_with_a_sweep_running_shuts_down_by_itself(kernel_env, tmp_path):
+    kernel_env.latency = 60  # the sweep would outlive the test
+    nb = notebook(
+        "%load_ext claude_force_nb\nitems = list(range(6))",
+        "%%agents explainer --over items --background -o run\nItem {item}",
+    )
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    exited = {}
+
+    async def drive():
+        async with client.async_setup_kernel():
+            for index in (0, 1):
+                await client.async_execute_cell(nb.cells[index], index)
+            while kernel_env.in_flight < 6:
+                await asyncio.sleep(0.02)
+            await client.km.request_shutdown()
+            # A hang guard, not a speed check: without a clean exit the kernel would be killed.
+            for _ in range(600):
+                if not await client.km.is_alive():
+                    break
+                await asyncio.sleep(0.05)
+            exited["by itself"] = not await client.km.is_alive()
+
+    asyncio.run(drive())
+    assert exited["by itself"]

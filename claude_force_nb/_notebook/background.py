@@ -1,22 +1,29 @@
-"""A sweep that runs between cells: a handle to watch, await or cancel it."""
+"""A sweep that runs while other cells do: a handle to watch, await or cancel it."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 from collections.abc import Callable, Generator
 from typing import Any
 
-from . import loop as _loop
 from .._batch import Batch, Progress
+from . import loop as _loop
 from .resultset import Results
+
+INTERRUPT_TICK = 0.1  # seconds
 
 
 class BackgroundRun:
     """Handle on a ``%%agents --background`` sweep.
 
+    The sweep runs on a worker event loop in its own thread, so its calls are
+    sent and answered while the kernel's main thread computes in other cells.
     ``progress`` and ``results`` can be read at any time; ``wait()`` blocks
     the cell until the sweep ends; ``await run`` does the same in async code;
     ``cancel()`` stops what has not finished. Finished answers are cached as
-    they arrive.
+    they arrive. Interrupting a cell that waits cancels the sweep, keeping
+    what finished.
     """
 
     def __init__(self, batch: Batch, *, on_wait: Callable[[], object] | None = None):
@@ -24,7 +31,8 @@ class BackgroundRun:
         # Called in the cell that waits, so its output (a panel's final
         # state, say) is attributed to that cell and saved with the notebook.
         self._on_wait = on_wait
-        self._future = _loop.spawn(batch.settle())
+        self._loop = _loop.worker()
+        self._future: concurrent.futures.Future = _loop.in_worker(batch.settle())
 
     @property
     def progress(self) -> Progress:
@@ -41,25 +49,60 @@ class BackgroundRun:
 
     def cancel(self) -> None:
         """Cancel the calls still queued or in flight."""
-        _loop.call_soon(self.batch.cancel)
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.batch.cancel)
 
-    def wait(self) -> Results:
-        """Block until the sweep ends and return its results."""
-        _loop.run(self.batch.settle())
+    def wait(self, timeout: float | None = None) -> Results:
+        """Block until the sweep ends and return its results; TimeoutError after ``timeout`` seconds."""
+        try:
+            self._future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(
+                f"The sweep is still running after {timeout:g} s ({self.progress}); wait again, or read "
+                ".results for what has finished."
+            ) from None
+        except KeyboardInterrupt:
+            self._cancel_and_settle()
+            raise KeyboardInterrupt(self._interrupted()) from None
         self._waited()
         return self.results
+
+    async def settled(self) -> None:
+        """Wait, from any event loop, until the sweep has ended; cancelling this wait leaves the sweep alone."""
+        ended = asyncio.wrap_future(self._future)
+        while not ended.done():
+            # ipykernel turns an interrupt into a callback queued on this loop without waking
+            # it, and nothing else may wake it while the sweep runs on its own thread: a short
+            # timeout lets the interrupt land within a tick rather than when the sweep ends.
+            await asyncio.wait({ended}, timeout=INTERRUPT_TICK)
+        ended.result()
+
+    async def finished(self) -> Results:
+        """Wait, from any event loop, until the sweep ends; return its results."""
+        try:
+            await self.settled()
+        except asyncio.CancelledError:
+            # The waiting cell was interrupted (ipykernel cancels an awaiting cell): stop the sweep,
+            # as a blocking one would stop, and say what was kept.
+            await asyncio.wrap_future(_loop.in_worker(self.batch.cancel_and_settle()))
+            raise asyncio.CancelledError(self._interrupted()) from None
+        self._waited()
+        return self.results
+
+    def _cancel_and_settle(self) -> None:
+        _loop.in_worker(self.batch.cancel_and_settle()).result()
+
+    def _interrupted(self) -> str:
+        progress = self.progress
+        return (f"Interrupted: {progress.succeeded + progress.failed} calls finished (kept and cached), "
+                f"{progress.cancelled} cancelled.")
 
     def _waited(self) -> None:
         if self._on_wait is not None:
             self._on_wait()
 
     def __await__(self) -> Generator[Any, None, Results]:
-        async def finish() -> Results:
-            await self.batch.settle()
-            self._waited()
-            return self.results
-
-        return finish().__await__()
+        return self.finished().__await__()
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         state = "finished" if self.done else "running"

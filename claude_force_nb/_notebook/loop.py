@@ -1,15 +1,17 @@
-"""Run coroutines from synchronous magics on the kernel's event loop.
+"""Where the magics' coroutines run: the kernel's event loop, or a worker loop in its own thread.
 
 In ipykernel the loop is already running while a cell executes, so a
-blocking magic re-enters it (nest-asyncio2 makes that safe) and background
-work keeps running between cells. Where no loop runs (terminal IPython,
-plain scripts) a private loop in a daemon thread plays that part.
+blocking magic re-enters it (nest-asyncio2 makes that safe). Background
+sweeps run on a worker loop in a daemon thread instead, which keeps turning
+while a cell computes on the main thread; where no loop runs at all
+(terminal IPython, plain scripts) blocking magics use that worker loop too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import signal
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -19,7 +21,7 @@ import nest_asyncio2
 T = TypeVar("T")
 
 _lock = threading.Lock()
-_thread_loop: asyncio.AbstractEventLoop | None = None
+_worker: asyncio.AbstractEventLoop | None = None
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -29,41 +31,78 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def _background_loop() -> asyncio.AbstractEventLoop:
-    global _thread_loop
+def worker() -> asyncio.AbstractEventLoop:
+    """The worker loop, started in its daemon thread on first use."""
+    global _worker
     with _lock:
-        if _thread_loop is None or _thread_loop.is_closed():
+        if _worker is None or _worker.is_closed():
             loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="claude-force-nb-loop", daemon=True).start()
-            _thread_loop = loop
-        return _thread_loop
+            threading.Thread(target=_serve, args=(loop,), name="claude-force-nb-loop", daemon=True).start()
+            _worker = loop
+        return _worker
 
 
-def loop() -> asyncio.AbstractEventLoop:
-    """The loop calls run on: the kernel's if one is running, else a private one."""
-    return _running_loop() or _background_loop()
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    # An interrupt is for the main thread. Not every system prefers the main thread
+    # when it delivers a signal to a process; delivered here, it would leave the main
+    # thread asleep. Threads this one starts (the loop's executor) inherit the mask.
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    loop.run_forever()
 
 
 def run(awaitable: Awaitable[T]) -> T:
-    """Wait for ``awaitable`` on :func:`loop` and return its result."""
+    """Wait for ``awaitable`` on the running loop (re-entered), else on the worker loop, and return its result."""
     running = _running_loop()
     if running is not None:
         nest_asyncio2.apply(running)
         return running.run_until_complete(awaitable)
-    return asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), _background_loop()).result()
+    return asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), worker()).result()
 
 
 def spawn(coroutine: Coroutine[Any, Any, T]) -> asyncio.Future[T] | concurrent.futures.Future[T]:
-    """Start ``coroutine`` on :func:`loop` without waiting for it."""
+    """Start ``coroutine`` on the running loop, else on the worker loop, without waiting for it."""
     running = _running_loop()
     if running is not None:
         return running.create_task(coroutine)
-    return asyncio.run_coroutine_threadsafe(coroutine, _background_loop())
+    return asyncio.run_coroutine_threadsafe(coroutine, worker())
 
 
-def call_soon(callback: Callable[[], object]) -> None:
-    """Run ``callback`` on :func:`loop` (safe from any thread)."""
-    loop().call_soon_threadsafe(callback)
+def in_worker(coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Start ``coroutine`` on the worker loop, whatever the calling thread is doing."""
+    return asyncio.run_coroutine_threadsafe(coroutine, worker())
+
+
+def on_this_loop(callback: Callable[[T], object]) -> Callable[[T], None]:
+    """``callback``, called on the loop running now whichever thread calls the wrapper.
+
+    Calls that arrive faster than that loop runs them are coalesced into one,
+    with the latest argument: a widget then only ever changes on the thread
+    that displays it. Where no loop runs, ``callback`` is called directly.
+    """
+    loop = _running_loop()
+    if loop is None:
+        return callback
+    owner = threading.get_ident()
+    state: dict[str, Any] = {"pending": False, "latest": None}
+
+    def deliver() -> None:
+        state["pending"] = False
+        callback(state["latest"])
+
+    def wrapper(arg: T) -> None:
+        if threading.get_ident() == owner:
+            callback(arg)
+            return
+        state["latest"] = arg
+        if not state["pending"]:
+            state["pending"] = True
+            try:
+                loop.call_soon_threadsafe(deliver)
+            except RuntimeError:
+                pass  # that loop has closed (the kernel is shutting down): nobody is watching
+
+    return wrapper
 
 
 async def _as_coroutine(awaitable: Awaitable[T]) -> T:

@@ -221,13 +221,21 @@ class AgentMagics(Magics):
         calls = self._sweep_calls(args, cell, models)
         options = self._call_options(args)
         panel = None if (args.no_panel or not self.panel or quiet) else _live_panel(self.orchestrator)
-        batch = self.orchestrator.batch(calls, concurrency=args.concurrency,
-                                        on_update=panel.on_update if panel else None, **options)
+        on_update = None
+        if panel is not None:
+            # A background sweep reports from its worker thread; the panel changes on this one.
+            on_update = _loop.on_this_loop(panel.on_update) if args.background else panel.on_update
+        batch = self.orchestrator.batch(calls, concurrency=args.concurrency, on_update=on_update, **options)
         self.last_batch = batch
         if panel is not None:
             panel.watch(batch)
             display(panel)
         if args.background:
+            if any(call.mode != "replay" for call in batch.calls):
+                # On the worker thread, while another cell computes, the SDK import would crawl: each
+                # of its thousands of file reads gives up the GIL and waits for the busy thread to
+                # yield it. Loaded here, it costs its usual second, once per kernel.
+                self.orchestrator.backend.load()
             run = BackgroundRun(batch, on_wait=panel.republish if panel is not None else None)
             self._runs = [r for r in self._runs if not r.done] + [run]
             self._store(args.out, run)
@@ -340,7 +348,7 @@ class AgentMagics(Magics):
 
 async def _close_after(orchestrator: AsyncAgentOrchestrator, runs: list[BackgroundRun]) -> None:
     for run in runs:
-        await run.batch.settle()
+        await run.settled()
     await orchestrator.close()
 
 
