@@ -59,15 +59,24 @@ WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly j
 def make_requests(size: int, count: int, tag: str) -> list[Request]:
     """``count`` distinct requests whose prompt is about ``size`` characters."""
     filler = " ".join(WORDS[i % len(WORDS)] for i in range(size // 4))[:size]
-    return [Request.for_task(f"[{tag} {i}] {filler}", model=MODEL, max_tokens=1024, system=SYSTEM,
-                             temperature=0.2) for i in range(count)]
+    return [
+        Request.for_task(f"[{tag} {i}] {filler}", model=MODEL, max_tokens=1024, system=SYSTEM, temperature=0.2)
+        for i in range(count)
+    ]
 
 
 def make_completion() -> Completion:
     text = " ".join(WORDS[i % len(WORDS)] for i in range(200))
-    message = {"id": "msg_bench", "type": "message", "role": "assistant", "model": MODEL,
-               "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
-               "usage": {"input_tokens": 250, "output_tokens": 200}}
+    message = {
+        "id": "msg_bench",
+        "type": "message",
+        "role": "assistant",
+        "model": MODEL,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 250, "output_tokens": 200},
+    }
     return Completion(message, 1.8, "req_bench")
 
 
@@ -157,9 +166,14 @@ def execute_agent(requests: list[Request], path: Path) -> Callable[[Request], ob
         cache.store(request, completion)
 
     def hit(request: Request) -> object:
-        coroutine = orchestrator.execute_agent("explainer", request.task, model=request.model,
-                                               max_tokens=request.max_tokens, system=request.system,
-                                               **request.extra_body)
+        coroutine = orchestrator.execute_agent(
+            "explainer",
+            request.task,
+            model=request.model,
+            max_tokens=request.max_tokens,
+            system=request.system,
+            **request.extra_body,
+        )
         try:
             coroutine.send(None)
         except StopIteration as done:
@@ -193,8 +207,10 @@ def interleaved_medians(contenders: dict[str, Callable | None], requests: list[R
                 samples[name].append((time.perf_counter() - start) / len(requests) * 1e6)
     finally:
         gc.enable()
-    return {name: statistics.median(values) if name in samples else None
-            for name, values in ((n, samples.get(n, [])) for n in contenders)}
+    return {
+        name: statistics.median(values) if name in samples else None
+        for name, values in ((n, samples.get(n, [])) for n in contenders)
+    }
 
 
 def cold_child(path: str, size: int, keys: int) -> None:
@@ -283,8 +299,9 @@ def lag_child(path: str, stores: int, runs: int) -> None:
 
 
 def run_child(*args: object) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *map(str, args)], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
@@ -356,8 +373,10 @@ def main() -> None:
         lag = run_child("lag", directory / "lag.sqlite", args.stores, args.lag_runs)
         idle, busy = lag["idle"], lag["busy"]
 
-    print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; {hash_speed()}; "
-          f"{args.keys} keys × {args.rounds} rounds\n")
+    print(
+        f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; {hash_speed()}; "
+        f"{args.keys} keys × {args.rounds} rounds\n"
+    )
     print("| lookup (median µs) | 1 KB | × floor | 10 KB | × floor |")
     print("|---|---:|---:|---:|---:|")
     for name in rows:
@@ -370,24 +389,32 @@ def main() -> None:
     print(f"| event-loop lag, 1 ms ticker, {args.lag_runs} runs pooled (ms) | p50 | p99 | ticks |")
     print("|---|---:|---:|---:|")
     print(f"| idle | {idle['p50_ms']:.3f} | {idle['p99_ms']:.3f} | {idle['ticks']} |")
-    print(f"| storing {args.stores:,} answers (10 KB prompts) | {busy['p50_ms']:.3f} | {busy['p99_ms']:.3f} "
-          f"| {busy['ticks']} |")
+    print(
+        f"| storing {args.stores:,} answers (10 KB prompts) | {busy['p50_ms']:.3f} | {busy['p99_ms']:.3f} "
+        f"| {busy['ticks']} |"
+    )
     print()
 
     memory, cold = results["memory"], results["cold"]
     checks = [
         ("memory hit ≤ 1.3× floor", all(memory[s] <= 1.3 * results["floor"][s] for s in SIZES)),
-        ("memory hit faster than LangChain and litellm",
-         all(results[p][s] is None or memory[s] < results[p][s] for p in ("langchain", "litellm") for s in SIZES)),
+        (
+            "memory hit faster than LangChain and litellm",
+            all(results[p][s] is None or memory[s] < results[p][s] for p in ("langchain", "litellm") for s in SIZES),
+        ),
         ("cold file hit ≤ 60 µs at 10 KB", cold["10 KB"] <= 60),
         ("loop lag p99 ≤ 5 ms", busy["p99_ms"] <= 5),
     ]
     for text, ok in checks:
         print(f"- {text}: {'met' if ok else 'NOT met'}")
-    print("- cold file hit, per-process medians: "
-          + "; ".join(f"{s} " + ", ".join(f"{v:.0f}" for v in sorted(cold_runs[s])) + " µs" for s in SIZES))
-    print("- file tier on top of a memory hit (cold − memory): "
-          + ", ".join(f"{s} {cold[s] - memory[s]:.1f} µs" for s in SIZES))
+    print(
+        "- cold file hit, per-process medians: "
+        + "; ".join(f"{s} " + ", ".join(f"{v:.0f}" for v in sorted(cold_runs[s])) + " µs" for s in SIZES)
+    )
+    print(
+        "- file tier on top of a memory hit (cold − memory): "
+        + ", ".join(f"{s} {cold[s] - memory[s]:.1f} µs" for s in SIZES)
+    )
 
 
 if __name__ == "__main__":

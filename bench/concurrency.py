@@ -76,7 +76,7 @@ async def bare_call(client: anthropic.AsyncAnthropic, i: int) -> None:
 async def alternate(first, second, repeats: int) -> None:
     """Run both ``repeats`` times, swapping which goes first, so order effects cancel out."""
     for i in range(repeats):
-        for run in ((first, second) if i % 2 == 0 else (second, first)):
+        for run in (first, second) if i % 2 == 0 else (second, first):
             await run()
 
 
@@ -88,6 +88,7 @@ async def overhead(url: str, calls: int, repeats: int) -> tuple[float, float]:
     for i in range(20):  # warm both connection pools
         await bare_call(client, i)
         await orch.execute_agent("code-reviewer", f"{TASK} #{i}", system=SYSTEM, max_tokens=256)
+
     async def run_bare() -> None:
         start = time.perf_counter()
         for i in range(calls):
@@ -121,6 +122,7 @@ async def throughput(url: str, calls: int, concurrency: int, repeats: int) -> tu
     bare, ours = [], []
     await asyncio.gather(*(limited(i) for i in range(concurrency)))  # open the connections
     await orch.execute_multiple(tasks[:concurrency], system=SYSTEM, max_tokens=256)
+
     async def run_bare() -> None:
         start = time.perf_counter()
         await asyncio.gather(*(limited(i) for i in range(calls)))
@@ -156,10 +158,14 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, anthropic {anthropic.__version__}, medians of {args.repeats} runs\n")
     print("| measure | bare SDK | execute_agent / execute_multiple | ratio |")
     print("|---|---|---|---|")
-    print(f"| per-call time, 0 ms server latency, sequential | {bare_call_s * 1e3:.3f} ms "
-          f"| {ours_call_s * 1e3:.3f} ms | {ours_call_s / bare_call_s:.3f} |")
-    print(f"| 200 calls x 200 ms, concurrency 50, wall | {bare_wall:.3f} s | {ours_wall:.3f} s "
-          f"| {ours_wall / bare_wall:.3f} |")
+    print(
+        f"| per-call time, 0 ms server latency, sequential | {bare_call_s * 1e3:.3f} ms "
+        f"| {ours_call_s * 1e3:.3f} ms | {ours_call_s / bare_call_s:.3f} |"
+    )
+    print(
+        f"| 200 calls x 200 ms, concurrency 50, wall | {bare_wall:.3f} s | {ours_wall:.3f} s "
+        f"| {ours_wall / bare_wall:.3f} |"
+    )
     print(f"| same, vs the ideal {ideal:.1f} s | {bare_wall / ideal:.3f}x ideal | {ours_wall / ideal:.3f}x ideal | |")
 
 

@@ -63,8 +63,9 @@ async def one_sweep(orchestrator: AsyncAgentOrchestrator, calls: list, with_pane
 async def bench(url: str, n_calls: int, repeats: int) -> dict[bool, list[tuple[float, int, int]]]:
     calls = [("code-reviewer", f"Review: def f{i}(x): return x + {i}") for i in range(n_calls)]
     runs: dict[bool, list[tuple[float, int, int]]] = {False: [], True: []}
-    async with AsyncAgentOrchestrator(enable_cache=False, api_key="bench", base_url=url,
-                                      max_concurrent=CONCURRENCY) as orchestrator:
+    async with AsyncAgentOrchestrator(
+        enable_cache=False, api_key="bench", base_url=url, max_concurrent=CONCURRENCY
+    ) as orchestrator:
         await one_sweep(orchestrator, calls, False)  # warm up connections
         for i in range(repeats):
             order = (False, True) if i % 2 == 0 else (True, False)
@@ -90,8 +91,10 @@ def main() -> None:
     with_panel = statistics.median(t for t, _, _ in runs[True])
     updates = statistics.median(u for _, u, _ in runs[True])
     redraws = statistics.median(r for _, _, r in runs[True])
-    print(f"{args.calls} calls, {CONCURRENCY} in flight, server latency {args.latency * 1000:.0f} ms, "
-          f"median of {args.repeats} sweeps each\n")
+    print(
+        f"{args.calls} calls, {CONCURRENCY} in flight, server latency {args.latency * 1000:.0f} ms, "
+        f"median of {args.repeats} sweeps each\n"
+    )
     print("| sweep | median seconds | on_update calls | redraws |")
     print("|---|---:|---:|---:|")
     print(f"| without panel | {without:.3f} | - | - |")

@@ -25,8 +25,10 @@ DEMO_TASKS = [
 
 def _row(result: AgentResult) -> str:
     first = (result.output.strip().splitlines() or [""])[0] if result.success else result.errors[0]
-    return (f"  {result.agent_name:<14} {result.status:<9} {result.latency * 1000:>9.1f} ms "
-            f"{result.tokens:>6} tok  {first[:60]}")
+    return (
+        f"  {result.agent_name:<14} {result.status:<9} {result.latency * 1000:>9.1f} ms "
+        f"{result.tokens:>6} tok  {first[:60]}"
+    )
 
 
 async def demo(runs: int) -> int:
@@ -35,13 +37,17 @@ async def demo(runs: int) -> int:
             start = time.perf_counter()
             results = await orchestrator.execute_multiple(DEMO_TASKS)
             wall = time.perf_counter() - start
-            print(f"Run {run}: {len(results)} agents concurrently in {wall * 1000:.1f} ms "
-                  f"(sum of call times {sum(r.latency for r in results) * 1000:.1f} ms)")
+            print(
+                f"Run {run}: {len(results)} agents concurrently in {wall * 1000:.1f} ms "
+                f"(sum of call times {sum(r.latency for r in results) * 1000:.1f} ms)"
+            )
             for result in results:
                 print(_row(result))
         stats = orchestrator.stats()
-        print(f"Cache: {stats.hits} hits, {stats.misses} misses, hit rate {stats.hit_rate:.0%}, "
-              f"speedup {stats.speedup:.1f}x, time saved {stats.time_saved:.2f} s")
+        print(
+            f"Cache: {stats.hits} hits, {stats.misses} misses, hit rate {stats.hit_rate:.0%}, "
+            f"speedup {stats.speedup:.1f}x, time saved {stats.time_saved:.2f} s"
+        )
         if orchestrator.cache is not None:
             print(f"Cache file: {orchestrator.cache.info().path}")
         return 0 if all(r.success for r in results) else 1
@@ -60,8 +66,9 @@ def find_notebook(name: str) -> Path | None:
     return None
 
 
-def execute_notebook(nb: Any, *, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 600,
-                     store_widget_state: bool = True) -> Any:
+def execute_notebook(
+    nb: Any, *, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 600, store_widget_state: bool = True
+) -> Any:
     """Run every cell of ``nb`` in a fresh kernel of this Python (not whatever "python3" kernelspec is installed).
 
     ``env`` replaces the kernel's environment; by default it inherits this process's.
@@ -100,8 +107,10 @@ def quickstart(out_dir: Path) -> int:
         return 1
     source = find_notebook(QUICKSTART)
     if source is None:
-        print(f"Cannot find notebooks/{QUICKSTART}: run this from the root of a claude-force-nb checkout.",
-              file=sys.stderr)
+        print(
+            f"Cannot find notebooks/{QUICKSTART}: run this from the root of a claude-force-nb checkout.",
+            file=sys.stderr,
+        )
         return 1
     print(f"Running {source} ...", flush=True)
     nb = nbformat.read(source, as_version=4)
@@ -126,9 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser = sub.add_parser("demo", help="run a few agents concurrently, twice, and show the cache at work")
     demo_parser.add_argument("--runs", type=int, default=2, help="how many times to run the agents (default 2)")
     quickstart_parser = sub.add_parser(
-        "quickstart", help=f"run notebooks/{QUICKSTART} headless and save the executed copy to open in JupyterLab")
-    quickstart_parser.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
-                                   help="where to write the executed notebook (default: out)")
+        "quickstart", help=f"run notebooks/{QUICKSTART} headless and save the executed copy to open in JupyterLab"
+    )
+    quickstart_parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out"),
+        metavar="DIR",
+        help="where to write the executed notebook (default: out)",
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         return asyncio.run(demo(args.runs))

@@ -92,7 +92,7 @@ def _split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str]:
         raise AgentFileError(f"{source}: front matter is not valid YAML{where}.") from exc
     if not isinstance(meta, dict):
         raise AgentFileError(f"{source}: front matter must be a mapping of keys to values.")
-    return meta, "".join(lines[end + 1:])
+    return meta, "".join(lines[end + 1 :])
 
 
 def agent_dirs(cwd: Path, user_home: Path) -> list[Path]:
@@ -189,8 +189,9 @@ def _md_files(dirs: list[str]) -> list[tuple[str, int]]:
     for directory in dirs:
         try:
             with os.scandir(directory) as entries:
-                files = sorted((e.path, e.stat().st_mtime_ns) for e in entries
-                               if e.name.endswith(".md") and e.is_file())
+                files = sorted(
+                    (e.path, e.stat().st_mtime_ns) for e in entries if e.name.endswith(".md") and e.is_file()
+                )
         except OSError:
             continue  # most candidate directories do not exist
         found.extend(files)

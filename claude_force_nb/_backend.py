@@ -84,8 +84,13 @@ class Backend(Protocol):
             raise self._error(exc) from exc
         return Completion(message, self._timer() - start, response.request_id)
 
-    async def _stream(self, client: anthropic.AsyncAnthropic, request: Request, on_text: Callable[[str], object],
-                      timeout: float | None) -> Completion:
+    async def _stream(
+        self,
+        client: anthropic.AsyncAnthropic,
+        request: Request,
+        on_text: Callable[[str], object],
+        timeout: float | None,
+    ) -> Completion:
         import anthropic
 
         kwargs = request.to_kwargs()
@@ -291,9 +296,12 @@ def call_error(exc: anthropic.AnthropicError, *, where: str = "the API", credent
         if status == 401 and not credentials:
             hint = f"Set {ENV_API_KEY} to your Anthropic API key."
         rid = f" (request id {exc.request_id})" if exc.request_id else ""
-        return CallError(f"API error {status} {kind}: {detail}{rid}. {hint}".rstrip(), status=status,
-                         request_id=exc.request_id)
+        return CallError(
+            f"API error {status} {kind}: {detail}{rid}. {hint}".rstrip(), status=status, request_id=exc.request_id
+        )
     if isinstance(exc, anthropic.APIConnectionError):
-        return CallError(f"Could not connect to {where}. Check the network, {ENV_BASE_URL} and proxy "
-                         "settings (NO_PROXY must cover loopback).")
+        return CallError(
+            f"Could not connect to {where}. Check the network, {ENV_BASE_URL} and proxy "
+            "settings (NO_PROXY must cover loopback)."
+        )
     return CallError(f"The Anthropic SDK failed: {type(exc).__name__}: {exc}")

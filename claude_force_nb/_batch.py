@@ -165,8 +165,10 @@ class Batch:
 
     def results_so_far(self) -> list[AgentResult]:
         """Finished results, with unfinished calls shown as cancelled placeholders."""
-        return [failure(call, asyncio.CancelledError()) if result is None else result
-                for call, result in zip(self.calls, self.results)]
+        return [
+            failure(call, asyncio.CancelledError()) if result is None else result
+            for call, result in zip(self.calls, self.results)
+        ]
 
     def __await__(self) -> Generator[Any, None, list[AgentResult]]:
         return self.wait().__await__()

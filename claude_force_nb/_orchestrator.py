@@ -155,8 +155,9 @@ class AsyncAgentOrchestrator:
             return None
         return self._result(call, found.completion, found.source, start)
 
-    async def run(self, call: PreparedCall, *, slot: Slot | None = None,
-                  on_text: Callable[[str], object] | None = None) -> AgentResult:
+    async def run(
+        self, call: PreparedCall, *, slot: Slot | None = None, on_text: Callable[[str], object] | None = None
+    ) -> AgentResult:
         """Answer ``call`` from the cache or the API. Failures come back as results, not exceptions.
 
         ``slot`` is the concurrency limit of the batch the call belongs to;
@@ -169,8 +170,9 @@ class AsyncAgentOrchestrator:
 
         try:
             if self.cache is not None:
-                completion, source = await self.cache.fetch(call.request, send, key=call.key, mode=call.mode,
-                                                            agent=call.agent)
+                completion, source = await self.cache.fetch(
+                    call.request, send, key=call.key, mode=call.mode, agent=call.agent
+                )
             else:
                 completion, source = await send(), API
         except Exception as exc:  # one call's failure, or a bug it met, must not escape as an exception
@@ -196,8 +198,17 @@ class AsyncAgentOrchestrator:
         ``params`` (temperature, top_p, stop_sequences, tools...) override the
         agent's defaults; ``on_text`` streams the answer as it arrives.
         """
-        call = self.prepare(agent_name, task, model=model, max_tokens=max_tokens, system=system,
-                            cache_mode=cache_mode, timeout=timeout, item=item, **params)
+        call = self.prepare(
+            agent_name,
+            task,
+            model=model,
+            max_tokens=max_tokens,
+            system=system,
+            cache_mode=cache_mode,
+            timeout=timeout,
+            item=item,
+            **params,
+        )
         return await self.run(call, on_text=on_text)
 
     def _result(self, call: PreparedCall, completion: Completion, source: str, start: float) -> AgentResult:
@@ -211,8 +222,9 @@ class AsyncAgentOrchestrator:
             input_tokens=completion.input_tokens,
             output_tokens=completion.output_tokens,
             # A cached answer costs nothing now; the saving shows in stats().cost_saved.
-            cost=0.0 if cached else self.estimate_cost(message_model, completion.input_tokens,
-                                                       completion.output_tokens),
+            cost=0.0
+            if cached
+            else self.estimate_cost(message_model, completion.input_tokens, completion.output_tokens),
             # A live call's own time, not the wait for a concurrency slot before it.
             latency=completion.latency if not cached else self._timer() - start,
             original_latency=completion.latency,
@@ -224,8 +236,7 @@ class AsyncAgentOrchestrator:
             completion=completion,
         )
 
-    async def _send(self, call: PreparedCall, slot: Slot | None,
-                    on_text: Callable[[str], object] | None) -> Completion:
+    async def _send(self, call: PreparedCall, slot: Slot | None, on_text: Callable[[str], object] | None) -> Completion:
         semaphore = slot.semaphore if slot is not None and slot.semaphore is not None else self._semaphore()
         async with semaphore:
             if slot is not None:
@@ -241,16 +252,24 @@ class AsyncAgentOrchestrator:
             semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrent)
         return semaphore
 
-    def batch(self, tasks: Iterable[Call | Sequence[Any]], *, on_update: Callable[[Batch], object] | None = None,
-              concurrency: int | None = None, **options: Any) -> Batch:
+    def batch(
+        self,
+        tasks: Iterable[Call | Sequence[Any]],
+        *,
+        on_update: Callable[[Batch], object] | None = None,
+        concurrency: int | None = None,
+        **options: Any,
+    ) -> Batch:
         """A :class:`Batch` of calls, prepared but not started; ``await`` it or call ``start()``.
 
         ``options`` apply to every call (a call's own options win);
         ``concurrency`` replaces ``max_concurrent`` for this batch's calls.
         An unknown agent raises before any call is made.
         """
-        calls = [self.prepare(c.agent, c.task, model=c.model, item=c.item, **{**options, **c.options})
-                 for c in as_calls(tasks)]
+        calls = [
+            self.prepare(c.agent, c.task, model=c.model, item=c.item, **{**options, **c.options})
+            for c in as_calls(tasks)
+        ]
         return Batch(calls, self._run_in_slot, on_update=on_update, concurrency=concurrency)
 
     def _run_in_slot(self, call: PreparedCall, slot: Slot) -> Awaitable[AgentResult]:

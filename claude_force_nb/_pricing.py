@@ -35,8 +35,9 @@ def price_of(model: str, prices: Mapping[str, tuple[float, float]] = DEFAULT_PRI
     return FAMILY_PRICES["sonnet"]
 
 
-def estimate_cost(model: str, input_tokens: int, output_tokens: int,
-                  prices: Mapping[str, tuple[float, float]] = DEFAULT_PRICES) -> float:
+def estimate_cost(
+    model: str, input_tokens: int, output_tokens: int, prices: Mapping[str, tuple[float, float]] = DEFAULT_PRICES
+) -> float:
     """Estimated dollars for one call."""
     price_in, price_out = price_of(model, prices)
     return (input_tokens * price_in + output_tokens * price_out) / 1_000_000

@@ -86,5 +86,6 @@ class AgentResult:
 
 def failure(call: PreparedCall, error: BaseException, *, latency: float = 0.0) -> AgentResult:
     """The result of ``call`` when it failed (or was cancelled) with ``error``."""
-    return AgentResult(call.agent, False, error=error, model=call.model, latency=latency, task=call.task,
-                       item=call.item)
+    return AgentResult(
+        call.agent, False, error=error, model=call.model, latency=latency, task=call.task, item=call.item
+    )

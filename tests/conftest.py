@@ -98,7 +98,8 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         return wrapper
 
     monkeypatch.setattr(AgentRegistry, "get", counting("agent", AgentRegistry.get))
-    monkeypatch.setattr(AsyncAgentOrchestrator, "build_request",
-                        counting("request", AsyncAgentOrchestrator.build_request))
+    monkeypatch.setattr(
+        AsyncAgentOrchestrator, "build_request", counting("request", AsyncAgentOrchestrator.build_request)
+    )
     monkeypatch.setattr(response, "fingerprint", counting("fingerprint", response.fingerprint))
     return counts

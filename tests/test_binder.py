@@ -41,8 +41,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run(*args: object, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(a) for a in args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                            **kwargs)
+    result = subprocess.run([str(a) for a in args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, **kwargs)
     assert result.returncode == 0, f"{' '.join(map(str, args))}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return result
 
@@ -67,25 +66,35 @@ def test_runtime_is_a_python_the_package_supports():
 def test_tutorials_pass_in_the_binder_environment(binder_python):
     run(binder_python, "-m", "pip", "install", "-q", "pytest", "pytest-timeout", "nbval", env=clean_env())
     # The same nbval options and sanitize file as the main run (pyproject.toml), with this environment's kernel.
-    result = run(binder_python, "-m", "pytest", "notebooks", "-q", "-p", "no:cacheprovider",
-                 env=clean_env(), timeout=400)
+    result = run(
+        binder_python, "-m", "pytest", "notebooks", "-q", "-p", "no:cacheprovider", env=clean_env(), timeout=400
+    )
     assert re.search(r"\b\d+ passed\b", result.stdout)
 
 
 def test_repo2docker_builds_the_expected_dockerfile(binder_python):
-    install = subprocess.run([binder_python, "-m", "pip", "install", "-q", "jupyter-repo2docker"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=300, env=clean_env())
+    install = subprocess.run(
+        [binder_python, "-m", "pip", "install", "-q", "jupyter-repo2docker"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+    )
     if install.returncode != 0:
         pytest.skip(f"jupyter-repo2docker could not be installed: {install.stderr.strip()[-300:]}")
     result = run(binder_python.parent / "repo2docker", "--no-build", "--no-run", "--debug", ROOT, env=clean_env())
     log = result.stdout + result.stderr
     assert f"Building conda environment for python={runtime_version()}" in log
-    dockerfile = log[log.index("FROM "):]
+    dockerfile = log[log.index("FROM ") :]
     # One environment: the kernel's packages sit beside JupyterLab, whose widget front end the panel needs.
     assert "ENV KERNEL_PYTHON_PREFIX=${NB_PYTHON_PREFIX}" in dockerfile
     pip = '${KERNEL_PYTHON_PREFIX}/bin/pip install --no-cache-dir -r "binder/requirements.txt"'
     assert pip in dockerfile
     # "." in requirements.txt means the repository: pip runs there, after the repository is copied in.
-    assert dockerfile.index("WORKDIR ${REPO_DIR}") < dockerfile.index("COPY --chown=0:0 src/ ${REPO_DIR}/") \
+    assert (
+        dockerfile.index("WORKDIR ${REPO_DIR}")
+        < dockerfile.index("COPY --chown=0:0 src/ ${REPO_DIR}/")
         < dockerfile.index(pip)
+    )
     assert "binder/postBuild" not in dockerfile  # nothing to run after pip: the widget front end ships prebuilt

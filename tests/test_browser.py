@@ -26,8 +26,14 @@ import nbformat
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # Plugin settings applied before any user settings: no news prompt, no update check.
 SETTINGS_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
 TIMEOUT_MS = 60_000
@@ -52,8 +58,9 @@ class Lab:
     root: Path
 
     def api(self, method: str, path: str) -> object:
-        request = urllib.request.Request(f"{self.url}{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"{self.url}{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
         # Loopback only: a proxy configured on the machine must not see these requests.
         with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=5) as response:
             body = response.read()
@@ -67,8 +74,7 @@ def _free_port() -> int:
 
 
 def _lab_env(base: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ANTHROPIC_", "CLAUDE_", "JUPYTER_", "IPYTHON"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_", "JUPYTER_", "IPYTHON"))}
     env.update(
         HOME=str(base / "home"),
         CLAUDE_FORCE_NB_HOME=str(base / "nb-home"),
@@ -90,12 +96,25 @@ def lab(tmp_path_factory):
     token, port = secrets.token_hex(16), _free_port()
     log = (base / "lab.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.open_browser=False",
-         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={base / 'notebooks'}",
-         f"--LabApp.app_settings_dir={base / 'app-settings'}", "--LabApp.extension_manager=readonly",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=_lab_env(base), stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.open_browser=False",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={base / 'notebooks'}",
+            f"--LabApp.app_settings_dir={base / 'app-settings'}",
+            "--LabApp.extension_manager=readonly",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=_lab_env(base),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     server = Lab(f"http://127.0.0.1:{port}", token, base / "notebooks")
     try:
@@ -155,8 +174,10 @@ def screenshot_on_failure(page, path: Path):
 
 def cell_errors(page):
     # Errors and stderr share a mime type; the offline notice on stderr is not an error.
-    return page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]',
-                        has_text=re.compile(r"Traceback|\w+Error\b"))
+    return page.locator(
+        '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]',
+        has_text=re.compile(r"Traceback|\w+Error\b"),
+    )
 
 
 def wait_for(page, locator) -> None:
@@ -169,8 +190,7 @@ def wait_for(page, locator) -> None:
 
 def write_notebook(lab: Lab, name: str, cells: list[str]) -> str:
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                       "language": "python"}
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nbformat.write(notebook, lab.root / name)
     return name
 
@@ -209,11 +229,15 @@ def test_second_sweep_panel_shows_all_hits_and_a_full_bar(lab, page, tmp_path):
 def test_background_sweep_panel_updates_between_cells(lab, page, tmp_path):
     from playwright.sync_api import expect
 
-    name = write_notebook(lab, "background.ipynb", [
-        "%load_ext claude_force_nb",
-        "items = [f'note {i}' for i in range(12)]",
-        "%%agents summarizer --over items -c 2 --background -o run\nSummarize: {item}",
-    ])
+    name = write_notebook(
+        lab,
+        "background.ipynb",
+        [
+            "%load_ext claude_force_nb",
+            "items = [f'note {i}' for i in range(12)]",
+            "%%agents summarizer --over items -c 2 --background -o run\nSummarize: {item}",
+        ],
+    )
     with screenshot_on_failure(page, tmp_path / "background.png"):
         open_and_run_all(page, lab, name)
         panel = page.locator(".cfnb-panel")

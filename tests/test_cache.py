@@ -39,9 +39,15 @@ class FakeAPI:
             self.clock.tick(self.latency)
             if self.fail_with is not None:
                 raise self.fail_with
-            message = {"id": f"msg_{self.calls}", "type": "message", "role": "assistant", "model": MODEL,
-                       "content": [{"type": "text", "text": f"{text} #{self.calls}"}], "stop_reason": "end_turn",
-                       "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}}
+            message = {
+                "id": f"msg_{self.calls}",
+                "type": "message",
+                "role": "assistant",
+                "model": MODEL,
+                "content": [{"type": "text", "text": f"{text} #{self.calls}"}],
+                "stop_reason": "end_turn",
+                "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+            }
             return Completion(message, self.latency, f"req_{self.calls}")
 
         return call
@@ -82,6 +88,7 @@ def make_cache(tmp_path, clock):
 
 
 # -- tiers ---------------------------------------------------------------------------------------------
+
 
 async def test_miss_then_memory_hit(make_cache, api):
     cache = make_cache()
@@ -140,6 +147,7 @@ def test_key_is_the_fingerprint(make_cache):
 
 
 # -- expiry and eviction -------------------------------------------------------------------------------
+
 
 async def test_answers_expire_in_both_tiers(make_cache, api, clock):
     cache = make_cache(ttl_seconds=60)
@@ -204,6 +212,7 @@ async def test_expiry_is_not_an_eviction(make_cache, api, clock):
 
 # -- single-flight -------------------------------------------------------------------------------------
 
+
 async def test_identical_requests_in_flight_share_one_call(make_cache, api):
     cache = make_cache()
     api.gate = asyncio.Event()
@@ -248,6 +257,7 @@ async def test_a_failed_call_alone_is_not_logged_as_unretrieved(make_cache, api,
         await cache.fetch(request(), api())
     await asyncio.sleep(0)
     import gc
+
     gc.collect()
     assert "never retrieved" not in caplog.text
 
@@ -283,6 +293,7 @@ async def test_a_cancelled_waiter_does_not_cancel_the_call(make_cache, api):
 
 
 # -- modes ---------------------------------------------------------------------------------------------
+
 
 async def test_refresh_calls_again_and_overwrites(make_cache, api):
     cache = make_cache()
@@ -351,14 +362,16 @@ async def test_unknown_per_call_mode_is_refused(make_cache, api):
 
 # -- integrity through the cache -----------------------------------------------------------------------
 
+
 async def test_tampered_row_is_a_counted_miss(make_cache, api, tmp_path):
     writer = make_cache()
     await writer.fetch(request("a"), api())
     await writer.fetch(request("b"), api())
     writer.close()
     sqlite3.connect(tmp_path / "cache.sqlite", isolation_level=None).execute(
-        "UPDATE responses SET response = replace(response, 'the answer', 'a forged answer')"
-        " WHERE key = ?", (writer.key(request("a")),))
+        "UPDATE responses SET response = replace(response, 'the answer', 'a forged answer') WHERE key = ?",
+        (writer.key(request("a")),),
+    )
     cache = make_cache()
     with pytest.warns(CacheIntegrityWarning, match="1 cached answer"):
         completion, source = await cache.fetch(request("a"), api())
@@ -387,13 +400,14 @@ async def test_verify_clear_prune_and_info(make_cache, api, clock, tmp_path):
 
 # -- statistics ----------------------------------------------------------------------------------------
 
+
 async def test_stats_add_up(make_cache, api, clock):
     cache = make_cache()
-    await cache.fetch(request("a"), api())              # call: 2 s
-    await cache.fetch(request("a"), api())              # memory hit
-    await record(make_cache, api, request("b"))         # another kernel records b
-    await cache.fetch(request("b"), api())              # file hit
-    assert cache.lookup(request("c")) is None           # miss, no call
+    await cache.fetch(request("a"), api())  # call: 2 s
+    await cache.fetch(request("a"), api())  # memory hit
+    await record(make_cache, api, request("b"))  # another kernel records b
+    await cache.fetch(request("b"), api())  # file hit
+    assert cache.lookup(request("c")) is None  # miss, no call
     stats = cache.stats()
     assert (stats.memory_hits, stats.file_hits, stats.hits, stats.misses, stats.calls) == (1, 1, 2, 2, 1)
     assert stats.hit_rate == 0.5
@@ -440,6 +454,7 @@ def test_price_gets_the_answering_model_and_tokens(make_cache):
 
 # -- sharing between processes -------------------------------------------------------------------------
 
+
 async def test_another_process_reads_what_this_one_wrote(make_cache, api, tmp_path):
     cache = make_cache()
     await cache.fetch(request(), api(), agent="explainer")
@@ -455,8 +470,9 @@ async def test_another_process_reads_what_this_one_wrote(make_cache, api, tmp_pa
         print(completion.text, cache.stats().file_hits)
         cache.close()
     """)
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "cache.sqlite")], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "cache.sqlite")], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["the", "answer", "#1", "1"]
 

@@ -30,10 +30,22 @@ def test_known_answer_pins_the_encoding():
     req = Request(MODEL, [{"role": "user", "content": "hi"}], 16, "sys", {"stop_sequences": ["x"]}, {"top_k": 5})
     stream = (
         b"claude-force-nb/key/1\x00"
-        b"s17:claude-sonnet-4-6" b"i16;" b"s3:sys"
-        b"l1:" b"d2:" b"s7:content" b"s2:hi" b"s4:role" b"s4:user"
-        b"d1:" b"s14:stop_sequences" b"l1:" b"s1:x"
-        b"d1:" b"s5:top_k" b"i5;"
+        b"s17:claude-sonnet-4-6"
+        b"i16;"
+        b"s3:sys"
+        b"l1:"
+        b"d2:"
+        b"s7:content"
+        b"s2:hi"
+        b"s4:role"
+        b"s4:user"
+        b"d1:"
+        b"s14:stop_sequences"
+        b"l1:"
+        b"s1:x"
+        b"d1:"
+        b"s5:top_k"
+        b"i5;"
     )
     assert KEY_VERSION == 1
     assert fingerprint(req) == hashlib.blake2b(stream, digest_size=32).hexdigest()
@@ -55,10 +67,22 @@ def test_same_key_in_another_process_and_hash_seed():
 def test_dict_order_does_not_matter():
     tool_a = {"name": "lookup", "description": "d", "input_schema": {"type": "object", "properties": {"q": {}}}}
     tool_b = {"input_schema": {"properties": {"q": {}}, "type": "object"}, "description": "d", "name": "lookup"}
-    a = Request(MODEL, [{"role": "user", "content": "x"}], 10, None,
-                {"tools": [tool_a], "tool_choice": {"type": "auto"}}, {"temperature": 0.3, "top_p": 0.9})
-    b = Request(MODEL, [{"content": "x", "role": "user"}], 10, None,
-                {"tool_choice": {"type": "auto"}, "tools": [tool_b]}, {"top_p": 0.9, "temperature": 0.3})
+    a = Request(
+        MODEL,
+        [{"role": "user", "content": "x"}],
+        10,
+        None,
+        {"tools": [tool_a], "tool_choice": {"type": "auto"}},
+        {"temperature": 0.3, "top_p": 0.9},
+    )
+    b = Request(
+        MODEL,
+        [{"content": "x", "role": "user"}],
+        10,
+        None,
+        {"tool_choice": {"type": "auto"}, "tools": [tool_b]},
+        {"top_p": 0.9, "temperature": 0.3},
+    )
     assert fingerprint(a) == fingerprint(b)
 
 
@@ -67,10 +91,22 @@ def test_integral_floats_equal_integers(left, right):
     assert fingerprint(request(temperature=left)) == fingerprint(request(temperature=right))
 
 
-@pytest.mark.parametrize(("left", "right"), [
-    (True, 1), (False, 0), (0.5, "0.5"), (1, "1"), (None, "None"), (["ab"], ["a", "b"]),
-    ({"a": "b"}, ["a", "b"]), ([], {}), ("", None), ([[1], 2], [1, [2]]), (0.1, 0.1000000001),
-])
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        (True, 1),
+        (False, 0),
+        (0.5, "0.5"),
+        (1, "1"),
+        (None, "None"),
+        (["ab"], ["a", "b"]),
+        ({"a": "b"}, ["a", "b"]),
+        ([], {}),
+        ("", None),
+        ([[1], 2], [1, [2]]),
+        (0.1, 0.1000000001),
+    ],
+)
 def test_different_values_never_collide(left, right):
     assert fingerprint(request(top_k=left)) != fingerprint(request(top_k=right))
 
@@ -80,10 +116,17 @@ def test_list_and_tuple_are_the_same_json():
 
 
 BASE = dict(
-    model=MODEL, max_tokens=256, system="Be brief.", stop_sequences=["END"],
-    tools=[{"name": "search", "input_schema": {"type": "object"}}], tool_choice={"type": "auto"},
-    thinking={"type": "enabled", "budget_tokens": 1024}, output_config={"effort": "low"},
-    temperature=0.2, top_p=0.9, top_k=40,
+    model=MODEL,
+    max_tokens=256,
+    system="Be brief.",
+    stop_sequences=["END"],
+    tools=[{"name": "search", "input_schema": {"type": "object"}}],
+    tool_choice={"type": "auto"},
+    thinking={"type": "enabled", "budget_tokens": 1024},
+    output_config={"effort": "low"},
+    temperature=0.2,
+    top_p=0.9,
+    top_k=40,
 )
 CHANGES = {
     "model": "claude-haiku-4-5",

@@ -198,7 +198,7 @@ def test_non_placeholders_pass_through(ns, text):
     assert result.missing == ()
 
 
-PYTHON_CELL = r'''
+PYTHON_CELL = r"""
 import json
 from collections import Counter
 
@@ -224,7 +224,7 @@ matrix = [[{"i": i, "j": j} for j in range(3)] for i in range(3)]
 lookup = config["limits"]["nested"]["deep"][2]["k"]
 text = "unbalanced { brace" + "and } another"
 regex = r"\d{3}-\d{2,4}"
-'''
+"""
 
 JSON_DOC = """{
   "name": "claude",

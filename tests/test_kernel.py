@@ -35,8 +35,9 @@ def text_of(cell):
 
 
 def run(nb, tmp_path, **options):
-    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}},
-                   **options).execute()
+    NotebookClient(
+        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}, **options
+    ).execute()
     return nb
 
 
@@ -45,13 +46,16 @@ def messages(server):
 
 
 def test_blocking_cells_and_cached_rerun(kernel_env, tmp_path):
-    nb = run(notebook(
-        "%load_ext claude_force_nb",
-        "%%agent explainer -o first\nWhat is a monad?",
-        "%%agents explainer summarizer -o both --no-panel\nWhat is a monad?",
-        "%%agent explainer -o again\nWhat is a monad?",
-        "print(first.cached, again.cached, again.output == first.output, [r.status for r in both])",
-    ), tmp_path)
+    nb = run(
+        notebook(
+            "%load_ext claude_force_nb",
+            "%%agent explainer -o first\nWhat is a monad?",
+            "%%agents explainer summarizer -o both --no-panel\nWhat is a monad?",
+            "%%agent explainer -o again\nWhat is a monad?",
+            "print(first.cached, again.cached, again.output == first.output, [r.status for r in both])",
+        ),
+        tmp_path,
+    )
     assert "synthetic" in text_of(nb.cells[1])
     assert text_of(nb.cells[4]).strip() == "False True True ['cached', 'ok']"
     assert len(messages(kernel_env)) == 2
@@ -68,12 +72,15 @@ def test_cache_survives_a_kernel_restart(kernel_env, tmp_path):
 
 def test_background_sweep_progresses_between_cells(kernel_env, tmp_path):
     kernel_env.latency = 0.2
-    nb = run(notebook(
-        "%load_ext claude_force_nb\nitems = list(range(8))",
-        "%%agents explainer --over items -c 4 --background -o run --no-panel\nCount to {item}",
-        "print('done at start:', run.done)",
-        "results = await run\nprint(len(results), all(r.success for r in results), run.done)",
-    ), tmp_path)
+    nb = run(
+        notebook(
+            "%load_ext claude_force_nb\nitems = list(range(8))",
+            "%%agents explainer --over items -c 4 --background -o run --no-panel\nCount to {item}",
+            "print('done at start:', run.done)",
+            "results = await run\nprint(len(results), all(r.success for r in results), run.done)",
+        ),
+        tmp_path,
+    )
     assert "done at start: False" in text_of(nb.cells[2])
     assert text_of(nb.cells[3]).strip() == "8 True True"
     assert len(messages(kernel_env)) == 8
@@ -114,8 +121,9 @@ def test_interrupt_keeps_and_caches_finished_calls(kernel_env, tmp_path):
         "%%agents explainer --over finished --replay -o again --no-panel\nItem {item}",
         "print(all(r.cached for r in again), len(again) == len(finished))",
     )
-    client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        nb, timeout=60, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}
+    )
 
     async def drive():
         async with client.async_setup_kernel():
@@ -139,11 +147,14 @@ def test_interrupt_keeps_and_caches_finished_calls(kernel_env, tmp_path):
 
 def test_awaiting_a_background_sweep_saves_its_final_panel(kernel_env, tmp_path):
     kernel_env.latency = 0.05
-    nb = run(notebook(
-        "%load_ext claude_force_nb\nitems = list(range(4))",
-        "%%agents explainer --over items -c 2 --background -o run\nItem {item}",
-        "results = await run",
-    ), tmp_path)
+    nb = run(
+        notebook(
+            "%load_ext claude_force_nb\nitems = list(range(4))",
+            "%%agents explainer --over items -c 2 --background -o run\nItem {item}",
+            "results = await run",
+        ),
+        tmp_path,
+    )
     assert "Sweep: 4/4 done" in text_of(nb.cells[1])
 
 
@@ -157,12 +168,15 @@ def answered(server):
 
 def test_a_background_sweep_keeps_going_while_a_cell_computes(kernel_env, tmp_path):
     kernel_env.latency = 0.3
-    nb = run(notebook(
-        "%load_ext claude_force_nb\nitems = list(range(4))",
-        "%%agents explainer --over items --timeout 1 --background -o run --no-panel\nItem {item}",
-        BUSY.format(seconds=2),
-        "results = await run\nprint([r.status for r in results])",
-    ), tmp_path)
+    nb = run(
+        notebook(
+            "%load_ext claude_force_nb\nitems = list(range(4))",
+            "%%agents explainer --over items --timeout 1 --background -o run --no-panel\nItem {item}",
+            BUSY.format(seconds=2),
+            "results = await run\nprint([r.status for r in results])",
+        ),
+        tmp_path,
+    )
     # Each answer took 0.3 s of the 1 s allowed; the busy cell must not count against it.
     assert text_of(nb.cells[3]).strip() == "['ok', 'ok', 'ok', 'ok']"
 
@@ -204,8 +218,9 @@ def test_interrupting_a_wait_cancels_the_background_sweep_and_keeps_what_finishe
         "%%agents explainer --over finished --replay -o again --no-panel\nItem {item}",
         "print(all(r.cached for r in again))",
     )
-    client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        nb, timeout=60, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}
+    )
 
     async def drive():
         async with client.async_setup_kernel():

@@ -57,7 +57,11 @@ def test_default_agent_and_options_reach_the_request(ip, server):
     ip.run_cell_magic("agent", "-m claude-haiku-4-5 --max-tokens 99 -t 0.5 --system 'Be brief.' --no-cache", "text")
     body = calls(server)[0].body
     assert (body["model"], body["max_tokens"], body["temperature"], body["system"]) == (
-        "claude-haiku-4-5", 99, 0.5, "Be brief.")
+        "claude-haiku-4-5",
+        99,
+        0.5,
+        "Be brief.",
+    )
 
 
 def test_config_traitlets_apply(ip, server):
@@ -147,8 +151,11 @@ def test_agents_fan_out_table_and_results_object(ip, server, capsys):
 
 def test_agents_sweep_over_items_and_models(ip, server):
     ip.user_ns["langs"] = ["Python", "Rust"]
-    ip.run_cell_magic("agents", "explainer --over langs --models claude-haiku-4-5,claude-opus-4-6 -c 2 -o rs "
-                      "--no-panel", "Say hello in {item}.")
+    ip.run_cell_magic(
+        "agents",
+        "explainer --over langs --models claude-haiku-4-5,claude-opus-4-6 -c 2 -o rs --no-panel",
+        "Say hello in {item}.",
+    )
     results = ip.user_ns["rs"]
     assert len(results) == 4
     assert results["explainer", "Rust", "claude-opus-4-6"].model == "claude-opus-4-6"

@@ -24,8 +24,13 @@ from claude_force_nb import ResponseCache
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
-EXPECTED = ["01-quickstart", "02-parallel-agents-and-sweeps", "03-the-cache", "04-reproducible-notebooks-in-ci",
-            "05-custom-agents"]
+EXPECTED = [
+    "01-quickstart",
+    "02-parallel-agents-and-sweeps",
+    "03-the-cache",
+    "04-reproducible-notebooks-in-ci",
+    "05-custom-agents",
+]
 
 
 def load_execute_module():
@@ -76,36 +81,55 @@ def test_no_output_is_exempt_from_comparison(path):
 
 
 def test_sanitize_rules_normalise_only_what_varies():
-    footer = ("explainer · claude-sonnet-4-6 · 114 in / 81 out tokens · $0.0016 · 397 µs · "
-              "cached (memory), saved 565.6 ms")
+    footer = (
+        "explainer · claude-sonnet-4-6 · 114 in / 81 out tokens · $0.0016 · 397 µs · cached (memory), saved 565.6 ms"
+    )
     assert sanitize(footer) == footer.replace("397 µs", "T").replace("565.6 ms", "T")
-    stats = ("Agent cache: 50.0 % hit rate (1 memory, 0 file), 1 hits, 1 misses\n"
-             "Saved: 0.566 s, 195 tokens, $0.0016; speedup 2.0x")
+    stats = (
+        "Agent cache: 50.0 % hit rate (1 memory, 0 file), 1 hits, 1 misses\n"
+        "Saved: 0.566 s, 195 tokens, $0.0016; speedup 2.0x"
+    )
     assert sanitize(stats) == stats.replace("0.566 s", "T").replace("2.0x", "Sx")
     first = stats + "\nSweep: 0/2 done, 0 cached\nMedian latency: no calls finished yet"
     last = stats.replace("1 misses", "3 misses") + "\nSweep: 2/2 done, 0 cached\nMedian latency: a 0.311 s (1)"
     assert sanitize(first) == sanitize(last) == "Agent cache: (panel of a sweep)"
-    table = ("#  agent      status  latency   answer\n0  explainer  ok      311.0 ms  Hello\n"
-             "1  explainer  cached  41 µs     Hello")
-    assert sanitize(table) == sanitize(table.replace("311.0 ms", "1.02 s  ")) == (
-        "#  agent  status  latency  answer\n0  explainer  ok  T  Hello\n1  explainer  cached  T  Hello")
+    table = (
+        "#  agent      status  latency   answer\n0  explainer  ok      311.0 ms  Hello\n"
+        "1  explainer  cached  41 µs     Hello"
+    )
+    assert (
+        sanitize(table)
+        == sanitize(table.replace("311.0 ms", "1.02 s  "))
+        == ("#  agent  status  latency  answer\n0  explainer  ok  T  Hello\n1  explainer  cached  T  Hello")
+    )
     assert sanitize("path: /tmp/cache-demo-a1b2c3/cache.sqlite\nsize: 57,568 bytes") == (
-        "path: $SCRATCH/cache.sqlite\nsize: N bytes")
+        "path: $SCRATCH/cache.sqlite\nsize: N bytes"
+    )
     assert sanitize("| /home/me/repo/notebooks/.claude/agents/x.md |") == "| $PROJECT/.claude/agents/x.md |"
-    warning = ("/site-packages/claude_force_nb/_orchestrator.py:142: CacheIntegrityWarning: 1 cached answer failed.\n"
-               "  completion, source = await self.cache.fetch(request)\n")
+    warning = (
+        "/site-packages/claude_force_nb/_orchestrator.py:142: CacheIntegrityWarning: 1 cached answer failed.\n"
+        "  completion, source = await self.cache.fetch(request)\n"
+    )
     assert sanitize(warning) == "claude_force_nb/_orchestrator.py: CacheIntegrityWarning: 1 cached answer failed.\n"
 
 
 def test_kernel_environment_is_hermetic(tmp_path):
-    outer = {"PATH": "/usr/bin", "ANTHROPIC_API_KEY": "sk-ant-real", "ANTHROPIC_BASE_URL": "https://proxy",
-             "CLAUDE_FORCE_NB_MODEL": "claude-opus-4-6", "CLAUDE_CACHE_SECRET": "from-ci",
-             "CLAUDE_CACHE_OLD_SECRETS": "old", "PYTHONWARNINGS": "error", "HOME": "/home/me"}
+    outer = {
+        "PATH": "/usr/bin",
+        "ANTHROPIC_API_KEY": "sk-ant-real",
+        "ANTHROPIC_BASE_URL": "https://proxy",
+        "CLAUDE_FORCE_NB_MODEL": "claude-opus-4-6",
+        "CLAUDE_CACHE_SECRET": "from-ci",
+        "CLAUDE_CACHE_OLD_SECRETS": "old",
+        "PYTHONWARNINGS": "error",
+        "HOME": "/home/me",
+    }
     env = execute.kernel_environment(NOTEBOOKS / "01-quickstart.ipynb", tmp_path, outer)
     assert not {k for k in env if k.startswith(("ANTHROPIC_", "CLAUDE_CACHE_"))}
     assert env["PATH"] == "/usr/bin" and "PYTHONWARNINGS" not in env
     assert {k: Path(env[k]).parent for k in ("HOME", "IPYTHONDIR", "CLAUDE_FORCE_NB_HOME")} == dict.fromkeys(
-        ("HOME", "IPYTHONDIR", "CLAUDE_FORCE_NB_HOME"), tmp_path)
+        ("HOME", "IPYTHONDIR", "CLAUDE_FORCE_NB_HOME"), tmp_path
+    )
     assert "CLAUDE_FORCE_NB_MODEL" not in env and "CLAUDE_FORCE_NB_CACHE_MODE" not in env
     replay = execute.kernel_environment(NOTEBOOKS / execute.REPLAY_NOTEBOOK, tmp_path, outer)
     assert replay["CLAUDE_FORCE_NB_CACHE_MODE"] == "replay"
@@ -163,8 +187,13 @@ def test_quickstart_command_executes_the_first_notebook(tmp_path, isolated_env, 
     monkeypatch.setenv("CLAUDE_FORCE_NB_SIMULATOR_LATENCY", "0.05")
     out = tmp_path / "out"
     # Run from a directory that is not the checkout: the notebook is found beside the package.
-    result = subprocess.run([sys.executable, "-m", "claude_force_nb", "quickstart", "--out", str(out)],
-                            cwd=isolated_env["work"], capture_output=True, text=True, timeout=170)
+    result = subprocess.run(
+        [sys.executable, "-m", "claude_force_nb", "quickstart", "--out", str(out)],
+        cwd=isolated_env["work"],
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
     assert result.returncode == 0, result.stderr
     target = out / "01-quickstart.ipynb"
     assert f"jupyter lab {target}" in result.stdout

@@ -52,8 +52,15 @@ async def test_execute_agent_returns_a_complete_result(make, server):
 
 
 async def test_per_call_overrides_reach_the_request(make, server):
-    await make().execute_agent("summarizer", "text", model="claude-opus-4-6", max_tokens=77, temperature=0.25,
-                               stop_sequences=["END"], system="Be terse.")
+    await make().execute_agent(
+        "summarizer",
+        "text",
+        model="claude-opus-4-6",
+        max_tokens=77,
+        temperature=0.25,
+        stop_sequences=["END"],
+        system="Be terse.",
+    )
     body = messages_requests(server)[0].body
     assert body["model"] == "claude-opus-4-6"
     assert body["max_tokens"] == 77
@@ -65,11 +72,17 @@ async def test_per_call_overrides_reach_the_request(make, server):
 async def test_agent_defaults_come_from_its_file(make, server, isolated_env):
     agents = isolated_env["work"] / ".claude" / "agents"
     agents.mkdir(parents=True)
-    agents.joinpath("terse.md").write_text("---\nname: terse\nmodel: haiku\nmax_tokens: 50\ntemperature: 0\n---\nBe terse.\n")
+    agents.joinpath("terse.md").write_text(
+        "---\nname: terse\nmodel: haiku\nmax_tokens: 50\ntemperature: 0\n---\nBe terse.\n"
+    )
     await make().execute_agent("terse", "hi")
     body = messages_requests(server)[0].body
     assert (body["model"], body["max_tokens"], body["temperature"], body["system"]) == (
-        "claude-haiku-4-5", 50, 0, "Be terse.")
+        "claude-haiku-4-5",
+        50,
+        0,
+        "Be terse.",
+    )
 
 
 async def test_rate_limit_with_retry_after_is_retried_by_the_sdk(make, server):
@@ -134,7 +147,8 @@ async def test_results_come_back_in_input_order(make, server):
 async def test_one_failure_keeps_every_other_result(make, server):
     server.faults.push("500")
     results = await make(enable_cache=False, max_concurrent=1).execute_multiple(
-        [("explainer", f"task {i}") for i in range(5)])
+        [("explainer", f"task {i}") for i in range(5)]
+    )
     assert [r.success for r in results] == [False, True, True, True, True]
 
 
@@ -191,7 +205,8 @@ async def test_replay_miss_is_a_failed_result_naming_the_task(make, server):
 
 async def test_calls_accept_per_call_models(make, server):
     results = await make().execute_multiple(
-        [Call("explainer", "x", model="claude-haiku-4-5"), ("explainer", "x", {"model": "claude-opus-4-6"})])
+        [Call("explainer", "x", model="claude-haiku-4-5"), ("explainer", "x", {"model": "claude-opus-4-6"})]
+    )
     assert [r.model for r in results] == ["claude-haiku-4-5", "claude-opus-4-6"]
 
 
@@ -199,8 +214,9 @@ def test_recommended_configuration_works_verbatim_on_the_offline_default(monkeyp
     monkeypatch.setenv("CLAUDE_FORCE_NB_SIMULATOR_LATENCY", "0")
 
     async def main():
-        orchestrator = AsyncAgentOrchestrator(max_concurrent=10, timeout_seconds=120, enable_cache=True,
-                                              cache_ttl_hours=24)
+        orchestrator = AsyncAgentOrchestrator(
+            max_concurrent=10, timeout_seconds=120, enable_cache=True, cache_ttl_hours=24
+        )
         result = await orchestrator.execute_agent("code-reviewer", "def f(): pass")
         results = await orchestrator.execute_multiple([("code-reviewer", "..."), ("python-expert", "...")])
         return orchestrator, result, results
@@ -258,7 +274,6 @@ async def test_an_auth_token_alone_talks_to_the_api(server, monkeypatch):
     assert result.success
     assert server.log[-1].headers["authorization"] == "<redacted>"
     await orchestrator.close()
-
 
 
 async def test_a_miss_resolves_builds_and_keys_its_request_once(make, server, counted):

@@ -106,8 +106,15 @@ async def test_root_and_parts_carry_stable_classes(orchestrator):
     for css_class in ("cfnb-stats", "cfnb-sweep", "cfnb-progress", "cfnb-progress-text", "cfnb-latency"):
         assert find(panel.widget, css_class) is not None, css_class
     cards = state(panel, "cfnb-stats")["value"]
-    for css_class in ("cfnb-hit-rate", "cfnb-hits", "cfnb-misses", "cfnb-speedup", "cfnb-time-saved",
-                      "cfnb-tokens-saved", "cfnb-cost-saved"):
+    for css_class in (
+        "cfnb-hit-rate",
+        "cfnb-hits",
+        "cfnb-misses",
+        "cfnb-speedup",
+        "cfnb-time-saved",
+        "cfnb-tokens-saved",
+        "cfnb-cost-saved",
+    ):
         assert f'class="cfnb-stat {css_class}"' in cards
 
 
@@ -220,8 +227,9 @@ async def test_bundle_has_widget_view_and_static_forms(orchestrator):
 async def test_static_forms_are_stable_across_runs_after_sanitizing(server, tmp_path):
     outputs = []
     for run in range(2):
-        async with AsyncAgentOrchestrator(base_url=server.url, api_key="test",
-                                          cache_path=tmp_path / f"run{run}.db") as orch:
+        async with AsyncAgentOrchestrator(
+            base_url=server.url, api_key="test", cache_path=tmp_path / f"run{run}.db"
+        ) as orch:
             await sweep(orch)
             panel = await sweep(orch)
             outputs.append(panel._repr_mimebundle_())

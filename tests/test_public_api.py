@@ -4,11 +4,30 @@ import claude_force_nb
 from claude_force_nb import _config
 
 EXPECTED = {
-    "DEFAULT_MODEL", "Agent", "AgentError", "AgentFileError", "AgentNotFoundError", "AgentRegistry", "AgentResult",
-    "AsyncAgentOrchestrator", "Batch", "CacheError", "CacheFileError", "CacheIntegrityWarning",
-    "CacheMissError", "CacheStats", "Call", "CallError", "CallTimeoutError", "ClaudeForceError", "ClaudeForceWarning",
-    "Progress", "ResponseCache", "Results",
-    "load_ipython_extension", "unload_ipython_extension",
+    "DEFAULT_MODEL",
+    "Agent",
+    "AgentError",
+    "AgentFileError",
+    "AgentNotFoundError",
+    "AgentRegistry",
+    "AgentResult",
+    "AsyncAgentOrchestrator",
+    "Batch",
+    "CacheError",
+    "CacheFileError",
+    "CacheIntegrityWarning",
+    "CacheMissError",
+    "CacheStats",
+    "Call",
+    "CallError",
+    "CallTimeoutError",
+    "ClaudeForceError",
+    "ClaudeForceWarning",
+    "Progress",
+    "ResponseCache",
+    "Results",
+    "load_ipython_extension",
+    "unload_ipython_extension",
 }
 
 

@@ -22,8 +22,12 @@ MODEL = "claude-sonnet-4-6"
 
 def message(text="an answer", input_tokens=10, output_tokens=20):
     return {
-        "id": "msg_1", "type": "message", "role": "assistant", "model": MODEL,
-        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": MODEL,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
         "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
     }
 
@@ -73,9 +77,11 @@ def test_round_trip_and_readable_columns(open_store, db, clock):
     assert got.completion.latency == 1.25
     assert got.completion.request_id == "req_k1"
     assert (got.agent, got.model, got.input_tokens, got.output_tokens) == ("poet", MODEL, 10, 20)
-    agent, model, task, response, tin, tout, created, expires = raw(db).execute(
-        "SELECT agent, model, task, response, input_tokens, output_tokens, created, expires FROM responses"
-    ).fetchone()
+    agent, model, task, response, tin, tout, created, expires = (
+        raw(db)
+        .execute("SELECT agent, model, task, response, input_tokens, output_tokens, created, expires FROM responses")
+        .fetchone()
+    )
     assert (agent, model, tin, tout) == ("poet", MODEL, 10, 20)
     assert task.startswith("Summarise this very long task") and len(task) == 80
     assert json.loads(response) == message("hello")
@@ -125,10 +131,18 @@ def test_an_edited_column_is_never_served(open_store, db, clock, column):
     assert store.get("bystander").completion.text == "answer for bystander"
 
 
-@pytest.mark.parametrize(("column", "value"), [
-    ("latency", "text where a number goes"), ("latency", b"bytes"), ("input_tokens", 10.5), ("request_id", 12345),
-    ("request_id", None), ("response", b"{}"), ("signature", "text"),
-])
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("latency", "text where a number goes"),
+        ("latency", b"bytes"),
+        ("input_tokens", 10.5),
+        ("request_id", 12345),
+        ("request_id", None),
+        ("response", b"{}"),
+        ("signature", "text"),
+    ],
+)
 def test_a_column_of_the_wrong_type_is_rejected(open_store, db, clock, column, value):
     store = open_store()
     fill(store, clock, "victim", "bystander")
@@ -176,15 +190,21 @@ def test_a_row_copied_to_another_key_is_rejected(open_store, db, clock):
     store = open_store()
     fill(store, clock, "a", "b")
     conn = raw(db)
-    copy = conn.execute("SELECT agent, model, task, response, request_id, input_tokens, output_tokens, latency, "
-                        "created, expires, signature FROM responses WHERE key = 'a'").fetchone()
-    conn.execute("INSERT INTO responses (key, agent, model, task, response, request_id, input_tokens, output_tokens, "
-                 "latency, created, expires, signature) VALUES ('c', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", copy)
+    copy = conn.execute(
+        "SELECT agent, model, task, response, request_id, input_tokens, output_tokens, latency, "
+        "created, expires, signature FROM responses WHERE key = 'a'"
+    ).fetchone()
+    conn.execute(
+        "INSERT INTO responses (key, agent, model, task, response, request_id, input_tokens, output_tokens, "
+        "latency, created, expires, signature) VALUES ('c', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        copy,
+    )
     with pytest.warns(CacheIntegrityWarning):
         assert store.get("c") is None
 
 
 # -- secrets -------------------------------------------------------------------------------------------
+
 
 def test_wrong_secret_rejects_everything_but_deletes_nothing(open_store, db, clock):
     fill(open_store(), clock, "a", "b", "c")
@@ -213,6 +233,7 @@ def test_rotation_reads_old_rows_and_writes_new_ones(open_store, clock):
 
 
 # -- damage --------------------------------------------------------------------------------------------
+
 
 def test_garbage_file_is_set_aside_and_replaced(open_store, db, clock):
     db.write_bytes(b"this is not a database at all " * 200)
@@ -252,6 +273,7 @@ def test_unopenable_path_says_what_to_do(open_store, tmp_path):
 
 
 # -- expiry and maintenance ----------------------------------------------------------------------------
+
 
 def test_expired_rows_are_not_served_and_are_removed(open_store, db, clock):
     store = open_store()
@@ -335,21 +357,28 @@ def test_a_store_nobody_closes_is_closed_when_collected(db, clock):
 
 # -- sharing -------------------------------------------------------------------------------------------
 
+
 def run_python(code, *args):
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_another_process_reads_what_this_one_wrote(open_store, db, clock):
     fill(open_store(), clock, "shared-key")
-    out = run_python("""
+    out = run_python(
+        """
         import sys, time
         from claude_force_nb._cache.secret import Signer
         from claude_force_nb._cache.store import Store
         store = Store(sys.argv[1], Signer([sys.argv[2].encode()], "env"), clock=lambda: float(sys.argv[3]))
         print(store.get("shared-key").completion.text)
         store.close()
-    """, db, SECRET.decode(), clock.now)
+    """,
+        db,
+        SECRET.decode(),
+        clock.now,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "answer for shared-key"
 
@@ -369,8 +398,15 @@ def test_two_processes_writing_at_once_lose_nothing(open_store, db):
                 store.flush()  # many small transactions, to contend for the lock
         store.close()
     """
-    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(writer), str(db), SECRET.decode(), name],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("p", "q")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(writer), str(db), SECRET.decode(), name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("p", "q")
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=90)
         assert proc.returncode == 0 and err == "", err

@@ -56,8 +56,9 @@ def connect(path: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> sqlite3.C
     return conn
 
 
-def open_database(path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
-                  clock: Callable[[], float] = time.time) -> sqlite3.Connection:
+def open_database(
+    path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT, clock: Callable[[], float] = time.time
+) -> sqlite3.Connection:
     """Connect to ``path``, creating the schema; set a damaged file aside (with a warning) first."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +70,8 @@ def open_database(path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         warnings.warn(
             f"The response cache {path} was damaged ({exc}). It was moved to {aside.name} and a new, empty "
             "cache was started; only cached answers are lost. Delete the old file when you no longer need it.",
-            CacheIntegrityWarning, stacklevel=4,
+            CacheIntegrityWarning,
+            stacklevel=4,
         )
     except OSError as exc:
         raise CacheFileError(_cannot_open(path, exc)) from exc
@@ -124,8 +126,10 @@ def _set_aside(path: Path, clock: Callable[[], float]) -> Path:
             if side.exists():
                 os.replace(side, aside.with_name(aside.name + suffix))
     except OSError as exc:
-        raise CacheFileError(f"The response cache {path} is damaged and could not be moved aside "
-                             f"({exc.strerror}). Delete it to start a fresh cache.") from exc
+        raise CacheFileError(
+            f"The response cache {path} is damaged and could not be moved aside "
+            f"({exc.strerror}). Delete it to start a fresh cache."
+        ) from exc
     return aside
 
 
@@ -137,5 +141,7 @@ def _damaged(exc: sqlite3.DatabaseError) -> bool:
 
 
 def _cannot_open(path: Path, exc: BaseException) -> str:
-    return (f"Could not open the response cache {path}: {exc}. Set {ENV_HOME} to a writable directory, pass "
-            "another path, or use persist=False to cache in memory only.")
+    return (
+        f"Could not open the response cache {path}: {exc}. Set {ENV_HOME} to a writable directory, pass "
+        "another path, or use persist=False to cache in memory only."
+    )

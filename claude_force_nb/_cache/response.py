@@ -181,8 +181,15 @@ class ResponseCache:
         """
         return self._find(key, self._timer(), replay=replay)
 
-    async def fetch(self, request: Request, call: Callable[[], Awaitable[Completion]], *, key: str | None = None,
-                    mode: str | None = None, agent: str = "") -> tuple[Completion, str]:
+    async def fetch(
+        self,
+        request: Request,
+        call: Callable[[], Awaitable[Completion]],
+        *,
+        key: str | None = None,
+        mode: str | None = None,
+        agent: str = "",
+    ) -> tuple[Completion, str]:
         """The answer to ``request`` and where it came from: "memory", "file", "shared" or "api".
 
         ``call`` makes the API call; it runs at most once for identical
@@ -247,8 +254,17 @@ class ResponseCache:
             self._memory[key] = entry
         if self._store is not None:
             created = self._clock()
-            self._store.put(Row(key, completion, created, created + self._ttl, agent,
-                                completion.model or request.model, request.task))
+            self._store.put(
+                Row(
+                    key,
+                    completion,
+                    created,
+                    created + self._ttl,
+                    agent,
+                    completion.model or request.model,
+                    request.task,
+                )
+            )
 
     def _find(self, key: str, start: float, *, replay: bool = False) -> Hit | None:
         with self._lock:
@@ -274,8 +290,7 @@ class ResponseCache:
         if replay and row.expires <= self._clock():
             with self._lock:
                 self._counter.file_hits += 1
-                self._counter.hit(completion.latency, row.input_tokens + row.output_tokens, cost,
-                                  self._timer() - start)
+                self._counter.hit(completion.latency, row.input_tokens + row.output_tokens, cost, self._timer() - start)
             return Hit(completion, FILE)
         deadline = row.expires if row.expires < self._clock() + self._ttl else None
         entry = _Entry(completion, deadline, row.input_tokens + row.output_tokens, cost)
@@ -305,13 +320,17 @@ class ResponseCache:
         task = " ".join(request.task[:200].split())
         task = task if len(task) <= 60 else task[:57] + "..."
         who = f"agent {agent!r}" if agent else "this request"
-        message = (f"No cached answer for {who} on {task!r} (replay mode only serves recorded answers). "
-                   "Record it by running once without replay (cache mode 'normal'), then replay.")
+        message = (
+            f"No cached answer for {who} on {task!r} (replay mode only serves recorded answers). "
+            "Record it by running once without replay (cache mode 'normal'), then replay."
+        )
         if self._store is None:
             message += " This cache is in memory only (persist=False), so nothing survives a restart."
         elif self._store.secret_mismatch:
-            message += (f" Cached answers exist in {self._store.path} but were signed with another secret: set "
-                        f"{ENV_SECRET} (or {ENV_OLD_SECRETS}) to the secret that recorded them.")
+            message += (
+                f" Cached answers exist in {self._store.path} but were signed with another secret: set "
+                f"{ENV_SECRET} (or {ENV_OLD_SECRETS}) to the secret that recorded them."
+            )
         return message
 
     # -- management ----------------------------------------------------------------------------------

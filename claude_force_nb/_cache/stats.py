@@ -40,8 +40,20 @@ class CacheStats:
 class StatsCounter:
     """Running totals, updated by the cache under its lock."""
 
-    __slots__ = ("memory_hits", "file_hits", "misses", "shared", "calls", "tampered", "evictions",
-                 "time_saved", "tokens_saved", "cost_saved", "hit_time", "call_time")
+    __slots__ = (
+        "memory_hits",
+        "file_hits",
+        "misses",
+        "shared",
+        "calls",
+        "tampered",
+        "evictions",
+        "time_saved",
+        "tokens_saved",
+        "cost_saved",
+        "hit_time",
+        "call_time",
+    )
 
     def __init__(self) -> None:
         self.reset()

@@ -35,8 +35,9 @@ from .writer import Writer
 TASK_SUMMARY_CHARS = 80
 
 # The columns of a row, in the order of Record's fields.
-_COLUMNS = ("key, agent, model, task, response, request_id, input_tokens, output_tokens, latency, created, expires, "
-            "signature")
+_COLUMNS = (
+    "key, agent, model, task, response, request_id, input_tokens, output_tokens, latency, created, expires, signature"
+)
 _SELECT_ONE = f"SELECT {_COLUMNS} FROM responses WHERE key = ?"
 _SELECT_ALL = f"SELECT rowid, {_COLUMNS} FROM responses"
 _INSERT = f"INSERT OR REPLACE INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -95,8 +96,10 @@ class VerifyReport:
 
 def _payload(record: Record) -> bytes:
     """The canonical bytes a row's signature covers: every column but the signature."""
-    parts = [_PAYLOAD_HEADER, _NUMBERS.pack(record.input_tokens, record.output_tokens, record.latency,
-                                            record.created, record.expires)]
+    parts = [
+        _PAYLOAD_HEADER,
+        _NUMBERS.pack(record.input_tokens, record.output_tokens, record.latency, record.created, record.expires),
+    ]
     for text in (record.key, record.agent, record.model, record.task, record.response):
         data = text.encode()
         parts.append(b"%d:" % len(data))
@@ -113,8 +116,15 @@ def _payload(record: Record) -> bytes:
 class Store:
     """Signed rows in one SQLite file (WAL), with writes on a background thread."""
 
-    def __init__(self, path: str | os.PathLike, signer: Signer, *, clock: Callable[[], float] = time.time,
-                 busy_timeout: float = DEFAULT_BUSY_TIMEOUT, on_tampered: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        signer: Signer,
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        on_tampered: Callable[[int], None] | None = None,
+    ):
         self.path = Path(path)
         self.signer = signer
         self.secret_mismatch = False
@@ -153,8 +163,17 @@ class Store:
             self._execute(_DELETE_EXPIRED, (key, now))
             return None
         completion = Completion(json.loads(record.response), record.latency, record.request_id)
-        return Row(key, completion, record.created, record.expires, record.agent, record.model, record.task,
-                   record.input_tokens, record.output_tokens)
+        return Row(
+            key,
+            completion,
+            record.created,
+            record.expires,
+            record.agent,
+            record.model,
+            record.task,
+            record.input_tokens,
+            record.output_tokens,
+        )
 
     def count(self) -> int:
         with self._lock:
@@ -185,9 +204,20 @@ class Store:
             return
         c = row.completion
         response = json.dumps(c.message, separators=(",", ":"), ensure_ascii=False)
-        summary = " ".join(row.task[:2 * TASK_SUMMARY_CHARS].split())[:TASK_SUMMARY_CHARS]
-        record = Record(row.key, row.agent, row.model, summary, response, c.request_id, c.input_tokens,
-                        c.output_tokens, float(c.latency), float(row.created), float(row.expires))
+        summary = " ".join(row.task[: 2 * TASK_SUMMARY_CHARS].split())[:TASK_SUMMARY_CHARS]
+        record = Record(
+            row.key,
+            row.agent,
+            row.model,
+            summary,
+            response,
+            c.request_id,
+            c.input_tokens,
+            c.output_tokens,
+            float(c.latency),
+            float(row.created),
+            float(row.expires),
+        )
         try:
             payload = _payload(record)
         except UnicodeEncodeError:
@@ -284,8 +314,9 @@ class Store:
         for key in expired:
             self._execute(_DELETE_EXPIRED, (key, now))
         removed += len(expired)
-        return VerifyReport(ok + len(bad) + len(expired), ok, tuple(str(b[0]) for b in bad), tuple(expired),
-                            removed, mismatch)
+        return VerifyReport(
+            ok + len(bad) + len(expired), ok, tuple(str(b[0]) for b in bad), tuple(expired), removed, mismatch
+        )
 
     def _integrity_message(self, report: VerifyReport) -> str:
         n = len(report.bad)
@@ -310,7 +341,8 @@ class Store:
             warnings.warn(
                 f"Could not read the response cache {self.path} ({exc}); those lookups count as misses. "
                 "If this persists, delete the file to start a fresh cache.",
-                CacheIntegrityWarning, stacklevel=5,
+                CacheIntegrityWarning,
+                stacklevel=5,
             )
 
     def _write_failed(self, exc: BaseException | None) -> None:
@@ -319,7 +351,8 @@ class Store:
             warnings.warn(
                 f"Could not write to the response cache {self.path} ({exc}); answers stay cached in memory "
                 "for this session. Check free disk space and permissions.",
-                CacheIntegrityWarning, stacklevel=2,
+                CacheIntegrityWarning,
+                stacklevel=2,
             )
 
 

@@ -34,8 +34,14 @@ class _Task:
 class Writer:
     """Runs queued SQL on its own thread and connection."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], *,
-                 on_error: Callable[[BaseException], None], batch_size: int = 512, linger: float = 0.01):
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        on_error: Callable[[BaseException], None],
+        batch_size: int = 512,
+        linger: float = 0.01,
+    ):
         self._connect = connect
         self._on_error = on_error
         self._batch_size = batch_size
@@ -93,8 +99,7 @@ class Writer:
                 if self._thread is None:
                     # Daemon, so a forgotten cache never keeps the interpreter
                     # alive; the store's finalizer closes it at exit instead.
-                    self._thread = threading.Thread(target=self._run, name="claude-force-nb-cache-writer",
-                                                    daemon=True)
+                    self._thread = threading.Thread(target=self._run, name="claude-force-nb-cache-writer", daemon=True)
                     self._thread.start()
         elif self._closed:
             raise RuntimeError("The cache writer is closed.")

@@ -94,8 +94,10 @@ class BackgroundRun:
 
     def _interrupted(self) -> str:
         progress = self.progress
-        return (f"Interrupted: {progress.succeeded + progress.failed} calls finished (kept and cached), "
-                f"{progress.cancelled} cancelled.")
+        return (
+            f"Interrupted: {progress.succeeded + progress.failed} calls finished (kept and cached), "
+            f"{progress.cancelled} cancelled."
+        )
 
     def _waited(self) -> None:
         if self._on_wait is not None:
@@ -109,7 +111,10 @@ class BackgroundRun:
         text = f"Background sweep {state}: {self.progress}"
         if self.done:
             bundle = self.results._repr_mimebundle_()
-            return {"text/plain": text + "\n" + bundle["text/plain"], "text/html": f"<p>{text}</p>" + bundle["text/html"]}
+            return {
+                "text/plain": text + "\n" + bundle["text/plain"],
+                "text/html": f"<p>{text}</p>" + bundle["text/html"],
+            }
         return {"text/plain": text}
 
     def __repr__(self) -> str:

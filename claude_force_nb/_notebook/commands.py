@@ -91,15 +91,22 @@ def _cache(context: Context, rest: list[str]) -> Any:
     action = rest[0] if rest else "info"
     if action == "info":
         info = cache.info()
-        print(f"path: {info.path}\nsize: {info.size_bytes:,} bytes\nentries: {info.entries}\n"
-              f"secret: {info.secret_source}\nmode: {cache.mode}")
+        print(
+            f"path: {info.path}\nsize: {info.size_bytes:,} bytes\nentries: {info.entries}\n"
+            f"secret: {info.secret_source}\nmode: {cache.mode}"
+        )
     elif action == "verify":
         report = cache.verify()
-        print(f"{report.total} rows: {report.ok} verified, {len(report.bad)} failed their signature"
-              + (" (removed)" if report.bad and not report.secret_mismatch else "") + f", {len(report.expired)} expired.")
+        print(
+            f"{report.total} rows: {report.ok} verified, {len(report.bad)} failed their signature"
+            + (" (removed)" if report.bad and not report.secret_mismatch else "")
+            + f", {len(report.expired)} expired."
+        )
         if report.secret_mismatch:
-            print("No row verified, so they were kept: they were probably signed with another secret. Set "
-                  f"{ENV_SECRET} (or {ENV_OLD_SECRETS}) to the secret that wrote them.")
+            print(
+                "No row verified, so they were kept: they were probably signed with another secret. Set "
+                f"{ENV_SECRET} (or {ENV_OLD_SECRETS}) to the secret that wrote them."
+            )
     elif action == "prune":
         print(f"Removed {cache.prune()} expired rows.")
     elif action == "clear":

@@ -40,19 +40,31 @@ STREAM_REFRESH_SECONDS = 0.05
 
 def _common(func):
     """Options shared by %%agent and %%agents."""
-    for arg in reversed([
-        magic_arguments.argument("--max-tokens", type=int, metavar="N", help="maximum tokens in the answer"),
-        magic_arguments.argument("-t", "--temperature", type=float, metavar="T", help="sampling temperature, 0 to 1"),
-        magic_arguments.argument("--system", metavar="TEXT", help="system prompt to use instead of the agent's"),
-        magic_arguments.argument("-f", "--format", choices=FORMATS, help="how to show answers (default markdown)"),
-        magic_arguments.argument("-o", "--out", metavar="VAR", help="store the result object in VAR"),
-        magic_arguments.argument("--no-cache", action="store_true", help="neither read nor write the cache"),
-        magic_arguments.argument("--refresh", action="store_true", help="call the API again and overwrite the cache"),
-        magic_arguments.argument("--replay", action="store_true", help="answer only from the cache; a miss is an error"),
-        magic_arguments.argument("--timeout", type=float, metavar="S", help="seconds before a call is abandoned"),
-        magic_arguments.argument("--raw", action="store_true", help="send the cell as is, without {name} interpolation"),
-        magic_arguments.argument("--fence", action="store_true", help="wrap interpolated values as delimited data blocks"),
-    ]):
+    for arg in reversed(
+        [
+            magic_arguments.argument("--max-tokens", type=int, metavar="N", help="maximum tokens in the answer"),
+            magic_arguments.argument(
+                "-t", "--temperature", type=float, metavar="T", help="sampling temperature, 0 to 1"
+            ),
+            magic_arguments.argument("--system", metavar="TEXT", help="system prompt to use instead of the agent's"),
+            magic_arguments.argument("-f", "--format", choices=FORMATS, help="how to show answers (default markdown)"),
+            magic_arguments.argument("-o", "--out", metavar="VAR", help="store the result object in VAR"),
+            magic_arguments.argument("--no-cache", action="store_true", help="neither read nor write the cache"),
+            magic_arguments.argument(
+                "--refresh", action="store_true", help="call the API again and overwrite the cache"
+            ),
+            magic_arguments.argument(
+                "--replay", action="store_true", help="answer only from the cache; a miss is an error"
+            ),
+            magic_arguments.argument("--timeout", type=float, metavar="S", help="seconds before a call is abandoned"),
+            magic_arguments.argument(
+                "--raw", action="store_true", help="send the cell as is, without {name} interpolation"
+            ),
+            magic_arguments.argument(
+                "--fence", action="store_true", help="wrap interpolated values as delimited data blocks"
+            ),
+        ]
+    ):
         func = arg(func)
     return func
 
@@ -62,17 +74,25 @@ class AgentMagics(Magics):
     """Run Claude agents from notebook cells. Options set with ``%config AgentMagics.<name> = value``."""
 
     default_agent = Unicode("python-expert", help="Agent used by %%agent when none is named.").tag(config=True)
-    model = Unicode(None, allow_none=True, help="Model for every call (default: the agent's, then "
-                    f"{ENV_MODEL}, then the package default).").tag(config=True)
+    model = Unicode(
+        None,
+        allow_none=True,
+        help=f"Model for every call (default: the agent's, then {ENV_MODEL}, then the package default).",
+    ).tag(config=True)
     max_tokens = Integer(DEFAULT_MAX_TOKENS, help="Default maximum tokens per answer.").tag(config=True)
     max_concurrent = Integer(DEFAULT_MAX_CONCURRENT, help="Calls in flight at once.").tag(config=True)
     timeout = Float(DEFAULT_TIMEOUT_SECONDS, help="Seconds before a call is abandoned.").tag(config=True)
     cache_ttl_hours = Float(DEFAULT_CACHE_TTL_HOURS, help="How long cached answers are served.").tag(config=True)
     cache_maxsize = Integer(DEFAULT_CACHE_MAXSIZE, help="Answers kept in memory.").tag(config=True)
-    cache_path = Unicode(None, allow_none=True, help="SQLite cache file (default: under "
-                         f"{ENV_HOME} or the user data directory).").tag(config=True)
-    cache_mode = Enum(CACHE_MODES, None, allow_none=True, help="normal, refresh, no-cache or replay "
-                      f"(default: {ENV_CACHE_MODE}, else normal).").tag(config=True)
+    cache_path = Unicode(
+        None, allow_none=True, help=f"SQLite cache file (default: under {ENV_HOME} or the user data directory)."
+    ).tag(config=True)
+    cache_mode = Enum(
+        CACHE_MODES,
+        None,
+        allow_none=True,
+        help=f"normal, refresh, no-cache or replay (default: {ENV_CACHE_MODE}, else normal).",
+    ).tag(config=True)
     format = Enum(FORMATS, "markdown", help="How answers are shown.").tag(config=True)
     panel = Bool(True, help="Show the stats panel under %%agents runs.").tag(config=True)
 
@@ -81,8 +101,16 @@ class AgentMagics(Magics):
     _runs: list[BackgroundRun] = []
     last_batch = None
 
-    @observe("max_concurrent", "timeout", "cache_ttl_hours", "cache_maxsize", "cache_path", "cache_mode", "model",
-             "max_tokens")
+    @observe(
+        "max_concurrent",
+        "timeout",
+        "cache_ttl_hours",
+        "cache_maxsize",
+        "cache_path",
+        "cache_mode",
+        "model",
+        "max_tokens",
+    )
     def _settings_changed(self, change: dict) -> None:
         self.release()  # rebuilt with the new settings on next use
 
@@ -98,15 +126,15 @@ class AgentMagics(Magics):
 
     def _new_orchestrator(self) -> AsyncAgentOrchestrator:
         return AsyncAgentOrchestrator(
-                max_concurrent=self.max_concurrent,
-                timeout_seconds=self.timeout,
-                cache_ttl_hours=self.cache_ttl_hours,
-                cache_maxsize=self.cache_maxsize,
-                cache_path=self.cache_path,
-                cache_mode=self.cache_mode,
-                model=self.model,
-                max_tokens=self.max_tokens,
-            )
+            max_concurrent=self.max_concurrent,
+            timeout_seconds=self.timeout,
+            cache_ttl_hours=self.cache_ttl_hours,
+            cache_maxsize=self.cache_maxsize,
+            cache_path=self.cache_path,
+            cache_mode=self.cache_mode,
+            model=self.model,
+            max_tokens=self.max_tokens,
+        )
 
     def release(self) -> None:
         """Close the orchestrator (flushing the cache file) once its background runs end."""
@@ -182,8 +210,9 @@ class AgentMagics(Magics):
     @magic_arguments.argument("--over", metavar="VAR", help="sweep the cell over the items of VAR ({item} in the cell)")
     @magic_arguments.argument("--models", metavar="A,B", help="comma-separated models: one call per model")
     @magic_arguments.argument("-c", "--concurrency", type=int, metavar="N", help="calls in flight at once")
-    @magic_arguments.argument("--background", action="store_true",
-                              help="return at once; -o VAR holds a handle to watch, await or cancel")
+    @magic_arguments.argument(
+        "--background", action="store_true", help="return at once; -o VAR holds a handle to watch, await or cancel"
+    )
     @magic_arguments.argument("--no-panel", action="store_true", help="do not show the stats panel")
     @_common
     @cell_magic
@@ -240,8 +269,10 @@ class AgentMagics(Magics):
             self._runs = [r for r in self._runs if not r.done] + [run]
             self._store(args.out, run)
             if not quiet:
-                print(f"Started {len(calls)} calls in the background"
-                      + (f"; watch, await or cancel {args.out}." if args.out else "."))
+                print(
+                    f"Started {len(calls)} calls in the background"
+                    + (f"; watch, await or cancel {args.out}." if args.out else ".")
+                )
             return
         try:
             results = Results(_loop.run(batch.wait()))

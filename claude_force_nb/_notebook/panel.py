@@ -43,8 +43,10 @@ if TYPE_CHECKING:
 DEFAULT_INTERVAL = 0.1  # seconds between live redraws
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
-_CARD = ("display:inline-block;vertical-align:top;min-width:6.5em;margin:0 .4em .4em 0;padding:.25em .6em;"
-         "border-radius:4px;background:var(--jp-layout-color2,#f2f2f2)")
+_CARD = (
+    "display:inline-block;vertical-align:top;min-width:6.5em;margin:0 .4em .4em 0;padding:.25em .6em;"
+    "border-radius:4px;background:var(--jp-layout-color2,#f2f2f2)"
+)
 _LABEL = "font-size:75%;opacity:.75"
 _VALUE = "font-size:125%;font-weight:600"
 _CELL = "padding:0 1em 0 0;text-align:left"
@@ -140,10 +142,14 @@ def latency_html(latencies: dict[str, tuple[float, int]]) -> str:
 def summary_text(stats: CacheStats, batch: Batch | None) -> str:
     """The text/plain form: fixed words and numbers."""
     lines = [
-        (f"Agent cache: {percent(stats.hit_rate)} hit rate ({stats.memory_hits} memory, {stats.file_hits} file), "
-         f"{stats.hits} hits, {stats.misses} misses"),
-        (f"Saved: {seconds(stats.time_saved)}, {stats.tokens_saved} tokens, ${stats.cost_saved:.4f}; "
-         f"speedup {speedup(stats.speedup)}"),
+        (
+            f"Agent cache: {percent(stats.hit_rate)} hit rate ({stats.memory_hits} memory, {stats.file_hits} file), "
+            f"{stats.hits} hits, {stats.misses} misses"
+        ),
+        (
+            f"Saved: {seconds(stats.time_saved)}, {stats.tokens_saved} tokens, ${stats.cost_saved:.4f}; "
+            f"speedup {speedup(stats.speedup)}"
+        ),
     ]
     if stats.tampered:
         lines.append(f"Tampered rows removed: {stats.tampered}")
@@ -176,8 +182,13 @@ class StatsPanel:
     >>> panel.watch(batch); display(panel); await batch; panel.refresh()
     """
 
-    def __init__(self, orchestrator: AsyncAgentOrchestrator, *, interval: float = DEFAULT_INTERVAL,
-                 timer: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        orchestrator: AsyncAgentOrchestrator,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        timer: Callable[[], float] = time.monotonic,
+    ):
         self.orchestrator = orchestrator
         self.batch: Batch | None = None
         self.interval = interval
@@ -197,8 +208,9 @@ class StatsPanel:
         self._latency = widgets.HTML()
         self._latency.add_class("cfnb-latency")
         heading = widgets.HTML("<b>Sweep</b>")
-        self._sweep = widgets.VBox([heading, widgets.HBox([self._bar, self._counts]), self._latency],
-                                   layout=widgets.Layout(display="none"))
+        self._sweep = widgets.VBox(
+            [heading, widgets.HBox([self._bar, self._counts]), self._latency], layout=widgets.Layout(display="none")
+        )
         self._sweep.add_class("cfnb-sweep")
         self.widget = widgets.VBox([self._stats, self._sweep])
         self.widget.add_class("cfnb-panel")

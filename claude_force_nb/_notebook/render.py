@@ -32,8 +32,10 @@ def footer(result: AgentResult) -> str:
     if not result.success:
         return f"{result.agent_name} · {result.status} after {duration(result.latency)}"
     where = f"cached ({result.source}), saved {duration(result.original_latency)}" if result.cached else "live"
-    return (f"{result.agent_name} · {result.model} · {result.input_tokens} in / {result.output_tokens} out tokens"
-            f" · ${result.cost:.4f} · {duration(result.latency)} · {where}")
+    return (
+        f"{result.agent_name} · {result.model} · {result.input_tokens} in / {result.output_tokens} out tokens"
+        f" · ${result.cost:.4f} · {duration(result.latency)} · {where}"
+    )
 
 
 def first_line(text: str, width: int = 80) -> str:
@@ -56,9 +58,11 @@ class Answer:
         result, foot = self.result, footer(self.result)
         if not result.success:
             message = f"{result.agent_name} {result.status}: {error_line(result)}"
-            return {"text/plain": message,
-                    "text/html": f'<div class="cfnb-error"><b>{html.escape(result.agent_name)} '
-                                 f'{result.status}</b>: {html.escape(error_line(result))}</div>'}
+            return {
+                "text/plain": message,
+                "text/html": f'<div class="cfnb-error"><b>{html.escape(result.agent_name)} '
+                f"{result.status}</b>: {html.escape(error_line(result))}</div>",
+            }
         text = result.output
         if self.format == "json":
             parsed = parse_json(text)
@@ -66,8 +70,10 @@ class Answer:
                 return {"application/json": parsed, "text/plain": json.dumps(parsed, indent=2) + "\n\n" + foot}
         if self.format == "code":
             language, code = extract_code(text)
-            return {"text/markdown": f"```{language}\n{code}\n```\n\n<small>{html.escape(foot)}</small>",
-                    "text/plain": f"{code}\n\n{foot}"}
+            return {
+                "text/markdown": f"```{language}\n{code}\n```\n\n<small>{html.escape(foot)}</small>",
+                "text/plain": f"{code}\n\n{foot}",
+            }
         if self.format == "text" or self.format == "json":
             return {"text/plain": f"{text}\n\n{foot}"}
         return {"text/markdown": f"{text}\n\n<small>{html.escape(foot)}</small>", "text/plain": f"{text}\n\n{foot}"}

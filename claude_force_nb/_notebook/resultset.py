@@ -8,8 +8,21 @@ from typing import Any, overload
 from .render import table_html, table_text
 from .._results import AgentResult
 
-COLUMNS = ("agent", "input", "model", "status", "success", "cached", "latency", "input_tokens", "output_tokens",
-           "cost", "request_id", "output", "error")
+COLUMNS = (
+    "agent",
+    "input",
+    "model",
+    "status",
+    "success",
+    "cached",
+    "latency",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+    "request_id",
+    "output",
+    "error",
+)
 
 
 class Results(Sequence[AgentResult]):
@@ -65,9 +78,18 @@ class Results(Sequence[AgentResult]):
         """One plain dict per result, with the columns of :meth:`to_dataframe`."""
         return [
             {
-                "agent": r.agent_name, "input": r.item, "model": r.model, "status": r.status, "success": r.success,
-                "cached": r.cached, "latency": r.latency, "input_tokens": r.input_tokens,
-                "output_tokens": r.output_tokens, "cost": r.cost, "request_id": r.request_id, "output": r.output,
+                "agent": r.agent_name,
+                "input": r.item,
+                "model": r.model,
+                "status": r.status,
+                "success": r.success,
+                "cached": r.cached,
+                "latency": r.latency,
+                "input_tokens": r.input_tokens,
+                "output_tokens": r.output_tokens,
+                "cost": r.cost,
+                "request_id": r.request_id,
+                "output": r.output,
                 "error": r.errors[0] if r.errors else None,
             }
             for r in self._results

@@ -22,7 +22,6 @@ _REASONS = {529: "Overloaded"}
 _Reply = tuple[int, dict[str, str], "bytes | list[bytes]"]
 
 
-
 class MessagesHTTPServer(ThreadingHTTPServer):
     """One thread per connection; tracks open sockets so stop() can close idle keep-alive ones."""
 
