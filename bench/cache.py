@@ -51,7 +51,24 @@ MODEL = "claude-sonnet-4-6"
 SYSTEM = "You are a careful assistant. Answer precisely and cite the lines you rely on."
 SECRET = b"bench-secret"
 SIZES = {"1 KB": 1_000, "10 KB": 10_000}
-WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing matches ".split()
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "a",
+    "lazy",
+    "dog",
+    "while",
+    "seven",
+    "wizards",
+    "quietly",
+    "judge",
+    "boxing",
+    "matches",
+]
 
 # -- workload ------------------------------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 
-import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -50,7 +49,9 @@ figures = {{}}
 for _ in range(2):  # the second round is the one reported; the first warms up
     figures = {{
         "empty cell `pass` (run_cell), for scale": timed(lambda: ip.run_cell("pass", store_history=False), N),
-        "cell printing one line (run_cell), for scale": timed(lambda: ip.run_cell("print('x')", store_history=False), N),
+        "cell printing one line (run_cell), for scale": timed(
+            lambda: ip.run_cell("print('x')", store_history=False), N
+        ),
         "cell, answer shown (run_cell)": timed(shown_cell, N),
         "cell, silenced with ; (run_cell)": timed(quiet_cell, N),
         "magic only (run_cell_magic)": timed(magic_only, N),

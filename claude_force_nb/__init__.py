@@ -26,9 +26,9 @@ from ._errors import (
     ClaudeForceError,
     ClaudeForceWarning,
 )
+from ._notebook.resultset import Results
 from ._orchestrator import AsyncAgentOrchestrator
 from ._results import AgentResult
-from ._notebook.resultset import Results
 
 __version__ = "0.1.0"
 

@@ -79,10 +79,8 @@ def _split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str]:
     lines = text.lstrip("\ufeff").splitlines(keepends=True)
     if not lines or lines[0].strip() != "---":
         raise AgentFileError(f"{source}: expected YAML front matter starting with '---' on the first line.")
-    for end, line in enumerate(lines[1:], start=1):
-        if line.strip() == "---":
-            break
-    else:
+    end = next((i for i, line in enumerate(lines[1:], start=1) if line.strip() == "---"), None)
+    if end is None:
         raise AgentFileError(f"{source}: front matter is not closed by a '---' line.")
     try:
         meta = yaml.safe_load("".join(lines[1:end])) or {}

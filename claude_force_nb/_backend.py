@@ -55,57 +55,13 @@ class Backend(Protocol):
         """Load now what the first request would otherwise load (the SDK), on the calling thread."""
 
     async def complete(self, request: Request, *, timeout: float | None = None) -> Completion:
-        """One ``messages.create`` call; SDK errors become :class:`CallError`."""
-        # The client (and the SDK import behind it, a second or more) comes
-        # first: the deadline is for the answer, not for loading the library.
-        client = self.client()
-        return await _within(self._create(client, request, timeout), timeout)
+        """Send ``request``; raise :class:`CallError` when it fails, and :class:`CallTimeoutError`
+        when the answer takes more than ``timeout`` seconds of waiting for the API."""
 
     async def stream(
         self, request: Request, on_text: Callable[[str], object], *, timeout: float | None = None
     ) -> Completion:
-        """Stream the answer, calling ``on_text`` with each chunk; return the final message."""
-        client = self.client()
-        return await _within(self._stream(client, request, on_text, timeout), timeout)
-
-    async def _create(self, client: anthropic.AsyncAnthropic, request: Request, timeout: float | None) -> Completion:
-        import anthropic  # loaded by client() by now
-
-        kwargs = request.to_kwargs()
-        if timeout is not None:
-            kwargs["timeout"] = timeout
-        start = self._timer()
-        try:
-            # The raw JSON is what we keep; building the SDK's pydantic model
-            # only to dump it back would cost more than the rest of the call.
-            response = await client.messages.with_raw_response.create(**kwargs)
-            message = await response.json()
-        except anthropic.AnthropicError as exc:
-            raise self._error(exc) from exc
-        return Completion(message, self._timer() - start, response.request_id)
-
-    async def _stream(
-        self,
-        client: anthropic.AsyncAnthropic,
-        request: Request,
-        on_text: Callable[[str], object],
-        timeout: float | None,
-    ) -> Completion:
-        import anthropic
-
-        kwargs = request.to_kwargs()
-        if timeout is not None:
-            kwargs["timeout"] = timeout
-        start = self._timer()
-        try:
-            async with client.messages.stream(**kwargs) as stream:
-                async for text in stream.text_stream:
-                    on_text(text)
-                message = await stream.get_final_message()
-                request_id = stream.request_id
-        except anthropic.AnthropicError as exc:
-            raise self._error(exc) from exc
-        return Completion(message.model_dump(mode="json", exclude_none=True), self._timer() - start, request_id)
+        """As :meth:`complete`, calling ``on_text`` with each chunk of the answer as it arrives."""
 
     async def aclose(self) -> None:
         """Release connections."""
@@ -196,7 +152,19 @@ class AnthropicBackend:
 
     async def complete(self, request: Request, *, timeout: float | None = None) -> Completion:
         """One ``messages.create`` call; SDK errors become :class:`CallError`."""
+        # The client (and the SDK import behind it, a second or more) comes
+        # first: the deadline is for the answer, not for loading the library.
         client = self.client()
+        return await _within(self._create(client, request, timeout), timeout)
+
+    async def stream(
+        self, request: Request, on_text: Callable[[str], object], *, timeout: float | None = None
+    ) -> Completion:
+        """Stream the answer, calling ``on_text`` with each chunk; return the final message."""
+        client = self.client()
+        return await _within(self._stream(client, request, on_text, timeout), timeout)
+
+    async def _create(self, client: anthropic.AsyncAnthropic, request: Request, timeout: float | None) -> Completion:
         import anthropic  # loaded by client() by now
 
         kwargs = request.to_kwargs()
@@ -212,11 +180,13 @@ class AnthropicBackend:
             raise self._error(exc) from exc
         return Completion(message, self._timer() - start, response.request_id)
 
-    async def stream(
-        self, request: Request, on_text: Callable[[str], object], *, timeout: float | None = None
+    async def _stream(
+        self,
+        client: anthropic.AsyncAnthropic,
+        request: Request,
+        on_text: Callable[[str], object],
+        timeout: float | None,
     ) -> Completion:
-        """Stream the answer, calling ``on_text`` with each chunk; return the final message."""
-        client = self.client()
         import anthropic
 
         kwargs = request.to_kwargs()
@@ -288,8 +258,8 @@ def call_error(exc: anthropic.AnthropicError, *, where: str = "the API", credent
         return CallTimeoutError("The request timed out; raise the timeout or try again later.")
     if isinstance(exc, anthropic.APIStatusError):
         status = exc.status_code
-        body = exc.body if isinstance(exc.body, dict) else {}
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        body: dict[str, Any] = exc.body if isinstance(exc.body, dict) else {}
+        error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else {}
         detail = error.get("message") or exc.message
         kind = error.get("type") or type(exc).__name__
         hint = _STATUS_HINTS.get(status) or ("Try again later." if status >= 500 else "")

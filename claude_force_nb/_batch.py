@@ -143,6 +143,7 @@ class Batch:
     async def wait(self) -> list[AgentResult]:
         """Results in input order. If this wait is cancelled, so are the calls."""
         self.start()
+        assert self._waiter is not None  # start() made it
         try:
             await asyncio.shield(self._waiter)
         except asyncio.CancelledError:
@@ -167,7 +168,7 @@ class Batch:
         """Finished results, with unfinished calls shown as cancelled placeholders."""
         return [
             failure(call, asyncio.CancelledError()) if result is None else result
-            for call, result in zip(self.calls, self.results)
+            for call, result in zip(self.calls, self.results, strict=True)
         ]
 
     def __await__(self) -> Generator[Any, None, list[AgentResult]]:

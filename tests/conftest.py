@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Awaitable, Callable
 
 import anthropic
 import pytest
@@ -60,6 +62,21 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path):
         monkeypatch.setenv(name, ",".join(filter(None, (existing, "127.0.0.1,localhost"))))
     monkeypatch.chdir(dirs["work"])
     return dirs
+
+
+async def _until(condition: Callable[[], bool], *, timeout: float = 60.0, interval: float = 0.02) -> None:
+    # Polls because what it watches (the local server's log and counters) is written by other threads.
+    for _ in range(int(timeout / interval)):
+        if condition():
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError(f"still not true after {timeout:g} s (a hang guard, not a speed check)")
+
+
+@pytest.fixture
+def until() -> Callable[..., Awaitable[None]]:
+    """``await until(lambda: server.in_flight == 4)``: wait for something another thread does."""
+    return _until
 
 
 class FakeClock:

@@ -37,7 +37,7 @@ def test_name_defaults_to_file_stem():
 
 
 @pytest.mark.parametrize(
-    "text, fragment",
+    ("text", "fragment"),
     [
         ("no front matter\n", "starting with '---'"),
         ("---\nname: a\nbody without end\n", "not closed"),

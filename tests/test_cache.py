@@ -10,10 +10,10 @@ import warnings
 import pytest
 
 from claude_force_nb._cache import ResponseCache
+from claude_force_nb._cache.stats import CacheStats, StatsCounter
 from claude_force_nb._config import Settings
 from claude_force_nb._errors import CacheIntegrityWarning, CacheMissError
 from claude_force_nb._request import Completion, Request
-from claude_force_nb._cache.stats import CacheStats, StatsCounter
 
 SECRET = b"cache-test-secret"
 MODEL = "claude-sonnet-4-6"
@@ -253,7 +253,7 @@ async def test_a_failed_call_fails_every_waiter_and_caches_nothing(make_cache, a
 async def test_a_failed_call_alone_is_not_logged_as_unretrieved(make_cache, api, caplog):
     cache = make_cache()
     api.fail_with = ValueError("bad request")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="bad request"):
         await cache.fetch(request(), api())
     await asyncio.sleep(0)
     import gc
@@ -272,7 +272,7 @@ async def test_waiters_take_over_when_the_caller_is_cancelled(make_cache, api):
     leader.cancel()
     await asyncio.sleep(0)
     api.gate.set()
-    completion, source = await follower
+    _completion, source = await follower
     assert source == "api" and api.calls == 2
     with pytest.raises(asyncio.CancelledError):
         await leader
@@ -318,7 +318,7 @@ async def test_no_cache_neither_reads_nor_writes_nor_shares(make_cache, api):
 async def test_replay_serves_recorded_answers(make_cache, api):
     await record(make_cache, api, request())
     cache = make_cache(mode="replay")
-    completion, source = await cache.fetch(request(), api())
+    _completion, source = await cache.fetch(request(), api())
     assert source == "file" and api.calls == 1
 
 
@@ -470,8 +470,12 @@ async def test_another_process_reads_what_this_one_wrote(make_cache, api, tmp_pa
         print(completion.text, cache.stats().file_hits)
         cache.close()
     """)
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "cache.sqlite")], capture_output=True, text=True, timeout=60
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", code, str(tmp_path / "cache.sqlite")],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["the", "answer", "#1", "1"]

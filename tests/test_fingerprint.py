@@ -115,19 +115,19 @@ def test_list_and_tuple_are_the_same_json():
     assert fingerprint(request(stop_sequences=["a", "b"])) == fingerprint(request(stop_sequences=("a", "b")))
 
 
-BASE = dict(
-    model=MODEL,
-    max_tokens=256,
-    system="Be brief.",
-    stop_sequences=["END"],
-    tools=[{"name": "search", "input_schema": {"type": "object"}}],
-    tool_choice={"type": "auto"},
-    thinking={"type": "enabled", "budget_tokens": 1024},
-    output_config={"effort": "low"},
-    temperature=0.2,
-    top_p=0.9,
-    top_k=40,
-)
+BASE = {
+    "model": MODEL,
+    "max_tokens": 256,
+    "system": "Be brief.",
+    "stop_sequences": ["END"],
+    "tools": [{"name": "search", "input_schema": {"type": "object"}}],
+    "tool_choice": {"type": "auto"},
+    "thinking": {"type": "enabled", "budget_tokens": 1024},
+    "output_config": {"effort": "low"},
+    "temperature": 0.2,
+    "top_p": 0.9,
+    "top_k": 40,
+}
 CHANGES = {
     "model": "claude-haiku-4-5",
     "max_tokens": 257,

@@ -57,7 +57,7 @@ def test_public_names():
 
 
 @pytest.mark.parametrize(
-    "text, expected",
+    ("text", "expected"),
     [
         ("Hello {name}.", "Hello Ada."),
         ("{cfg.model}", "opus"),
@@ -252,7 +252,7 @@ function f() { return {}; }
 
 
 @pytest.mark.parametrize(
-    "text, missing",
+    ("text", "missing"),
     [(PYTHON_CELL, ("self.x",)), (JSON_DOC, ()), (LATEX, ()), (OTHER, ())],
     ids=["python", "json", "latex", "other"],
 )
@@ -260,8 +260,27 @@ def test_code_and_markup_pass_through_byte_for_byte(text, missing):
     # Names such cells commonly use are all defined, so any substitution
     # would show up. ``self`` is not, as in a real notebook namespace, and
     # ``{self.x}`` fits the grammar, so it is reported but left intact.
-    names = "a b c k v x y i j n f e config name names items json Counter".split()
-    namespace = {key: "SUBSTITUTED" for key in names}
+    names = [
+        "a",
+        "b",
+        "c",
+        "k",
+        "v",
+        "x",
+        "y",
+        "i",
+        "j",
+        "n",
+        "f",
+        "e",
+        "config",
+        "name",
+        "names",
+        "items",
+        "json",
+        "Counter",
+    ]
+    namespace = dict.fromkeys(names, "SUBSTITUTED")
     result = interpolate(text, namespace)
     assert result.text == text
     assert result.used == ()

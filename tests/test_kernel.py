@@ -2,7 +2,6 @@
 
 import asyncio
 
-import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
@@ -43,6 +42,10 @@ def run(nb, tmp_path, **options):
 
 def messages(server):
     return [r for r in server.log if r.path == "/v1/messages"]
+
+
+def answered(server):
+    return sum(r.status == 200 for r in messages(server))
 
 
 def test_blocking_cells_and_cached_rerun(kernel_env, tmp_path):
@@ -86,32 +89,32 @@ def test_background_sweep_progresses_between_cells(kernel_env, tmp_path):
     assert len(messages(kernel_env)) == 8
 
 
-def test_background_sweep_runs_while_the_kernel_is_idle(kernel_env, tmp_path):
+def test_background_sweep_runs_while_the_kernel_is_idle(kernel_env, tmp_path, until):
     kernel_env.latency = 0.1
     nb = notebook(
         "%load_ext claude_force_nb\nitems = list(range(6))",
         "%%agents explainer --over items -c 3 --background -o run --no-panel\nItem {item}",
-        "print(run.done, run.progress.succeeded)",
+        "results = run.wait()\nprint(len(results), all(r.success for r in results))",
     )
     client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    seen = {}
 
     async def drive():
         async with client.async_setup_kernel():
             await client.async_execute_cell(nb.cells[0], 0)
             await client.async_execute_cell(nb.cells[1], 1)
-            # Nothing executes now; only the kernel's own loop can make progress.
-            for _ in range(100):
-                if len(messages(kernel_env)) == 6 and kernel_env.in_flight == 0:
-                    break
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.2)
+            # Nothing executes now. Three calls at a time: the last three requests can only
+            # be sent once the kernel has taken in answers to the first three.
+            await until(lambda: len(messages(kernel_env)) == 6)
+            seen["requests while idle"] = len(messages(kernel_env))
             await client.async_execute_cell(nb.cells[2], 2)
 
     asyncio.run(drive())
-    assert text_of(nb.cells[2]).strip() == "True 6"
+    assert seen["requests while idle"] == 6
+    assert text_of(nb.cells[2]).strip() == "6 True"
 
 
-def test_interrupt_keeps_and_caches_finished_calls(kernel_env, tmp_path):
+def test_interrupt_keeps_and_caches_finished_calls(kernel_env, tmp_path, until):
     kernel_env.latency = 0.3
     nb = notebook(
         "%load_ext claude_force_nb\nitems = list(range(12))",
@@ -129,8 +132,7 @@ def test_interrupt_keeps_and_caches_finished_calls(kernel_env, tmp_path):
         async with client.async_setup_kernel():
             await client.async_execute_cell(nb.cells[0], 0)
             sweep = asyncio.ensure_future(client.async_execute_cell(nb.cells[1], 1))
-            while sum(r.status == 200 for r in messages(kernel_env)) < 3:
-                await asyncio.sleep(0.02)
+            await until(lambda: answered(kernel_env) >= 3)
             await client.km.interrupt_kernel()
             await sweep
             for index in (2, 3, 4):
@@ -160,10 +162,6 @@ def test_awaiting_a_background_sweep_saves_its_final_panel(kernel_env, tmp_path)
 
 # A cell that keeps the kernel's main thread busy, as a long computation does.
 BUSY = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass"
-
-
-def answered(server):
-    return sum(r.status == 200 for r in messages(server))
 
 
 def test_a_background_sweep_keeps_going_while_a_cell_computes(kernel_env, tmp_path):
@@ -207,7 +205,7 @@ def test_a_background_sweep_is_answered_during_a_busy_cell(kernel_env, tmp_path)
 
 
 @pytest.mark.parametrize("wait", ["results = run.wait()", "results = await run"])
-def test_interrupting_a_wait_cancels_the_background_sweep_and_keeps_what_finished(kernel_env, tmp_path, wait):
+def test_interrupting_a_wait_cancels_the_background_sweep_and_keeps_what_finished(kernel_env, tmp_path, wait, until):
     kernel_env.latency = 0.3
     nb = notebook(
         "%load_ext claude_force_nb\nitems = list(range(12))",
@@ -227,8 +225,7 @@ def test_interrupting_a_wait_cancels_the_background_sweep_and_keeps_what_finishe
             for index in (0, 1):
                 await client.async_execute_cell(nb.cells[index], index)
             waiting = asyncio.ensure_future(client.async_execute_cell(nb.cells[2], 2))
-            while answered(kernel_env) < 3:
-                await asyncio.sleep(0.02)
+            await until(lambda: answered(kernel_env) >= 3)
             await client.km.interrupt_kernel()
             await waiting
             for index in (3, 4, 5):
@@ -242,7 +239,7 @@ def test_interrupting_a_wait_cancels_the_background_sweep_and_keeps_what_finishe
     assert len(messages(kernel_env)) < 12
 
 
-def test_cancelling_a_background_sweep_keeps_what_finished(kernel_env, tmp_path):
+def test_cancelling_a_background_sweep_keeps_what_finished(kernel_env, tmp_path, until):
     kernel_env.latency = 0.3
     nb = notebook(
         "%load_ext claude_force_nb\nitems = list(range(12))",
@@ -256,15 +253,14 @@ def test_cancelling_a_background_sweep_keeps_what_finished(kernel_env, tmp_path)
         async with client.async_setup_kernel():
             for index in (0, 1):
                 await client.async_execute_cell(nb.cells[index], index)
-            while answered(kernel_env) < 2:
-                await asyncio.sleep(0.02)
+            await until(lambda: answered(kernel_env) >= 2)
             await client.async_execute_cell(nb.cells[2], 2)
 
     asyncio.run(drive())
     assert text_of(nb.cells[2]).strip() == "12 True"
 
 
-def test_a_kernel_with_a_sweep_running_shuts_down_by_itself(kernel_env, tmp_path):
+def test_a_kernel_with_a_sweep_running_shuts_down_by_itself(kernel_env, tmp_path, until):
     kernel_env.latency = 60  # the sweep would outlive the test
     nb = notebook(
         "%load_ext claude_force_nb\nitems = list(range(6))",
@@ -277,8 +273,7 @@ def test_a_kernel_with_a_sweep_running_shuts_down_by_itself(kernel_env, tmp_path
         async with client.async_setup_kernel():
             for index in (0, 1):
                 await client.async_execute_cell(nb.cells[index], index)
-            while kernel_env.in_flight < 6:
-                await asyncio.sleep(0.02)
+            await until(lambda: kernel_env.in_flight == 6)
             await client.km.request_shutdown()
             # A hang guard, not a speed check: without a clean exit the kernel would be killed.
             for _ in range(600):

@@ -103,7 +103,7 @@ def test_stream_shows_final_answer(ip, capsys):
 
 
 @pytest.mark.parametrize(
-    "line, cell, fragment",
+    ("line", "cell", "fragment"),
     [
         ("nope", "x", "Unknown agent 'nope'"),
         ("explainer --bogus", "x", "unrecognized arguments"),
@@ -166,7 +166,7 @@ def test_agents_sweep_over_items_and_models(ip, server):
 
 
 @pytest.mark.parametrize(
-    "line, fragment",
+    ("line", "fragment"),
     [
         ("", "at least one agent"),
         ("explainer --over missing_var", "no variable named"),

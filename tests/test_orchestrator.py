@@ -4,14 +4,14 @@ import anthropic
 import pytest
 
 from claude_force_nb import (
+    DEFAULT_MODEL,
     AgentNotFoundError,
     AsyncAgentOrchestrator,
     CacheMissError,
+    Call,
     CallError,
     CallTimeoutError,
-    DEFAULT_MODEL,
 )
-from claude_force_nb import Call
 
 
 @pytest.fixture
@@ -152,13 +152,12 @@ async def test_one_failure_keeps_every_other_result(make, server):
     assert [r.success for r in results] == [False, True, True, True, True]
 
 
-async def test_cancelling_the_batch_cancels_calls_in_flight(make, server):
+async def test_cancelling_the_batch_cancels_calls_in_flight(make, server, until):
     server.latency = 30
     orchestrator = make(enable_cache=False)
     batch = orchestrator.batch([("explainer", f"task {i}") for i in range(4)])
     pending = asyncio.ensure_future(batch.wait())
-    while server.in_flight < 4:
-        await asyncio.sleep(0.01)
+    await until(lambda: server.in_flight == 4)
     pending.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(pending, 5)

@@ -4,8 +4,8 @@ import threading
 
 import pytest
 
-from claude_force_nb._errors import CacheFileError
 from claude_force_nb._cache.secret import SECRET_FILENAME, Signer, _read_secret, load_signer
+from claude_force_nb._errors import CacheFileError
 
 
 def mode_of(path):
@@ -90,5 +90,5 @@ def test_empty_secret_file_names_the_fix(tmp_path):
 
 
 def test_empty_secrets_are_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="non-empty secret"):
         Signer([b""], "env")

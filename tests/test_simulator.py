@@ -130,11 +130,13 @@ async def test_create_stream_true_yields_events_in_order(client, server):
 
 async def test_raw_sse_has_event_and_data_lines(server):
     body = kwargs(stream=True, max_tokens=7)
-    async with httpx2.AsyncClient() as http:
-        async with http.stream("POST", f"{server.url}/v1/messages", json=body, headers={"x-api-key": "k"}) as response:
-            assert response.headers["content-type"].startswith("text/event-stream")
-            assert response.headers["request-id"].startswith("req_")
-            raw = (await response.aread()).decode()
+    async with (
+        httpx2.AsyncClient() as http,
+        http.stream("POST", f"{server.url}/v1/messages", json=body, headers={"x-api-key": "k"}) as response,
+    ):
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["request-id"].startswith("req_")
+        raw = (await response.aread()).decode()
     blocks = [block.split("\n") for block in raw.strip().split("\n\n")]
     assert all(len(lines) == 2 and lines[0].startswith("event: ") and lines[1].startswith("data: ") for lines in blocks)
     events = [(lines[0][7:], json.loads(lines[1][6:])) for lines in blocks]
@@ -155,7 +157,7 @@ async def test_count_tokens(client, server):
 
 
 @pytest.mark.parametrize(
-    "overrides, complaint",
+    ("overrides", "complaint"),
     [
         ({"max_tokens": 0}, "max_tokens"),
         ({"max_tokens": 2.5}, "max_tokens"),
@@ -269,9 +271,13 @@ async def test_stream_error_mid_stream(client, server):
     server.faults.push("stream_error", after=1)
     seen = []
     stream = await client.messages.create(**kwargs(), stream=True)
-    with pytest.raises(anthropic.APIStatusError) as caught:
+
+    async def consume():
         async for event in stream:
             seen.append(event.type)
+
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        await consume()
     assert seen == ["message_start", "content_block_start", "content_block_delta"]
     assert caught.value.body["error"]["type"] == "overloaded_error"
 
@@ -349,11 +355,10 @@ async def test_reset_forgets_log_and_faults(client, server):
     await client.messages.create(**kwargs())
 
 
-async def test_reset_cuts_sleeping_requests_short(client, server):
+async def test_reset_cuts_sleeping_requests_short(client, server, until):
     server.latency = 60
     call = asyncio.create_task(client.messages.create(**kwargs()))
-    while server.in_flight < 1:
-        await asyncio.sleep(0.01)
+    await until(lambda: server.in_flight == 1)
     server.reset()
     message = await asyncio.wait_for(call, 30)  # a hang guard, not a speed check
     assert message.stop_reason == "end_turn"
@@ -376,7 +381,7 @@ def test_injected_timer_stamps_records():
             sdk.messages.create(**kwargs())
         assert (local.log[0].started, local.log[0].finished) == (0.0, 1.0)
     with pytest.raises(RuntimeError, match="start"):
-        local.url
+        _ = local.url
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])

@@ -11,10 +11,10 @@ import warnings
 import pytest
 
 from claude_force_nb._cache.database import SCHEMA_VERSION
-from claude_force_nb._errors import CacheError, CacheFileError, CacheIntegrityWarning
-from claude_force_nb._request import Completion
 from claude_force_nb._cache.secret import Signer
 from claude_force_nb._cache.store import Row, Store
+from claude_force_nb._errors import CacheError, CacheFileError, CacheIntegrityWarning
+from claude_force_nb._request import Completion
 
 SECRET = b"store-test-secret"
 MODEL = "claude-sonnet-4-6"

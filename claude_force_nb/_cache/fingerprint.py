@@ -11,7 +11,7 @@ is an identity, not a signature (rows are signed with HMAC-SHA256 in the store).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from hashlib import blake2b
 from typing import Any
 
@@ -29,6 +29,9 @@ _HEADER = b"claude-force-nb/key/%d\x00" % KEY_VERSION
 _SHORT = 64
 _SHORT_CACHE_SIZE = 4096
 _short: dict[str, bytes] = {}
+
+# Where encoded bytes go: a hash object's update(), or list.append when sorting keys.
+_Sink = Callable[[bytes], object]
 
 
 def fingerprint(request: Request) -> str:
@@ -48,7 +51,7 @@ def fingerprint(request: Request) -> str:
     return h.hexdigest()
 
 
-def _feed(add, value: Any) -> None:
+def _feed(add: _Sink, value: Any) -> None:
     # Exact type checks: the common case, and much cheaper than isinstance
     # chains. They also keep True off the int branch, so True and 1 differ.
     t = type(value)
@@ -101,7 +104,7 @@ def _encode_short(value: str) -> bytes:
     return encoded
 
 
-def _feed_other(add, value: Any) -> None:
+def _feed_other(add: _Sink, value: Any) -> None:
     """Subclasses of the JSON types, bytes, and SDK models."""
     if isinstance(value, bool):
         _feed(add, bool(value))

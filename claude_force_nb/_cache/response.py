@@ -33,11 +33,11 @@ from .._config import (
     ENV_SECRET,
     Settings,
 )
-from .database import CACHE_FILENAME
 from .._errors import CacheMissError
-from .fingerprint import fingerprint
 from .._pricing import estimate_cost
 from .._request import Completion, Request
+from .database import CACHE_FILENAME
+from .fingerprint import fingerprint
 from .secret import load_signer
 from .stats import CacheStats, StatsCounter
 from .store import Row, Store, VerifyReport

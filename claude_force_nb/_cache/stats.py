@@ -41,18 +41,18 @@ class StatsCounter:
     """Running totals, updated by the cache under its lock."""
 
     __slots__ = (
-        "memory_hits",
+        "call_time",
+        "calls",
+        "cost_saved",
+        "evictions",
         "file_hits",
+        "hit_time",
+        "memory_hits",
         "misses",
         "shared",
-        "calls",
         "tampered",
-        "evictions",
         "time_saved",
         "tokens_saved",
-        "cost_saved",
-        "hit_time",
-        "call_time",
     )
 
     def __init__(self) -> None:
@@ -87,11 +87,7 @@ class StatsCounter:
         lookups = hits + self.misses
         would_take = self.time_saved + self.call_time
         took = self.hit_time + self.call_time
-        if took > 0:
-            speedup = would_take / took
-        else:
-            # Nothing measurable happened (or a fake timer never ticked).
-            speedup = math.inf if would_take > 0 else 1.0
+        speedup = _speedup(would_take, took)
         return CacheStats(
             memory_hits=self.memory_hits,
             file_hits=self.file_hits,
@@ -109,3 +105,10 @@ class StatsCounter:
             hit_time=self.hit_time,
             call_time=self.call_time,
         )
+
+
+def _speedup(would_take: float, took: float) -> float:
+    if took > 0:
+        return would_take / took
+    # Nothing measurable happened (or a fake timer never ticked).
+    return math.inf if would_take > 0 else 1.0

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .._config import ENV_OLD_SECRETS, ENV_SECRET
-from .database import DEFAULT_BUSY_TIMEOUT, connect, open_database
 from .._errors import CacheError, CacheIntegrityWarning
 from .._request import Completion
+from .database import DEFAULT_BUSY_TIMEOUT, connect, open_database
 from .secret import Signer
 from .writer import Writer
 

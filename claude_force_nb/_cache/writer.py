@@ -38,7 +38,7 @@ class Writer:
         self,
         connect: Callable[[], sqlite3.Connection],
         *,
-        on_error: Callable[[BaseException], None],
+        on_error: Callable[[BaseException | None], None],
         batch_size: int = 512,
         linger: float = 0.01,
     ):
@@ -143,7 +143,9 @@ class Writer:
             if conn is not None:
                 conn.close()
 
-    def _commit(self, conn: sqlite3.Connection | None, statements: list[tuple[str, tuple]]):
+    def _commit(
+        self, conn: sqlite3.Connection | None, statements: list[tuple[str, tuple]]
+    ) -> sqlite3.Connection | None:
         if not statements:
             return conn
         error: BaseException | None = None
@@ -174,7 +176,7 @@ class Writer:
             # A warning filter set to "error" must not kill the writer thread.
             pass
 
-    def _run_task(self, conn: sqlite3.Connection | None, task: _Task):
+    def _run_task(self, conn: sqlite3.Connection | None, task: _Task) -> sqlite3.Connection | None:
         try:
             if conn is None:
                 conn = self._connect()

@@ -73,7 +73,7 @@ def in_worker(coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]
     return asyncio.run_coroutine_threadsafe(coroutine, worker())
 
 
-def on_this_loop(callback: Callable[[T], object]) -> Callable[[T], None]:
+def on_this_loop(callback: Callable[[T], object]) -> Callable[[T], object]:
     """``callback``, called on the loop running now whichever thread calls the wrapper.
 
     Calls that arrive faster than that loop runs them are coalesced into one,

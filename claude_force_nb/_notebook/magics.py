@@ -13,9 +13,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 from traitlets import Bool, Enum, Float, Integer, Unicode, observe
 
-from . import commands as _commands
-from . import loop as _loop
-from .background import BackgroundRun
+from .._batch import Batch
 from .._call import Call, PreparedCall
 from .._config import (
     CACHE_MODES,
@@ -29,9 +27,12 @@ from .._config import (
     ENV_MODEL,
 )
 from .._errors import AgentNotFoundError, ClaudeForceError
-from .interpolate import interpolate
 from .._orchestrator import AsyncAgentOrchestrator
 from .._results import AgentResult
+from . import commands as _commands
+from . import loop as _loop
+from .background import BackgroundRun
+from .interpolate import interpolate
 from .render import FORMATS, Answer
 from .resultset import Results
 
@@ -96,10 +97,11 @@ class AgentMagics(Magics):
     format = Enum(FORMATS, "markdown", help="How answers are shown.").tag(config=True)
     panel = Bool(True, help="Show the stats panel under %%agents runs.").tag(config=True)
 
-    # Class-level so that config applied inside __init__ finds them.
+    # Class-level defaults so that config applied inside __init__ (which calls the
+    # observer, which calls release()) finds them; release() assigns new values.
     _orchestrator: AsyncAgentOrchestrator | None = None
-    _runs: list[BackgroundRun] = []
-    last_batch = None
+    _runs: tuple[BackgroundRun, ...] = ()
+    last_batch: Batch | None = None
 
     @observe(
         "max_concurrent",
@@ -139,7 +141,7 @@ class AgentMagics(Magics):
     def release(self) -> None:
         """Close the orchestrator (flushing the cache file) once its background runs end."""
         orchestrator, self._orchestrator = self._orchestrator, None
-        runs, self._runs = [r for r in self._runs if not r.done], []
+        runs, self._runs = [r for r in self._runs if not r.done], ()
         if orchestrator is None:
             return
         if runs:
@@ -266,7 +268,7 @@ class AgentMagics(Magics):
                 # yield it. Loaded here, it costs its usual second, once per kernel.
                 self.orchestrator.backend.load()
             run = BackgroundRun(batch, on_wait=panel.republish if panel is not None else None)
-            self._runs = [r for r in self._runs if not r.done] + [run]
+            self._runs = (*(r for r in self._runs if not r.done), run)
             self._store(args.out, run)
             if not quiet:
                 print(
@@ -305,9 +307,9 @@ class AgentMagics(Magics):
         return [Call(name, task, model, item) for name in args.agents for item, task in tasks for model in models]
 
     def _sweep_items(self, name: str) -> list[Any]:
-        if name not in self.shell.user_ns:
+        if name not in self._namespace:
             raise UsageError(f"--over {name}: no variable named {name!r} in the namespace.")
-        value = self.shell.user_ns[name]
+        value = self._namespace[name]
         if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
             raise UsageError(f"--over {name}: expected a list or other iterable of inputs, got {type(value).__name__}.")
         # A DataFrame iterates its column names; a sweep wants its rows ({item.column}).
@@ -318,7 +320,7 @@ class AgentMagics(Magics):
 
     # -- %agent ------------------------------------------------------------
 
-    @line_magic("agent")
+    @line_magic("agent")  # type: ignore[arg-type]  # IPython types line_magic(name)(func) as uncallable
     def agent_command(self, line: str) -> Any:
         """Housekeeping: %agent list | show NAME | stats | cache info|verify|prune|clear [--yes] | config | help."""
         context = _commands.Context(lambda: self.orchestrator, self.last_batch, self._settings())
@@ -346,7 +348,7 @@ class AgentMagics(Magics):
             raise UsageError("The cell is empty: write the task below the magic line.")
         if args.raw:
             return cell.strip()
-        namespace = {**self.shell.user_ns, **extra} if extra else self.shell.user_ns
+        namespace = {**self._namespace, **extra} if extra else self._namespace
         result = interpolate(cell, namespace, fence=args.fence)
         if result.missing and not quiet_missing:
             names = ", ".join("{" + m + "}" for m in result.missing)
@@ -369,12 +371,17 @@ class AgentMagics(Magics):
             "temperature": args.temperature,
         }
 
+    @property
+    def _namespace(self) -> dict[str, Any]:
+        assert self.shell is not None  # a magic always runs in a shell
+        return self.shell.user_ns
+
     def _settings(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in sorted(self.trait_names(config=True))}
 
     def _store(self, name: str | None, value: Any) -> None:
         if name:
-            self.shell.user_ns[name] = value
+            self._namespace[name] = value
 
 
 async def _close_after(orchestrator: AsyncAgentOrchestrator, runs: list[BackgroundRun]) -> None:

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from .._batch import Batch, Progress
-from .._results import AgentResult
 from .._cache import CacheStats
+from .._results import AgentResult
 
 if TYPE_CHECKING:
     from .._orchestrator import AsyncAgentOrchestrator

@@ -104,7 +104,9 @@ def table_text(results: Sequence[AgentResult]) -> str:
         answer = first_line(r.output, 50) if r.success else first_line(error_line(r), 50)
         rows.append((str(i), r.agent_name, _short(r.item, 24), r.status, duration(r.latency), answer))
     widths = [max(len(row[c]) for row in rows) for c in range(5)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + "  " + row[5] for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths, strict=True)) + "  " + row[5] for row in rows
+    )
 
 
 def table_html(results: Sequence[AgentResult], fmt: str = "markdown") -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
-from .render import table_html, table_text
 from .._results import AgentResult
+from .render import table_html, table_text
 
 COLUMNS = (
     "agent",
@@ -120,4 +120,5 @@ def _same(item: Any, key: Any) -> bool:
 
 def _matches(result: AgentResult, key: tuple) -> bool:
     fields = (result.agent_name, result.item, result.model)
-    return all(_same(value, wanted) for value, wanted in zip(fields, key))
+    # A key may name only the first fields: (agent,) or (agent, item).
+    return all(_same(value, wanted) for value, wanted in zip(fields, key, strict=False))

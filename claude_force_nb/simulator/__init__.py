@@ -8,7 +8,7 @@ dropped connections; ``log`` records every request.
 
 from ._faults import FAULT_KINDS, Fault, Faults
 from ._http import LATENCY_HEADER
-from ._state import RequestRecord, ServerState
 from ._server import LocalServer
+from ._state import RequestRecord, ServerState
 
 __all__ = ["FAULT_KINDS", "LATENCY_HEADER", "Fault", "Faults", "LocalServer", "RequestRecord", "ServerState"]

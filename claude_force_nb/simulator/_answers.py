@@ -77,11 +77,16 @@ def validate(body: Any, *, count_only: bool = False) -> None:
         if not _is_content(message.get("content")):
             raise InvalidRequest(f"messages.{i}.content: Input should be a string or a list of content blocks.")
     system = body.get("system")
-    if system is not None and not isinstance(system, str):
-        if not isinstance(system, list) or not all(
-            isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) for b in system
-        ):
-            raise InvalidRequest("system: Input should be a string or a list of text blocks.")
+    if system is not None and not _is_system(system):
+        raise InvalidRequest("system: Input should be a string or a list of text blocks.")
+
+
+def _is_system(system: Any) -> bool:
+    if isinstance(system, str):
+        return True
+    return isinstance(system, list) and all(
+        isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) for b in system
+    )
 
 
 def _is_content(content: Any) -> bool:

@@ -156,7 +156,7 @@ class MessagesHandler(BaseHTTPRequestHandler):
             keep = 3 + int(fault.options.get("after", DEFAULT_EVENTS_BEFORE_ERROR))  # start, block start, ping
             _, kind, message = ERRORS["529"]
             error = _answers.error_json(kind, fault.options.get("message", message), rid)
-            events = events[:keep] + [_answers.sse("error", error)]
+            events = [*events[:keep], _answers.sse("error", error)]
         return 200, {}, events
 
     def _auth_problem(self, state: ServerState) -> str | None:
