@@ -284,3 +284,19 @@ def test_a_kernel_with_a_sweep_running_shuts_down_by_itself(kernel_env, tmp_path
 
     asyncio.run(drive())
     assert exited["by itself"]
+
+
+def test_a_notebook_served_entirely_by_replay_never_imports_the_sdk(kernel_env, tmp_path, monkeypatch):
+    cells = (
+        "%load_ext claude_force_nb\nitems = ['a', 'b', 'c']",
+        "%%agent explainer -o one\nWhat is a monad?",
+        "%%agents explainer summarizer --over items -o many\nExplain {item}.",
+        "%agent stats",
+        "import sys\nprint(one.cached, all(r.cached for r in many), 'anthropic' in sys.modules)",
+    )
+    recorded = run(notebook(*cells), tmp_path)
+    assert text_of(recorded.cells[4]).strip() == "False False True"
+    monkeypatch.setenv("CLAUDE_FORCE_NB_CACHE_MODE", "replay")
+    replayed = run(notebook(*cells), tmp_path)
+    assert text_of(replayed.cells[4]).strip() == "True True False"
+    assert len(messages(kernel_env)) == 7
