@@ -33,11 +33,24 @@ def text_of(cell):
     return "".join(parts)
 
 
-def run(nb, tmp_path, **options):
-    NotebookClient(
+def kernel_client(nb, tmp_path, **options):
+    """A client that runs ``nb`` in a fresh kernel whose working directory is ``tmp_path``."""
+    return NotebookClient(
         nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}, **options
-    ).execute()
+    )
+
+
+def run(nb, tmp_path, **options):
+    kernel_client(nb, tmp_path, **options).execute()
     return nb
+
+
+async def interrupt_when(client, nb, index, condition):
+    """Run cell ``index``, interrupt the kernel once ``condition`` (an awaitable) is met, and let the cell end."""
+    running = asyncio.ensure_future(client.async_execute_cell(nb.cells[index], index))
+    await condition
+    await client.km.interrupt_kernel()
+    await running
 
 
 def messages(server):
@@ -96,7 +109,7 @@ def test_background_sweep_runs_while_the_kernel_is_idle(kernel_env, tmp_path, un
         "%%agents explainer --over items -c 3 --background -o run --no-panel\nItem {item}",
         "results = run.wait()\nprint(len(results), all(r.success for r in results))",
     )
-    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = kernel_client(nb, tmp_path)
     seen = {}
 
     async def drive():
@@ -124,17 +137,12 @@ def test_interrupt_keeps_and_caches_finished_calls(kernel_env, tmp_path, until):
         "%%agents explainer --over finished --replay -o again --no-panel\nItem {item}",
         "print(all(r.cached for r in again), len(again) == len(finished))",
     )
-    client = NotebookClient(
-        nb, timeout=60, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}
-    )
+    client = kernel_client(nb, tmp_path, allow_errors=True)
 
     async def drive():
         async with client.async_setup_kernel():
             await client.async_execute_cell(nb.cells[0], 0)
-            sweep = asyncio.ensure_future(client.async_execute_cell(nb.cells[1], 1))
-            await until(lambda: answered(kernel_env) >= 3)
-            await client.km.interrupt_kernel()
-            await sweep
+            await interrupt_when(client, nb, 1, until(lambda: answered(kernel_env) >= 3))
             for index in (2, 3, 4):
                 await client.async_execute_cell(nb.cells[index], index)
 
@@ -187,7 +195,7 @@ def test_a_background_sweep_is_answered_during_a_busy_cell(kernel_env, tmp_path)
         BUSY.format(seconds=3),
         "print(run.done)\nresults = await run\nprint(len(results), all(r.success for r in results))",
     )
-    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = kernel_client(nb, tmp_path)
     counts = {}
 
     async def drive():
@@ -216,18 +224,13 @@ def test_interrupting_a_wait_cancels_the_background_sweep_and_keeps_what_finishe
         "%%agents explainer --over finished --replay -o again --no-panel\nItem {item}",
         "print(all(r.cached for r in again))",
     )
-    client = NotebookClient(
-        nb, timeout=60, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}
-    )
+    client = kernel_client(nb, tmp_path, allow_errors=True)
 
     async def drive():
         async with client.async_setup_kernel():
             for index in (0, 1):
                 await client.async_execute_cell(nb.cells[index], index)
-            waiting = asyncio.ensure_future(client.async_execute_cell(nb.cells[2], 2))
-            await until(lambda: answered(kernel_env) >= 3)
-            await client.km.interrupt_kernel()
-            await waiting
+            await interrupt_when(client, nb, 2, until(lambda: answered(kernel_env) >= 3))
             for index in (3, 4, 5):
                 await client.async_execute_cell(nb.cells[index], index)
 
@@ -247,7 +250,7 @@ def test_cancelling_a_background_sweep_keeps_what_finished(kernel_env, tmp_path,
         "run.cancel()\nresults = await run\nprint(sum(r.success for r in results) + sum(r.cancelled for r in results),"
         " sum(r.cancelled for r in results) > 0)",
     )
-    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = kernel_client(nb, tmp_path)
 
     async def drive():
         async with client.async_setup_kernel():
@@ -266,7 +269,7 @@ def test_a_kernel_with_a_sweep_running_shuts_down_by_itself(kernel_env, tmp_path
         "%load_ext claude_force_nb\nitems = list(range(6))",
         "%%agents explainer --over items --background -o run\nItem {item}",
     )
-    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = kernel_client(nb, tmp_path)
     exited = {}
 
     async def drive():
