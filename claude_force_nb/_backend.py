@@ -34,6 +34,8 @@ OFFLINE_NOTICE = (
     "to talk to Claude."
 )
 PUBLIC_BASE_URL = "https://api.anthropic.com"
+# How long closing waits for another loop to close its client.
+CLOSE_TIMEOUT_SECONDS = 5.0
 T = TypeVar("T")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -50,9 +52,6 @@ class Backend(Protocol):
 
     def describe(self) -> str:
         """Where requests go and how they authenticate, for people to read; never a secret."""
-
-    def load(self) -> None:
-        """Load now what the first request would otherwise load (the SDK), on the calling thread."""
 
     async def complete(self, request: Request, *, timeout: float | None = None) -> Completion:
         """Send ``request``; raise :class:`CallError` when it fails, and :class:`CallTimeoutError`
@@ -106,6 +105,7 @@ class AnthropicBackend:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anthropic.AsyncAnthropic] = (
             weakref.WeakKeyDictionary()
         )
+        self._lock = threading.Lock()
 
     @property
     def offline(self) -> bool:
@@ -126,14 +126,22 @@ class AnthropicBackend:
         return f"{self.base_url} with {credential}"
 
     def load(self) -> None:
+        """Import the SDK, and start the local server when offline, on the calling thread.
+
+        Not part of :class:`Backend`: the notebook layer calls it, where it
+        exists, before a sweep that will need the API starts on a worker thread.
+        """
         import anthropic  # noqa: F401
+
+        _ = self.base_url  # starts the local server (and prints its notice) here, not on the worker
 
     def client(self) -> anthropic.AsyncAnthropic:
         """The SDK client for the running event loop."""
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = self._new_client()
+        with self._lock:  # the kernel's loop and a background sweep's both ask for theirs
+            client = self._clients.get(loop)
+            if client is None:
+                client = self._clients[loop] = self._new_client()
         return client
 
     def _new_client(self) -> anthropic.AsyncAnthropic:
@@ -204,16 +212,17 @@ class AnthropicBackend:
         return Completion(message.model_dump(mode="json", exclude_none=True), self._timer() - start, request_id)
 
     async def aclose(self) -> None:
-        """Close the running loop's client now, and each other loop's on that loop."""
-        clients, self._clients = dict(self._clients), weakref.WeakKeyDictionary()
+        """Close each loop's client on its own loop: its connections belong to that loop."""
+        with self._lock:
+            clients, self._clients = dict(self._clients), weakref.WeakKeyDictionary()
         current = asyncio.get_running_loop()
         for loop, client in clients.items():
             if loop is current:
                 await client.close()
-            elif loop.is_running():
-                # Its connections belong to that loop (a background sweep's thread, say).
-                asyncio.run_coroutine_threadsafe(client.close(), loop)
-            # A closed loop took its connections with it.
+            elif loop.is_running():  # a background sweep's worker, say
+                closing = asyncio.run_coroutine_threadsafe(client.close(), loop)
+                await asyncio.wait([asyncio.wrap_future(closing)], timeout=CLOSE_TIMEOUT_SECONDS)
+            # A loop that no longer runs cannot close them, and a closed one took them with it.
 
     def _error(self, exc: anthropic.AnthropicError) -> CallError:
         return call_error(exc, where=self.base_url, credentials=bool(self.api_key or self.auth_token))

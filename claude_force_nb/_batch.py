@@ -82,6 +82,10 @@ class Batch:
             loop = asyncio.get_running_loop()
             semaphore = asyncio.Semaphore(self._concurrency) if self._concurrency else None
             self._tasks = [loop.create_task(self._run(i, semaphore)) for i in range(len(self.calls))]
+            for index, task in enumerate(self._tasks):
+                task.add_done_callback(partial(self._ended, index))
+                if self._cancelled:  # cancel() came first, from another thread's handle
+                    task.cancel()
             self._waiter = asyncio.gather(*self._tasks, return_exceptions=True)
         return self
 
@@ -102,6 +106,11 @@ class Batch:
         except Exception as exc:  # a bug in one call must not lose the others
             result = failure(call, exc)
         self._finish(index, result)
+
+    def _ended(self, index: int, task: asyncio.Task) -> None:
+        # A task cancelled before its first step never enters _run's handlers.
+        if self.results[index] is None:
+            self._finish(index, failure(self.calls[index], asyncio.CancelledError()))
 
     def _mark_running(self, index: int) -> None:
         self._running[index] = True

@@ -23,6 +23,7 @@ from ._config import (
     DEFAULT_TIMEOUT_SECONDS,
     Settings,
 )
+from ._errors import AgentNotFoundError
 from ._pricing import DEFAULT_PRICES, estimate_cost
 from ._request import Completion, Request
 from ._results import AgentResult, failure
@@ -155,13 +156,30 @@ class AsyncAgentOrchestrator:
             return None
         return self._result(call, found.completion, found.source, start)
 
+    def needs_api(self, calls: Iterable[PreparedCall]) -> bool:
+        """Whether any of ``calls`` would have to reach the API now; counts nothing."""
+        for call in calls:
+            if call.mode == "replay":
+                continue
+            if self.cache is None or call.key is None or call.mode == "refresh":
+                return True
+            if not self.cache.contains(call.key):
+                return True
+        return False
+
     async def run(
-        self, call: PreparedCall, *, slot: Slot | None = None, on_text: Callable[[str], object] | None = None
+        self,
+        call: PreparedCall,
+        *,
+        slot: Slot | None = None,
+        on_text: Callable[[str], object] | None = None,
+        looked_up: bool = False,
     ) -> AgentResult:
         """Answer ``call`` from the cache or the API. Failures come back as results, not exceptions.
 
         ``slot`` is the concurrency limit of the batch the call belongs to;
-        ``on_text`` streams the answer as it arrives.
+        ``on_text`` streams the answer as it arrives; ``looked_up`` says that
+        :meth:`cached` has just missed, so the cache is not read again.
         """
         start = self._timer()
 
@@ -171,7 +189,7 @@ class AsyncAgentOrchestrator:
         try:
             if self.cache is not None:
                 completion, source = await self.cache.fetch(
-                    call.request, send, key=call.key, mode=call.mode, agent=call.agent
+                    call.request, send, key=call.key, mode=call.mode, agent=call.agent, looked_up=looked_up
                 )
             else:
                 completion, source = await send(), API
@@ -198,17 +216,22 @@ class AsyncAgentOrchestrator:
         ``params`` (temperature, top_p, stop_sequences, tools...) override the
         agent's defaults; ``on_text`` streams the answer as it arrives.
         """
-        call = self.prepare(
-            agent_name,
-            task,
-            model=model,
-            max_tokens=max_tokens,
-            system=system,
-            cache_mode=cache_mode,
-            timeout=timeout,
-            item=item,
-            **params,
-        )
+        try:
+            call = self.prepare(
+                agent_name,
+                task,
+                model=model,
+                max_tokens=max_tokens,
+                system=system,
+                cache_mode=cache_mode,
+                timeout=timeout,
+                item=item,
+                **params,
+            )
+        except AgentNotFoundError:
+            raise
+        except Exception as exc:  # options that cannot be sent or keyed: this call fails, nothing is sent
+            return failure(Call(agent_name, task, model, item), exc)
         return await self.run(call, on_text=on_text)
 
     def _result(self, call: PreparedCall, completion: Completion, source: str, start: float) -> AgentResult:
@@ -262,14 +285,19 @@ class AsyncAgentOrchestrator:
     ) -> Batch:
         """A :class:`Batch` of calls, prepared but not started; ``await`` it or call ``start()``.
 
-        ``options`` apply to every call (a call's own options win);
+        ``options`` apply to every call (a call's own options and model win);
         ``concurrency`` replaces ``max_concurrent`` for this batch's calls.
-        An unknown agent raises before any call is made.
+        A call that cannot be prepared (an unknown agent, options that cannot
+        be sent) raises here, before any call is made.
         """
-        calls = [
-            self.prepare(c.agent, c.task, model=c.model, item=c.item, **{**options, **c.options})
-            for c in as_calls(tasks)
-        ]
+        calls = []
+        for call in as_calls(tasks):
+            merged = {**options, **call.options}
+            model = call.model or merged.pop("model", None)
+            item = call.item if call.item is not None else merged.pop("item", None)
+            merged.pop("model", None)
+            merged.pop("item", None)
+            calls.append(self.prepare(call.agent, call.task, model=model, item=item, **merged))
         return Batch(calls, self._run_in_slot, on_update=on_update, concurrency=concurrency)
 
     def _run_in_slot(self, call: PreparedCall, slot: Slot) -> Awaitable[AgentResult]:

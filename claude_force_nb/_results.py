@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from ._call import PreparedCall
 from ._request import Completion
 
 
@@ -84,8 +83,21 @@ class AgentResult:
         return self.output if self.success else f"[{self.status}] {self.errors[0] if self.errors else ''}"
 
 
-def failure(call: PreparedCall, error: BaseException, *, latency: float = 0.0) -> AgentResult:
+class _Described(Protocol):
+    """What a failed result needs to know of its call: a Call or a PreparedCall."""
+
+    @property
+    def agent(self) -> str: ...
+    @property
+    def task(self) -> str: ...
+    @property
+    def item(self) -> Any: ...
+    @property
+    def model(self) -> str | None: ...
+
+
+def failure(call: _Described, error: BaseException, *, latency: float = 0.0) -> AgentResult:
     """The result of ``call`` when it failed (or was cancelled) with ``error``."""
     return AgentResult(
-        call.agent, False, error=error, model=call.model, latency=latency, task=call.task, item=call.item
+        call.agent, False, error=error, model=call.model or "", latency=latency, task=call.task, item=call.item
     )

@@ -100,12 +100,12 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """How often agents are looked up, requests built and requests fingerprinted from now on."""
+    """How often agents are looked up, requests built and fingerprinted, and the cache read, from now on."""
     from claude_force_nb import AsyncAgentOrchestrator
     from claude_force_nb._agents import AgentRegistry
     from claude_force_nb._cache import response
 
-    counts = {"agent": 0, "request": 0, "fingerprint": 0}
+    counts = {"agent": 0, "request": 0, "fingerprint": 0, "lookup": 0}
 
     def counting(name, real):
         def wrapper(*args, **kwargs):
@@ -119,4 +119,5 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         AsyncAgentOrchestrator, "build_request", counting("request", AsyncAgentOrchestrator.build_request)
     )
     monkeypatch.setattr(response, "fingerprint", counting("fingerprint", response.fingerprint))
+    monkeypatch.setattr(response.ResponseCache, "_find", counting("lookup", response.ResponseCache._find))
     return counts

@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import warnings
 
 import pytest
@@ -489,3 +490,31 @@ def test_close_is_idempotent_and_memory_keeps_working(make_cache):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cache.lookup(request()) is not None
+
+
+def test_two_threads_with_their_own_loops_share_one_cache(make_cache, api):
+    # The kernel's loop and a background sweep's worker loop use one cache at once.
+    cache = make_cache()
+    errors = []
+
+    def sweep():
+        async def main():
+            for i in range(200):
+                await cache.fetch(request(f"task {i % 50}"), api())
+
+        try:
+            asyncio.run(main())
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    stats = cache.stats()
+    assert stats.hits + stats.misses == 400
+    assert 50 <= stats.calls <= 100  # each task asked once per thread at most; never lost, never doubled within one
+    cache.flush()
+    assert cache.info().entries == 50

@@ -278,5 +278,13 @@ def test_a_settings_change_lets_a_background_sweep_finish(ip, server):
 def test_a_missed_cell_resolves_builds_and_keys_its_request_once(ip, server, counted):
     ip.run_cell_magic("agent", "explainer -o r;", "a question never asked")
     assert not ip.user_ns["r"].cached
-    assert counted == {"agent": 1, "request": 1, "fingerprint": 1}
+    assert counted == {"agent": 1, "request": 1, "fingerprint": 1, "lookup": 1}
     assert len(calls(server)) == 1
+
+
+def test_a_missed_sweep_resolves_builds_and_keys_each_request_once(ip, server, counted):
+    ip.user_ns["items"] = [1, 2, 3]
+    ip.run_cell_magic("agents", "explainer summarizer --over items -o rs --no-panel;", "Item {item}")
+    assert all(r.success and not r.cached for r in ip.user_ns["rs"])
+    assert counted == {"agent": 6, "request": 6, "fingerprint": 6, "lookup": 6}
+    assert len(calls(server)) == 6

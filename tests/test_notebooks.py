@@ -111,6 +111,8 @@ def test_sanitize_rules_normalise_only_what_varies():
         "  completion, source = await self.cache.fetch(request)\n"
     )
     assert sanitize(warning) == "claude_force_nb/_orchestrator.py: CacheIntegrityWarning: 1 cached answer failed.\n"
+    nested = warning.replace("_orchestrator.py:142", "_cache/store.py:90")
+    assert sanitize(nested) == "claude_force_nb/_cache/store.py: CacheIntegrityWarning: 1 cached answer failed.\n"
 
 
 def test_kernel_environment_is_hermetic(tmp_path):

@@ -279,7 +279,7 @@ async def test_a_miss_resolves_builds_and_keys_its_request_once(make, server, co
     orchestrator = make()
     result = await orchestrator.execute_agent("explainer", "count me")
     assert result.success and not result.cached
-    assert counted == {"agent": 1, "request": 1, "fingerprint": 1}
+    assert counted == {"agent": 1, "request": 1, "fingerprint": 1, "lookup": 1}
     results = await orchestrator.execute_multiple([("explainer", f"task {i}") for i in range(3)])
     assert all(r.success for r in results)
-    assert counted == {"agent": 4, "request": 4, "fingerprint": 4}
+    assert counted == {"agent": 4, "request": 4, "fingerprint": 4, "lookup": 4}

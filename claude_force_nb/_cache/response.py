@@ -18,6 +18,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,7 @@ class _Memory(TTLCache):
         super().__init__(maxsize, ttl, timer)
         self._counter = counter
 
-    def popitem(self):
+    def popitem(self) -> tuple[str, _Entry]:
         # cachetools calls popitem() only to make room, never to expire.
         item = super().popitem()
         self._counter.evictions += 1
@@ -130,7 +131,11 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._counter = StatsCounter()
         self._memory = _Memory(maxsize, self._ttl, timer, self._counter)
-        self._inflight: dict[str, asyncio.Future] = {}
+        # Calls in flight, by loop: a future belongs to one loop, so identical
+        # requests are shared within a loop (a background sweep has its own).
+        self._inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._store: Store | None = None
         if persist:
             file = Path(path) if path is not None else settings.home / CACHE_FILENAME
@@ -141,7 +146,7 @@ class ResponseCache:
                 signer = load_signer(settings.home, secrets, source="argument")
             else:
                 signer = load_signer(settings.home, settings.cache_secrets, source="env")
-            self._store = Store(file, signer, clock=clock, on_tampered=self._counter.add_tampered)
+            self._store = Store(file, signer, clock=clock, on_tampered=self._add_tampered)
 
     @property
     def mode(self) -> str:
@@ -181,6 +186,14 @@ class ResponseCache:
         """
         return self._find(key, self._timer(), replay=replay)
 
+    def contains(self, key: str) -> bool:
+        """Whether an answer that would be served is stored under ``key``; counts and promotes nothing."""
+        with self._lock:
+            entry = self._memory.get(key)
+        if entry is not None and (entry.deadline is None or entry.deadline > self._clock()):
+            return True
+        return self._store is not None and self._store.get(key) is not None
+
     async def fetch(
         self,
         request: Request,
@@ -189,13 +202,15 @@ class ResponseCache:
         key: str | None = None,
         mode: str | None = None,
         agent: str = "",
+        looked_up: bool = False,
     ) -> tuple[Completion, str]:
         """The answer to ``request`` and where it came from: "memory", "file", "shared" or "api".
 
         ``call`` makes the API call; it runs at most once for identical
         requests in flight together, and its exception, if any, reaches every
         waiter and caches nothing. ``key`` is ``request``'s fingerprint, if
-        the caller has it already.
+        the caller has it already; ``looked_up`` says the caller has just
+        found nothing under it (with :meth:`find`), so it is not looked up again.
         """
         mode = self._mode if mode is None else check_mode(mode)
         if mode == "no-cache":
@@ -204,7 +219,7 @@ class ResponseCache:
         if key is None:
             key = fingerprint(request)
         if mode != "refresh":
-            found = self._find(key, start, replay=mode == "replay")
+            found = None if looked_up else self._find(key, start, replay=mode == "replay")
             if found is not None:
                 return found
             with self._lock:
@@ -212,10 +227,11 @@ class ResponseCache:
             if mode == "replay":
                 raise CacheMissError(self._replay_miss(request, agent))
         loop = asyncio.get_running_loop()
+        with self._lock:
+            flights = self._inflight.setdefault(loop, {})
         while True:
-            flight = self._inflight.get(key)
-            # Futures belong to one loop; a call running in another thread's loop is not shared.
-            if flight is None or flight.get_loop() is not loop:
+            flight = flights.get(key)
+            if flight is None:
                 break
             try:
                 completion = await asyncio.shield(flight)
@@ -228,7 +244,7 @@ class ResponseCache:
                 self._counter.joined(entry.tokens, entry.cost)
             return completion, SHARED
         flight = loop.create_future()
-        self._inflight[key] = flight
+        flights[key] = flight
         try:
             completion = await self._call(call)
         except asyncio.CancelledError:
@@ -239,8 +255,8 @@ class ResponseCache:
             flight.exception()  # waiters re-raise it; no "never retrieved" log when there are none
             raise
         finally:
-            if self._inflight.get(key) is flight:
-                del self._inflight[key]
+            if flights.get(key) is flight:
+                del flights[key]
         self.store(request, completion, agent=agent, key=key)
         flight.set_result(completion)
         return completion, API
@@ -300,6 +316,11 @@ class ResponseCache:
             counter.file_hits += 1
             counter.hit(completion.latency, entry.tokens, entry.cost, self._timer() - start)
         return Hit(completion, FILE)
+
+    def _add_tampered(self, count: int) -> None:
+        # Called by the store on whichever thread read the rejected row.
+        with self._lock:
+            self._counter.add_tampered(count)
 
     def _entry(self, completion: Completion, model: str) -> _Entry:
         # Tokens and cost are worked out once here, so a hit only adds numbers.

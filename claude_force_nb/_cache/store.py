@@ -6,7 +6,7 @@ key, the expiry and the answer together, so a row cannot be edited, revived
 or moved to another key.
 
 Reads happen on the caller's thread through one connection behind a lock;
-writes are queued to a :class:`~claude_force_nb._writer.Writer` thread.
+writes are queued to a :class:`~claude_force_nb._cache.writer.Writer` thread.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from .._config import ENV_OLD_SECRETS, ENV_SECRET
 from .._errors import CacheError, CacheIntegrityWarning
@@ -33,6 +33,7 @@ from .secret import Signer
 from .writer import Writer
 
 TASK_SUMMARY_CHARS = 80
+T = TypeVar("T")
 
 # The columns of a row, in the order of Record's fields.
 _COLUMNS = (
@@ -80,6 +81,14 @@ class Record(NamedTuple):
     created: float
     expires: float
     signature: bytes = b""
+
+
+class _Rejected(NamedTuple):
+    """A row that failed its signature check, named so that its deletion spares a rewritten row."""
+
+    key: str
+    signature: bytes
+    rowid: int
 
 
 @dataclass(frozen=True)
@@ -138,7 +147,7 @@ class Store:
         # nobody closes would never be collected and its finalizer never run.
         self._writer = Writer(partial(connect, self.path, busy_timeout), on_error=_weak_handler(self))
         # Commits what is queued when the store is collected or the interpreter exits.
-        self._finalizer = weakref.finalize(self, _shutdown, self._writer, self._reader)
+        self._finalizer = weakref.finalize(self, _shutdown, self._writer, self._reader, self._lock)
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -149,6 +158,8 @@ class Store:
         try:
             with self._lock:
                 rows = self._reader.execute(_SELECT_ONE, (key,)).fetchall()  # fetchall ends the read
+        except sqlite3.ProgrammingError:
+            return None  # closed (at exit, say) while this read waited for the lock
         except sqlite3.Error as exc:
             self._read_failed(exc)
             return None
@@ -266,7 +277,7 @@ class Store:
         except RuntimeError:
             pass  # closed: a late write is dropped, the answer is still in memory
 
-    def _call(self, fn):
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         self._check_open()
         return self._writer.call(fn)
 
@@ -291,12 +302,12 @@ class Store:
 
     def _scan(self) -> VerifyReport:
         now = self._clock()
-        ok, bad, expired = 0, [], []
+        ok, bad, expired = 0, list[_Rejected](), list[str]()
         with self._lock:
             for rowid, *columns in self._reader.execute(_SELECT_ALL):
                 record = Record._make(columns)
                 if not self._valid(record):
-                    bad.append((record.key, record.signature, rowid))
+                    bad.append(_Rejected(record.key, record.signature, rowid))
                 elif record.expires <= now:
                     expired.append(record.key)
                 else:
@@ -308,14 +319,14 @@ class Store:
         if mismatch:
             self.secret_mismatch = True
         else:
-            for _, signature, rowid in bad:
-                self._execute(_DELETE_BAD, (rowid, signature))
+            for rejected in bad:
+                self._execute(_DELETE_BAD, (rejected.rowid, rejected.signature))
             removed += len(bad)
         for key in expired:
             self._execute(_DELETE_EXPIRED, (key, now))
         removed += len(expired)
         return VerifyReport(
-            ok + len(bad) + len(expired), ok, tuple(str(b[0]) for b in bad), tuple(expired), removed, mismatch
+            ok + len(bad) + len(expired), ok, tuple(rejected.key for rejected in bad), tuple(expired), removed, mismatch
         )
 
     def _integrity_message(self, report: VerifyReport) -> str:
@@ -367,6 +378,7 @@ def _weak_handler(store: Store) -> Callable[[BaseException | None], None]:
     return on_error
 
 
-def _shutdown(writer: Writer, reader: sqlite3.Connection) -> None:
+def _shutdown(writer: Writer, reader: sqlite3.Connection, lock: threading.Lock) -> None:
     writer.close()
-    reader.close()
+    with lock:  # not under a read in progress on another thread
+        reader.close()

@@ -55,14 +55,15 @@ class BackgroundRun:
     def wait(self, timeout: float | None = None) -> Results:
         """Block until the sweep ends and return its results; TimeoutError after ``timeout`` seconds."""
         try:
-            self._future.result(timeout)
-        except concurrent.futures.TimeoutError:
+            # Through the kernel's loop, re-entered, so that the panel keeps updating meanwhile.
+            _loop.run(asyncio.wait_for(self.settled(), timeout))
+        except asyncio.TimeoutError:
             raise TimeoutError(
                 f"The sweep is still running after {timeout:g} s ({self.progress}); wait again, or read "
                 ".results for what has finished."
             ) from None
         except KeyboardInterrupt:
-            self._cancel_and_settle()
+            _loop.in_worker(self.batch.cancel_and_settle()).result()
             raise KeyboardInterrupt(self._interrupted()) from None
         self._waited()
         return self.results
@@ -88,9 +89,6 @@ class BackgroundRun:
             raise asyncio.CancelledError(self._interrupted()) from None
         self._waited()
         return self.results
-
-    def _cancel_and_settle(self) -> None:
-        _loop.in_worker(self.batch.cancel_and_settle()).result()
 
     def _interrupted(self) -> str:
         progress = self.progress

@@ -37,6 +37,8 @@ def worker() -> asyncio.AbstractEventLoop:
     with _lock:
         if _worker is None or _worker.is_closed():
             loop = asyncio.new_event_loop()
+            # Daemon: a sweep still running never keeps a kernel from exiting. What it has
+            # finished is already queued to the cache's writer, which the store's exit hook flushes.
             threading.Thread(target=_serve, args=(loop,), name="claude-force-nb-loop", daemon=True).start()
             _worker = loop
         return _worker
@@ -57,7 +59,13 @@ def run(awaitable: Awaitable[T]) -> T:
     if running is not None:
         nest_asyncio2.apply(running)
         return running.run_until_complete(awaitable)
-    return asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), worker()).result()
+    future = asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), worker())
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        # The interrupt reached this thread, not the coroutine on the worker: stop that too.
+        future.cancel()
+        raise
 
 
 def spawn(coroutine: Coroutine[Any, Any, T]) -> asyncio.Future[T] | concurrent.futures.Future[T]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shlex
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from IPython.core import magic_arguments
@@ -14,7 +12,7 @@ from IPython.display import display
 from traitlets import Bool, Enum, Float, Integer, Unicode, observe
 
 from .._batch import Batch
-from .._call import Call, PreparedCall
+from .._call import PreparedCall
 from .._config import (
     CACHE_MODES,
     DEFAULT_CACHE_MAXSIZE,
@@ -32,42 +30,12 @@ from .._results import AgentResult
 from . import commands as _commands
 from . import loop as _loop
 from .background import BackgroundRun
-from .interpolate import interpolate
+from .options import call_options, common_arguments, parse, split, strip_quiet
 from .render import FORMATS, Answer
 from .resultset import Results
+from .sweep import cell_task, sweep_calls
 
 STREAM_REFRESH_SECONDS = 0.05
-
-
-def _common(func):
-    """Options shared by %%agent and %%agents."""
-    for arg in reversed(
-        [
-            magic_arguments.argument("--max-tokens", type=int, metavar="N", help="maximum tokens in the answer"),
-            magic_arguments.argument(
-                "-t", "--temperature", type=float, metavar="T", help="sampling temperature, 0 to 1"
-            ),
-            magic_arguments.argument("--system", metavar="TEXT", help="system prompt to use instead of the agent's"),
-            magic_arguments.argument("-f", "--format", choices=FORMATS, help="how to show answers (default markdown)"),
-            magic_arguments.argument("-o", "--out", metavar="VAR", help="store the result object in VAR"),
-            magic_arguments.argument("--no-cache", action="store_true", help="neither read nor write the cache"),
-            magic_arguments.argument(
-                "--refresh", action="store_true", help="call the API again and overwrite the cache"
-            ),
-            magic_arguments.argument(
-                "--replay", action="store_true", help="answer only from the cache; a miss is an error"
-            ),
-            magic_arguments.argument("--timeout", type=float, metavar="S", help="seconds before a call is abandoned"),
-            magic_arguments.argument(
-                "--raw", action="store_true", help="send the cell as is, without {name} interpolation"
-            ),
-            magic_arguments.argument(
-                "--fence", action="store_true", help="wrap interpolated values as delimited data blocks"
-            ),
-        ]
-    ):
-        func = arg(func)
-    return func
 
 
 @magics_class
@@ -81,7 +49,9 @@ class AgentMagics(Magics):
         help=f"Model for every call (default: the agent's, then {ENV_MODEL}, then the package default).",
     ).tag(config=True)
     max_tokens = Integer(DEFAULT_MAX_TOKENS, help="Default maximum tokens per answer.").tag(config=True)
-    max_concurrent = Integer(DEFAULT_MAX_CONCURRENT, help="Calls in flight at once.").tag(config=True)
+    max_concurrent = Integer(
+        DEFAULT_MAX_CONCURRENT, help="Calls in flight at once (a background sweep counts its own)."
+    ).tag(config=True)
     timeout = Float(DEFAULT_TIMEOUT_SECONDS, help="Seconds before a call is abandoned.").tag(config=True)
     cache_ttl_hours = Float(DEFAULT_CACHE_TTL_HOURS, help="How long cached answers are served.").tag(config=True)
     cache_maxsize = Integer(DEFAULT_CACHE_MAXSIZE, help="Answers kept in memory.").tag(config=True)
@@ -102,6 +72,10 @@ class AgentMagics(Magics):
     _orchestrator: AsyncAgentOrchestrator | None = None
     _runs: tuple[BackgroundRun, ...] = ()
     last_batch: Batch | None = None
+
+    def __init__(self, **kwargs: Any):
+        self._closing: set[Any] = set()  # orchestrators closing once their background runs end
+        super().__init__(**kwargs)
 
     @observe(
         "max_concurrent",
@@ -145,9 +119,17 @@ class AgentMagics(Magics):
         if orchestrator is None:
             return
         if runs:
-            _loop.spawn(_close_after(orchestrator, runs))
+            closing = _loop.spawn(_close_after(orchestrator, runs))
+            # Held until done, so the task is neither collected early nor its failure unseen.
+            self._closing.add(closing)
+            closing.add_done_callback(self._closed)
         else:
             _loop.run(orchestrator.close())
+
+    def _closed(self, closing: Any) -> None:
+        self._closing.discard(closing)
+        if not closing.cancelled() and closing.exception() is not None:
+            print(f"claude-force-nb: closing the previous settings' connections failed: {closing.exception()}")
 
     # -- %%agent -----------------------------------------------------------
 
@@ -155,7 +137,7 @@ class AgentMagics(Magics):
     @magic_arguments.argument("agent", nargs="?", help="agent name (default: AgentMagics.default_agent)")
     @magic_arguments.argument("-m", "--model", help="model to use instead of the agent's")
     @magic_arguments.argument("--stream", action="store_true", help="show the answer as it arrives")
-    @_common
+    @common_arguments
     @cell_magic
     def agent(self, line: str, cell: str) -> None:
         """Send the cell to one agent and show the answer.
@@ -170,21 +152,22 @@ class AgentMagics(Magics):
             %%agent code-reviewer -o review
             def mean(xs): return sum(xs) / len(xs)
         """
-        line, quiet = _strip_quiet(line)
-        args = self._parse(self.agent, line)
-        self.orchestrator.agents.refresh()  # an edited agent file applies to the next cell
-        name = args.agent or self.default_agent
-        task = self._task(cell, args, {})
+        line, quiet = strip_quiet(line)
+        args = parse(self.agent, line)
         orchestrator = self.orchestrator
+        orchestrator.agents.refresh()  # an edited agent file applies to the next cell
+        task = cell_task(cell, self._namespace, raw=args.raw, fence=args.fence)
         try:
-            call = orchestrator.prepare(name, task, model=args.model or self.model, **self._call_options(args))
+            call = orchestrator.prepare(
+                args.agent or self.default_agent, task, model=args.model or self.model, **call_options(args)
+            )
         except AgentNotFoundError as exc:
             raise UsageError(str(exc)) from None
         if args.stream and not quiet:
             result = self._run_streaming(call, args.format or self.format)
         else:
             # A hit needs no event loop, so a re-run cell stays in microseconds.
-            result = orchestrator.cached(call) or _loop.run(orchestrator.run(call))
+            result = orchestrator.cached(call) or _loop.run(orchestrator.run(call, looked_up=True))
             if not quiet:
                 _show(Answer(result, args.format or self.format))
         self._store(args.out, result)
@@ -192,13 +175,14 @@ class AgentMagics(Magics):
     def _run_streaming(self, call: PreparedCall, fmt: str) -> AgentResult:
         handle = display({"text/plain": ""}, raw=True, display_id=True)
         chunks: list[str] = []
-        last = [0.0]
+        last = 0.0
 
         def on_text(text: str) -> None:
+            nonlocal last
             chunks.append(text)
             now = time.monotonic()
-            if now - last[0] >= STREAM_REFRESH_SECONDS:
-                last[0] = now
+            if now - last >= STREAM_REFRESH_SECONDS:
+                last = now
                 handle.update({"text/plain": "".join(chunks)}, raw=True)
 
         result = _loop.run(self.orchestrator.run(call, on_text=on_text))
@@ -216,7 +200,7 @@ class AgentMagics(Magics):
         "--background", action="store_true", help="return at once; -o VAR holds a handle to watch, await or cancel"
     )
     @magic_arguments.argument("--no-panel", action="store_true", help="do not show the stats panel")
-    @_common
+    @common_arguments
     @cell_magic
     def agents(self, line: str, cell: str) -> None:
         """Send the cell to several agents (and inputs, and models) concurrently.
@@ -235,46 +219,41 @@ class AgentMagics(Magics):
             %%agents summarizer --over articles -c 20
             Summarize: {item}
         """
-        line, quiet = _strip_quiet(line)
-        args = self._parse(self.agents, line)
+        line, quiet = strip_quiet(line)
+        args = parse(self.agents, line)
         if not args.agents:
             raise UsageError("Name at least one agent: %%agents AGENT [AGENT ...] [options].")
         if args.background and not args.out:
             raise UsageError("--background needs -o VAR to hold the handle (to watch, await or cancel the sweep).")
         if args.over and args.raw:
             raise UsageError("--over fills {item} into the cell, which --raw turns off; drop one of them.")
-        self.orchestrator.agents.refresh()
-        for name in args.agents:
-            self._agent_or_usage(name)
         if args.concurrency is not None and args.concurrency < 1:
             raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}.")
+        orchestrator = self.orchestrator
+        orchestrator.agents.refresh()
+        for name in args.agents:
+            if name not in orchestrator.agents:  # before the cell is interpolated and its notes printed
+                self._unknown_agent(name)
         models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else [self.model]
-        calls = self._sweep_calls(args, cell, models)
-        options = self._call_options(args)
-        panel = None if (args.no_panel or not self.panel or quiet) else _live_panel(self.orchestrator)
+        calls = sweep_calls(cell, self._namespace, args.agents, models, over=args.over, raw=args.raw, fence=args.fence)
+        panel = None
         on_update = None
-        if panel is not None:
+        if not (args.no_panel or not self.panel or quiet):
+            from .panel import live_panel  # ipywidgets loads with the first panel, not with the extension
+
+            panel = live_panel(orchestrator)
             # A background sweep reports from its worker thread; the panel changes on this one.
             on_update = _loop.on_this_loop(panel.on_update) if args.background else panel.on_update
-        batch = self.orchestrator.batch(calls, concurrency=args.concurrency, on_update=on_update, **options)
+        try:
+            batch = orchestrator.batch(calls, concurrency=args.concurrency, on_update=on_update, **call_options(args))
+        except AgentNotFoundError as exc:
+            raise UsageError(str(exc)) from None
         self.last_batch = batch
         if panel is not None:
             panel.watch(batch)
             display(panel)
         if args.background:
-            if any(call.mode != "replay" for call in batch.calls):
-                # On the worker thread, while another cell computes, the SDK import would crawl: each
-                # of its thousands of file reads gives up the GIL and waits for the busy thread to
-                # yield it. Loaded here, it costs its usual second, once per kernel.
-                self.orchestrator.backend.load()
-            run = BackgroundRun(batch, on_wait=panel.republish if panel is not None else None)
-            self._runs = (*(r for r in self._runs if not r.done), run)
-            self._store(args.out, run)
-            if not quiet:
-                print(
-                    f"Started {len(calls)} calls in the background"
-                    + (f"; watch, await or cancel {args.out}." if args.out else ".")
-                )
+            self._start_in_background(batch, panel, args.out, quiet)
             return
         try:
             results = Results(_loop.run(batch.wait()))
@@ -296,27 +275,18 @@ class AgentMagics(Magics):
         if not quiet:
             _show(results)
 
-    def _sweep_calls(self, args: Any, cell: str, models: list[str | None]) -> list[Call]:
-        if args.over is None:
-            task = self._task(cell, args, {})
-            return [Call(name, task, model) for name in args.agents for model in models]
-        items = self._sweep_items(args.over)
-        if not interpolate(cell, {"item": items[0]}).used:
-            raise UsageError(f"--over {args.over}: the cell never uses {{item}}, so every call would be the same.")
-        tasks = [(item, self._task(cell, args, {"item": item}, quiet_missing=i > 0)) for i, item in enumerate(items)]
-        return [Call(name, task, model, item) for name in args.agents for item, task in tasks for model in models]
-
-    def _sweep_items(self, name: str) -> list[Any]:
-        if name not in self._namespace:
-            raise UsageError(f"--over {name}: no variable named {name!r} in the namespace.")
-        value = self._namespace[name]
-        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-            raise UsageError(f"--over {name}: expected a list or other iterable of inputs, got {type(value).__name__}.")
-        # A DataFrame iterates its column names; a sweep wants its rows ({item.column}).
-        items = [row for _, row in value.iterrows()] if hasattr(value, "iterrows") else list(value)
-        if not items:
-            raise UsageError(f"--over {name}: {name} is empty, so there is nothing to run.")
-        return items
+    def _start_in_background(self, batch: Batch, panel: Any, out: str, quiet: bool) -> None:
+        load = getattr(self.orchestrator.backend, "load", None)
+        if load is not None and self.orchestrator.needs_api(batch.calls):
+            # On the worker thread, while another cell computes, the SDK import would crawl: each
+            # of its thousands of file reads gives up the GIL and waits for the busy thread to
+            # yield it. Loaded here, it costs its usual second, once per kernel.
+            load()
+        run = BackgroundRun(batch, on_wait=panel.republish if panel is not None else None)
+        self._runs = (*(r for r in self._runs if not r.done), run)
+        self._store(out, run)
+        if not quiet:
+            print(f"Started {len(batch)} calls in the background; watch, await or cancel {out}.")
 
     # -- %agent ------------------------------------------------------------
 
@@ -324,52 +294,15 @@ class AgentMagics(Magics):
     def agent_command(self, line: str) -> Any:
         """Housekeeping: %agent list | show NAME | stats | cache info|verify|prune|clear [--yes] | config | help."""
         context = _commands.Context(lambda: self.orchestrator, self.last_batch, self._settings())
-        return _commands.run(_split(line), context)
+        return _commands.run(split(line), context)
 
     # -- helpers -----------------------------------------------------------
 
-    def _parse(self, magic: Any, line: str) -> Any:
-        # shlex rather than parse_argstring, which keeps quotes: --system 'Be brief.'
-        args = magic.parser.parse_args(_split(line))
-        for flag in ("max_tokens", "timeout"):
-            value = getattr(args, flag, None)
-            if value is not None and value <= 0:
-                raise UsageError(f"--{flag.replace('_', '-')} must be positive, got {value:g}.")
-        if args.temperature is not None and not 0 <= args.temperature <= 1:
-            raise UsageError(f"--temperature must be between 0 and 1, got {args.temperature:g}.")
-        if sum((args.no_cache, args.refresh, args.replay)) > 1:
-            raise UsageError("Use at most one of --no-cache, --refresh and --replay.")
-        if args.out is not None and not args.out.isidentifier():
-            raise UsageError(f"-o/--out needs a variable name, got {args.out!r}.")
-        return args
-
-    def _task(self, cell: str, args: Any, extra: dict, *, quiet_missing: bool = False) -> str:
-        if not cell.strip():
-            raise UsageError("The cell is empty: write the task below the magic line.")
-        if args.raw:
-            return cell.strip()
-        namespace = {**self._namespace, **extra} if extra else self._namespace
-        result = interpolate(cell, namespace, fence=args.fence)
-        if result.missing and not quiet_missing:
-            names = ", ".join("{" + m + "}" for m in result.missing)
-            print(f"Note: left as written, not defined: {names} (use --raw to silence).")
-        return result.text.strip()
-
-    def _agent_or_usage(self, name: str) -> None:
+    def _unknown_agent(self, name: str) -> None:
         try:
             self.orchestrator.agents.get(name)
         except AgentNotFoundError as exc:
             raise UsageError(str(exc)) from None
-
-    def _call_options(self, args: Any) -> dict[str, Any]:
-        mode = "no-cache" if args.no_cache else "refresh" if args.refresh else "replay" if args.replay else None
-        return {
-            "max_tokens": args.max_tokens,
-            "system": args.system,
-            "cache_mode": mode,
-            "timeout": args.timeout,
-            "temperature": args.temperature,
-        }
 
     @property
     def _namespace(self) -> dict[str, Any]:
@@ -390,31 +323,10 @@ async def _close_after(orchestrator: AsyncAgentOrchestrator, runs: list[Backgrou
     await orchestrator.close()
 
 
-def _live_panel(orchestrator: AsyncAgentOrchestrator) -> Any:
-    # ipywidgets loads on the first sweep, not with the extension.
-    from .panel import live_panel
-
-    return live_panel(orchestrator)
-
-
-def _split(line: str) -> list[str]:
-    try:
-        return shlex.split(line)
-    except ValueError as exc:
-        raise UsageError(f"Cannot parse the magic line: {exc}.") from None
-
-
 def _show(obj: Any) -> None:
     # Publishing the bundle directly skips IPython's formatter chain, which
     # would otherwise cost more than the cached call it displays.
     display(obj._repr_mimebundle_(), raw=True)
-
-
-def _strip_quiet(line: str) -> tuple[str, bool]:
-    stripped = line.rstrip()
-    if stripped.endswith(";"):
-        return stripped[:-1], True
-    return line, False
 
 
 _magics: AgentMagics | None = None

@@ -98,14 +98,19 @@ def parse_json(text: str) -> Any:
 
 
 def table_text(results: Sequence[AgentResult]) -> str:
-    """A fixed-width table for text/plain."""
-    rows = [("#", "agent", "input", "status", "latency", "answer")]
+    """A fixed-width table for text/plain; a model column when the calls used more than one model."""
+    with_model = len({r.model for r in results}) > 1
+    head = ["#", "agent", "input", *(["model"] if with_model else []), "status", "latency"]
+    rows: list[tuple[list[str], str]] = [(head, "answer")]
     for i, r in enumerate(results):
-        answer = first_line(r.output, 50) if r.success else first_line(error_line(r), 50)
-        rows.append((str(i), r.agent_name, _short(r.item, 24), r.status, duration(r.latency), answer))
-    widths = [max(len(row[c]) for row in rows) for c in range(5)]
+        model = [r.model] if with_model else []
+        cells = [str(i), r.agent_name, _short(r.item, 24), *model, r.status, duration(r.latency)]
+        rows.append((cells, first_line(r.output, 50) if r.success else first_line(error_line(r), 50)))
+    widths = [max(len(cells[c]) for cells, _ in rows) for c in range(len(head))]
+    # The answer goes last and unpadded: it is the widest and most varied column.
     return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths, strict=True)) + "  " + row[5] for row in rows
+        "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)) + "  " + answer
+        for cells, answer in rows
     )
 
 

@@ -1,0 +1,101 @@
+"""The backend seam: the orchestrator talks to any Backend; AnthropicBackend is the real one."""
+
+import asyncio
+import threading
+
+import pytest
+
+from claude_force_nb import AsyncAgentOrchestrator, CallTimeoutError
+from claude_force_nb._backend import AnthropicBackend
+from claude_force_nb._request import Completion, Request
+
+
+class QueueBackend:
+    """A Backend that answers from a queue and keeps the requests it was sent."""
+
+    offline = False
+
+    def __init__(self):
+        self.answers = []
+        self.history = []
+
+    def enqueue(self, text: str) -> None:
+        self.answers.append(text)
+
+    def describe(self) -> str:
+        return "a queue"
+
+    async def complete(self, request: Request, *, timeout=None) -> Completion:
+        self.history.append(request)
+        message = {
+            "model": request.model,
+            "content": [{"type": "text", "text": self.answers.pop(0)}],
+            "usage": {"input_tokens": 3, "output_tokens": 2},
+            "stop_reason": "end_turn",
+        }
+        return Completion(message, 0.001, "req_queue")
+
+    async def stream(self, request: Request, on_text, *, timeout=None) -> Completion:
+        completion = await self.complete(request, timeout=timeout)
+        on_text(completion.text)
+        return completion
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_the_orchestrator_runs_on_any_backend():
+    backend = QueueBackend()
+    backend.enqueue("first")
+    backend.enqueue("second")
+    orchestrator = AsyncAgentOrchestrator(backend=backend, enable_cache=False)
+    results = await orchestrator.execute_multiple([("explainer", "a"), ("summarizer", "b")])
+    assert [r.output for r in results] == ["first", "second"]
+    assert [r.request_id for r in results] == ["req_queue"] * 2
+    assert [request.messages[0]["content"] for request in backend.history] == ["a", "b"]
+
+
+async def test_the_deadline_counts_the_wait_for_an_answer_not_for_a_slot(server):
+    server.latency = 0.3
+    orchestrator = AsyncAgentOrchestrator(
+        api_key="k", base_url=server.url, max_concurrent=1, timeout_seconds=0.5, enable_cache=False, max_retries=0
+    )
+    # One at a time: the third call waits 0.6 s for its slot, then 0.3 s for its answer.
+    results = await orchestrator.execute_multiple([("explainer", f"task {i}") for i in range(3)])
+    assert [r.status for r in results] == ["ok"] * 3
+    await orchestrator.close()
+
+
+async def test_a_slow_answer_is_cut_off_at_the_deadline(server):
+    server.faults.push("slow", seconds=5)
+    backend = AnthropicBackend(api_key="k", base_url=server.url, max_retries=0)
+    request = Request.for_task("x", model="claude-sonnet-4-6", max_tokens=10)
+    with pytest.raises(CallTimeoutError, match=r"No answer within 0\.2 s"):
+        await backend.complete(request, timeout=0.2)
+    await backend.aclose()
+
+
+async def test_closing_closes_each_loops_client_on_its_own_loop(server):
+    backend = AnthropicBackend(api_key="k", base_url=server.url)
+    request = Request.for_task("x", model="claude-sonnet-4-6", max_tokens=10)
+    other = asyncio.new_event_loop()
+    thread = threading.Thread(target=other.run_forever, daemon=True)
+    thread.start()
+    try:
+        answer = asyncio.run_coroutine_threadsafe(backend.complete(request), other).result(30)
+        assert answer.text.startswith("[synthetic]")
+        await backend.complete(request)
+        clients = list(backend._clients.values())
+        assert len(clients) == 2
+        await backend.aclose()
+        assert all(client.is_closed() for client in clients)
+    finally:
+        other.call_soon_threadsafe(other.stop)
+        thread.join()
+        other.close()
+
+
+def test_the_description_never_shows_a_secret(server):
+    backend = AnthropicBackend(api_key="sk-ant-secret", base_url=server.url)
+    assert backend.describe() == f"{server.url} with API key"
+    assert "sk-ant" not in repr(backend.describe())
