@@ -22,9 +22,6 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
-
-from cachetools import TTLCache
 
 from .._config import (
     CACHE_MODES,
@@ -39,6 +36,7 @@ from .._pricing import estimate_cost
 from .._request import Completion, Request
 from .database import CACHE_FILENAME
 from .fingerprint import fingerprint
+from .memory import Entry, Hit, Memory
 from .secret import load_signer
 from .stats import CacheStats, StatsCounter
 from .store import Row, Store, VerifyReport
@@ -61,43 +59,6 @@ class CacheInfo:
     mode: str
     ttl_seconds: float | None
     maxsize: int
-
-
-class Hit(NamedTuple):
-    """A cached answer and where it was found: "memory" or "file"."""
-
-    completion: Completion
-    source: str
-
-
-class _Entry(NamedTuple):
-    """An answer in memory, with what a hit on it saves worked out once."""
-
-    completion: Completion
-    # None for answers stored here, which expire with the TTL; an answer
-    # promoted from the file carries the wall-clock expiry it was signed
-    # with, because the TTL restarts at promotion.
-    deadline: float | None
-    tokens: int
-    cost: float
-
-
-class _Memory(TTLCache):
-    """cachetools' TTLCache of :class:`_Entry`, counting the entries it evicts to make room.
-
-    (TLRUCache would expire per entry by itself, but its inserts cost about
-    twice as much: a heap ordered by Python comparisons.)
-    """
-
-    def __init__(self, maxsize: int, ttl: float, timer: Callable[[], float], counter: StatsCounter):
-        super().__init__(maxsize, ttl, timer)
-        self._counter = counter
-
-    def popitem(self) -> tuple[str, _Entry]:
-        # cachetools calls popitem() only to make room, never to expire.
-        item = super().popitem()
-        self._counter.evictions += 1
-        return item
 
 
 class ResponseCache:
@@ -130,7 +91,7 @@ class ResponseCache:
         self._price = price
         self._lock = threading.Lock()
         self._counter = StatsCounter()
-        self._memory = _Memory(maxsize, self._ttl, timer, self._counter)
+        self._memory = Memory(maxsize, self._ttl, timer, self._counter)
         # Calls in flight, by loop: a future belongs to one loop, so identical
         # requests are shared within a loop (a background sweep has its own).
         self._inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future]] = (
@@ -309,7 +270,7 @@ class ResponseCache:
                 self._counter.hit(completion.latency, row.input_tokens + row.output_tokens, cost, self._timer() - start)
             return Hit(completion, FILE)
         deadline = row.expires if row.expires < self._clock() + self._ttl else None
-        entry = _Entry(completion, deadline, row.input_tokens + row.output_tokens, cost)
+        entry = Entry(completion, deadline, row.input_tokens + row.output_tokens, cost)
         with self._lock:
             self._memory[key] = entry
             counter = self._counter
@@ -322,11 +283,11 @@ class ResponseCache:
         with self._lock:
             self._counter.add_tampered(count)
 
-    def _entry(self, completion: Completion, model: str) -> _Entry:
+    def _entry(self, completion: Completion, model: str) -> Entry:
         # Tokens and cost are worked out once here, so a hit only adds numbers.
         tokens_in, tokens_out = completion.input_tokens, completion.output_tokens
         cost = self._price(completion.model or model, tokens_in, tokens_out)
-        return _Entry(completion, None, tokens_in + tokens_out, cost)
+        return Entry(completion, None, tokens_in + tokens_out, cost)
 
     async def _call(self, call: Callable[[], Awaitable[Completion]]) -> Completion:
         start = self._timer()

@@ -35,7 +35,7 @@ from .writer import Writer
 TASK_SUMMARY_CHARS = 80
 T = TypeVar("T")
 
-# The columns of a row, in the order of Record's fields.
+# In the order of Record's fields, so a fetched tuple maps onto a Record as it is.
 _COLUMNS = (
     "key, agent, model, task, response, request_id, input_tokens, output_tokens, latency, created, expires, signature"
 )
