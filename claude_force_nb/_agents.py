@@ -26,18 +26,12 @@ from typing import Any
 
 import yaml
 
-from ._errors import AgentFileError, AgentNotFoundError, ClaudeForceWarning
+from ._errors import AgentFileError, AgentNotFoundError, ClaudeForceWarning, ModelNotFoundError
+from ._models import INHERIT, resolve_model
 
 BUILTIN_DIR = Path(__file__).parent / "agents"
 BUILTIN_SOURCE = "built-in"
 
-# Claude Code's model aliases; "inherit" means "use the default model".
-MODEL_ALIASES = {
-    "sonnet": "claude-sonnet-4-6",
-    "opus": "claude-opus-4-6",
-    "haiku": "claude-haiku-4-5",
-    "inherit": None,
-}
 # Front-matter keys passed to the API as call defaults.
 PARAM_KEYS = ("temperature", "top_p", "top_k", "stop_sequences")
 
@@ -64,7 +58,10 @@ def parse_agent(text: str, *, source: str = BUILTIN_SOURCE, default_name: str | 
     model = meta.get("model")
     if model is not None and not isinstance(model, str):
         raise AgentFileError(f"{source}: 'model' must be a string, got {model!r}.")
-    model = MODEL_ALIASES.get(model, model) if model else None
+    try:
+        model = None if not model or model.strip() == INHERIT else resolve_model(model)
+    except ModelNotFoundError as exc:
+        raise AgentFileError(f"{source}: 'model': {exc}") from None
     max_tokens = meta.get("max_tokens")
     if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
         raise AgentFileError(f"{source}: 'max_tokens' must be a positive integer, got {max_tokens!r}.")

@@ -13,13 +13,14 @@ import asyncio
 import sys
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from ._config import DEFAULT_MAX_RETRIES, ENV_API_KEY, ENV_AUTH_TOKEN, ENV_BASE_URL, Settings
-from ._errors import CallError, CallTimeoutError
+from ._config import DEFAULT_MAX_RETRIES, DEFAULT_MODEL, ENV_API_KEY, ENV_AUTH_TOKEN, ENV_BASE_URL, Settings
+from ._errors import CallError, CallTimeoutError, ClaudeForceWarning
 from ._request import Completion, Request
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ CLOSE_TIMEOUT_SECONDS = 5.0
 T = TypeVar("T")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
+_deprecation_noted: set[str] = set()
 _local_lock = threading.Lock()
 _local_server: LocalServer | None = None
 
@@ -163,6 +165,7 @@ class AnthropicBackend:
         # The client (and the SDK import behind it, a second or more) comes
         # first: the deadline is for the answer, not for loading the library.
         client = self.client()
+        _note_deprecated(request.model)
         return await _within(self._create(client, request, timeout), timeout)
 
     async def stream(
@@ -170,6 +173,7 @@ class AnthropicBackend:
     ) -> Completion:
         """Stream the answer, calling ``on_text`` with each chunk; return the final message."""
         client = self.client()
+        _note_deprecated(request.model)
         return await _within(self._stream(client, request, on_text, timeout), timeout)
 
     async def _create(self, client: anthropic.AsyncAnthropic, request: Request, timeout: float | None) -> Completion:
@@ -226,6 +230,25 @@ class AnthropicBackend:
 
     def _error(self, exc: anthropic.AnthropicError) -> CallError:
         return call_error(exc, where=self.base_url, credentials=bool(self.api_key or self.auth_token))
+
+
+def _note_deprecated(model: str) -> None:
+    """Say once per model, visibly, what the SDK only says as a DeprecationWarning (hidden by default)."""
+    if model in _deprecation_noted:
+        return
+    _deprecation_noted.add(model)
+    try:
+        from anthropic._data import DEPRECATED_MODELS
+    except ImportError:  # a private module of the SDK's: gone in some later release
+        return
+    end_of_life = DEPRECATED_MODELS.get(model)
+    if end_of_life:
+        warnings.warn(
+            f"Model {model} is deprecated and reaches end of life on {end_of_life}; move to a current model "
+            f"(this package's default is {DEFAULT_MODEL}).",
+            ClaudeForceWarning,
+            stacklevel=3,
+        )
 
 
 async def _within(work: Awaitable[T], seconds: float | None) -> T:

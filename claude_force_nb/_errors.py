@@ -6,6 +6,7 @@ The tree::
     ├── AgentError
     │   ├── AgentNotFoundError     unknown agent name (lists the available ones)
     │   └── AgentFileError         an agent file that cannot be parsed
+    ├── ModelNotFoundError         a model name that is neither an alias nor a Claude model id
     ├── CallError                  an API call failed (keeps the SDK exception as __cause__)
     │   └── CallTimeoutError       the per-call timeout ran out
     └── CacheError
@@ -49,6 +50,18 @@ class AgentFileError(AgentError, ValueError):
     """An agent file whose front matter is malformed."""
 
 
+class ModelNotFoundError(ClaudeForceError, ValueError):
+    """A model name that is not an alias, a known model, or shaped like a Claude model id."""
+
+    def __init__(self, name: str, suggestion: str | None = None):
+        self.name = name
+        self.suggestion = suggestion
+        hint = f" Did you mean {suggestion!r}?" if suggestion else ""
+        super().__init__(
+            f"Unknown model {name!r}.{hint} Use an alias (opus, sonnet, haiku) or a Claude model id (claude-…)."
+        )
+
+
 class CallError(ClaudeForceError):
     """An API call failed; ``__cause__`` holds the SDK exception."""
 
@@ -71,7 +84,17 @@ class CacheMissError(CacheError, LookupError):
 
 
 class CacheFileError(CacheError, OSError):
-    """The cache file could not be opened, even after setting it aside."""
+    """The cache file could not be opened, even after setting it aside.
+
+    ``problem`` is what went wrong without the advice, for callers (the
+    magics) that give their own.
+    """
+
+    def __init__(self, message: str, *, problem: str | None = None):
+        super().__init__(message)
+        self.problem = problem or message
+
+    __str__ = Exception.__str__
 
 
 class ClaudeForceWarning(UserWarning):

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import _checks as checks
 from ._agents import Agent, AgentRegistry
 from ._backend import AnthropicBackend, Backend
 from ._batch import Batch, Slot
@@ -24,6 +25,7 @@ from ._config import (
     Settings,
 )
 from ._errors import AgentNotFoundError
+from ._models import resolve_model
 from ._pricing import DEFAULT_PRICES, estimate_cost
 from ._request import Completion, Request
 from ._results import AgentResult, failure
@@ -58,14 +60,13 @@ class AsyncAgentOrchestrator:
         settings: Settings | None = None,
         timer: Callable[[], float] = time.perf_counter,
     ):
-        if max_concurrent < 1:
-            raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}.")
         settings = settings or Settings.from_env()
         self.settings = settings
-        self.max_concurrent = max_concurrent
-        self.timeout_seconds = timeout_seconds
-        self.model = model or settings.model
-        self.max_tokens = max_tokens
+        self.max_concurrent = checks.count("max_concurrent", max_concurrent, high=checks.MAX_CONCURRENCY)
+        self.timeout_seconds = checks.seconds("timeout_seconds", timeout_seconds)
+        self.model = resolve_model(model or settings.model)
+        self.max_tokens = checks.count("max_tokens", max_tokens)
+        max_retries = checks.count("max_retries", max_retries, low=0, high=100)
         self.prices = dict(prices) if prices is not None else dict(DEFAULT_PRICES)
         self.agents = agents or AgentRegistry(user_home=settings.user_home)
         self.backend: Backend = backend or AnthropicBackend(
@@ -73,6 +74,7 @@ class AsyncAgentOrchestrator:
         )
         if cache is None and enable_cache:
             ttl_hours = DEFAULT_CACHE_TTL_HOURS if cache_ttl_hours is None else cache_ttl_hours
+            ttl_hours = checks.seconds("cache_ttl_hours", ttl_hours, infinite=True)
             if cache_path is None:
                 name = OFFLINE_CACHE_FILENAME if self.backend.offline else CACHE_FILENAME
                 cache_path = settings.home / name
@@ -90,8 +92,8 @@ class AsyncAgentOrchestrator:
             weakref.WeakKeyDictionary()
         )
 
-    def estimate_cost(self, model: str, input_tokens: int, output_tokens: int) -> float:
-        """Estimated dollars for a call, from this orchestrator's price table."""
+    def estimate_cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
+        """Estimated dollars for a call, from this orchestrator's price table; None without a price."""
         return estimate_cost(model, input_tokens, output_tokens, self.prices)
 
     def build_request(
@@ -108,7 +110,7 @@ class AsyncAgentOrchestrator:
         merged = {**agent.params, **{k: v for k, v in params.items() if v is not None}}
         return Request.for_task(
             task,
-            model=model or agent.model or self.model,
+            model=resolve_model(model) if model else agent.model or self.model,
             max_tokens=max_tokens or agent.max_tokens or self.max_tokens,
             system=system if system is not None else agent.system_prompt,
             **merged,
@@ -133,13 +135,18 @@ class AsyncAgentOrchestrator:
         :class:`AgentNotFoundError` for an unknown agent.
         """
         agent = self.agents.get(agent_name)
+        if max_tokens is not None:
+            max_tokens = checks.count("max_tokens", max_tokens)
+        for name in ("temperature", "top_p"):
+            if params.get(name) is not None:
+                params[name] = checks.fraction(name, params[name])
         request = self.build_request(agent, task, model=model, max_tokens=max_tokens, system=system, **params)
         if self.cache is None:
             mode, key = "no-cache", None
         else:
             mode = self.cache.mode if cache_mode is None else check_mode(cache_mode)
             key = None if mode == "no-cache" else self.cache.key(request)
-        limit = self.timeout_seconds if timeout is None else timeout
+        limit = self.timeout_seconds if timeout is None else checks.seconds("timeout", timeout)
         return PreparedCall(agent.name, task, request, key, mode, limit, item)
 
     def cached(self, call: PreparedCall) -> AgentResult | None:

@@ -15,7 +15,8 @@ class AgentResult:
 
     ``latency`` is what this call took now (microseconds for a cache hit);
     ``original_latency`` is what the API call took when it was made; ``cost``
-    is what this call cost (nothing when it was served from the cache).
+    is what this call cost (nothing when it was served from the cache; None
+    when its model has no price).
     """
 
     agent_name: str
@@ -25,7 +26,7 @@ class AgentResult:
     model: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
-    cost: float = 0.0
+    cost: float | None = 0.0  # None: the model has no price in the table
     latency: float = 0.0
     original_latency: float = 0.0
     request_id: str | None = None

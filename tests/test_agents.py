@@ -1,7 +1,8 @@
 import pytest
 
-from claude_force_nb._agents import MODEL_ALIASES, AgentRegistry, agent_dirs, parse_agent
+from claude_force_nb._agents import AgentRegistry, agent_dirs, parse_agent
 from claude_force_nb._errors import AgentFileError, AgentNotFoundError, ClaudeForceWarning
+from claude_force_nb._models import ALIASES
 
 
 def write_agent(directory, name, body="You review code.", **meta):
@@ -20,7 +21,7 @@ def test_parse_claude_code_style_file():
     )
     assert agent.name == "reviewer"
     assert agent.description == "Reviews code"
-    assert agent.model == MODEL_ALIASES["haiku"]
+    assert agent.model == ALIASES["haiku"]
     assert agent.max_tokens == 300
     assert agent.params == {"temperature": 0.2}
     assert agent.system_prompt == "You are a reviewer.\n\nBe brief."

@@ -319,3 +319,20 @@ def test_a_notebook_served_entirely_from_the_cache_never_imports_the_sdk(kernel_
     again = run(notebook(*cells), tmp_path)
     assert text_of(again.cells[5]).strip() == "True True False"
     assert len(messages(kernel_env)) == 10
+
+
+def test_a_nan_timeout_is_a_one_line_error_and_the_kernel_lives(kernel_env, tmp_path):
+    nb = run(
+        notebook(
+            "%load_ext claude_force_nb",
+            "%%agent explainer --timeout nan\nhello",
+            "%config AgentMagics.timeout = float('nan')",
+            "%%agent explainer -o r;\nhello",
+            "print('alive', r.success)",
+        ),
+        tmp_path,
+        allow_errors=True,
+    )
+    assert text_of(nb.cells[1]).strip() == "UsageError: --timeout must be a positive, finite number, got nan."
+    assert "AgentMagics.timeout must be a positive, finite number" in text_of(nb.cells[2])
+    assert text_of(nb.cells[4]).strip() == "alive True"

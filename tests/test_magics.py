@@ -108,7 +108,15 @@ def test_stream_shows_final_answer(ip, capsys):
         ("nope", "x", "Unknown agent 'nope'"),
         ("explainer --bogus", "x", "unrecognized arguments"),
         ("explainer --max-tokens lots", "x", "invalid int value"),
-        ("explainer --max-tokens 0", "x", "must be positive"),
+        ("explainer --max-tokens 0", "x", "--max-tokens must be at least 1"),
+        ("explainer --timeout nan", "x", "--timeout must be a positive, finite number, got nan"),
+        ("explainer --timeout inf", "x", "--timeout must be a positive, finite number"),
+        ("explainer --timeout -1", "x", "--timeout must be a positive"),
+        ("explainer -t nan", "x", "between 0 and 1, got nan"),
+        ("explainer -o None", "x", "variable name"),
+        ("explainer -o class", "x", "variable name"),
+        ("explainer -m gpt-4o", "x", "Unknown model 'gpt-4o'"),
+        ("explainer -m opsu", "x", "Did you mean 'opus'"),
         ("explainer -t 3", "x", "between 0 and 1"),
         ("explainer --refresh --replay", "x", "at most one"),
         ("explainer -o 1bad", "x", "variable name"),
@@ -173,6 +181,10 @@ def test_agents_sweep_over_items_and_models(ip, server):
         ("explainer --over text", "expected a list"),
         ("explainer --over empty", "is empty"),
         ("explainer -c 0", "at least 1"),
+        ("explainer -c 1e9", "invalid int value"),
+        ("explainer -c 100000", "at most 10,000"),
+        ("explainer --models ,,,", "at least one model"),
+        ("explainer --models opus,gpt-4o", "Unknown model 'gpt-4o'"),
         ("explainer nope", "Unknown agent"),
         ("explainer --background", "needs -o VAR"),
         ("explainer --over items --raw", "--raw turns off"),
@@ -288,3 +300,38 @@ def test_a_missed_sweep_resolves_builds_and_keys_each_request_once(ip, server, c
     assert all(r.success and not r.cached for r in ip.user_ns["rs"])
     assert counted == {"agent": 6, "request": 6, "fingerprint": 6, "lookup": 6}
     assert len(calls(server)) == 6
+
+
+def test_model_aliases_on_the_magic_line_become_api_ids(ip, server):
+    ip.run_cell_magic("agent", "explainer -m opus --no-cache", "x")
+    ip.user_ns["xs"] = [1]
+    ip.run_cell_magic("agents", "explainer --over xs --models haiku,sonnet-4.6 --no-cache --no-panel", "{item}")
+    assert [c.body["model"] for c in calls(server)] == ["claude-opus-4-6", "claude-haiku-4-5", "claude-sonnet-4-6"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "fragment"),
+    [
+        ("max_concurrent = 0", "AgentMagics.max_concurrent must be at least 1, got 0."),
+        ("timeout = float('nan')", "AgentMagics.timeout must be a positive, finite number, got nan."),
+        ("cache_ttl_hours = -1", "AgentMagics.cache_ttl_hours must be a positive number"),
+        ("default_agent = 'nope'", "AgentMagics.default_agent: Unknown agent 'nope'"),
+        ("model = 'gpt-4o'", "AgentMagics.model: Unknown model 'gpt-4o'"),
+    ],
+)
+def test_a_bad_setting_is_refused_when_set_and_the_old_one_kept(ip, server, caplog, setting, fragment):
+    magics = ip.magics_manager.registry["AgentMagics"]
+    name = setting.split(" = ")[0]
+    before = getattr(magics, name)
+    ip.run_line_magic("config", f"AgentMagics.{setting}")
+    assert fragment in caplog.text
+    assert getattr(magics, name) == before
+    ip.run_cell_magic("agent", "explainer -o r;", "still works")
+    ip.run_line_magic("agent", "cache info")
+    assert ip.user_ns["r"].success
+
+
+def test_out_names_a_builtin_with_a_note(ip, capsys):
+    ip.run_cell_magic("agent", "explainer -o print;", "x")
+    assert "hides Python's built-in print()" in capsys.readouterr().out
+    del ip.user_ns["print"]

@@ -1,4 +1,5 @@
 import asyncio
+import warnings
 
 import anthropic
 import pytest
@@ -11,7 +12,9 @@ from claude_force_nb import (
     Call,
     CallError,
     CallTimeoutError,
+    ClaudeForceWarning,
 )
+from claude_force_nb._errors import ModelNotFoundError
 
 
 @pytest.fixture
@@ -283,3 +286,55 @@ async def test_a_miss_resolves_builds_and_keys_its_request_once(make, server, co
     results = await orchestrator.execute_multiple([("explainer", f"task {i}") for i in range(3)])
     assert all(r.success for r in results)
     assert counted == {"agent": 4, "request": 4, "fingerprint": 4, "lookup": 4}
+
+
+async def test_aliases_resolve_and_an_unpriced_model_costs_unknown(make, server):
+    orchestrator = make(model="sonnet")
+    assert orchestrator.model == "claude-sonnet-4-6"
+    result = await orchestrator.execute_agent("explainer", "x", model="claude-opus-4-8")
+    assert result.success and result.model == "claude-opus-4-8" and result.cost is None
+
+
+async def test_a_model_the_api_does_not_serve_fails_with_its_404(make, server):
+    with pytest.warns(ClaudeForceWarning, match="not in claude-force-nb's table"):
+        result = await make().execute_agent("explainer", "x", model="claude-imaginary-1")
+    assert isinstance(result.error, CallError) and result.error.status == 404
+    assert "not_found_error" in str(result.error) and "Check the model name" in str(result.error)
+
+
+async def test_an_unknown_name_is_a_failed_result_and_nothing_is_sent(make, server):
+    result = await make().execute_agent("explainer", "x", model="gpt-4o")
+    assert isinstance(result.error, ModelNotFoundError)
+    assert messages_requests(server) == []
+
+
+async def test_a_deprecated_model_is_said_once(make, server):
+    orchestrator = make(enable_cache=False)
+    with pytest.warns(ClaudeForceWarning, match="claude-sonnet-4-5 is deprecated"):
+        await orchestrator.execute_agent("explainer", "x", model="claude-sonnet-4-5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ClaudeForceWarning)
+        again = await orchestrator.execute_agent("explainer", "y", model="claude-sonnet-4-5")
+    assert again.success
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"timeout_seconds": float("nan")}, "timeout_seconds must be a positive, finite number"),
+        ({"max_concurrent": 0}, "max_concurrent must be at least 1"),
+        ({"max_tokens": -5}, "max_tokens must be at least 1"),
+        ({"cache_ttl_hours": float("nan")}, "cache_ttl_hours must be a positive number"),
+        ({"model": "gpt-4o"}, "Unknown model 'gpt-4o'"),
+    ],
+)
+def test_settings_are_checked_when_the_orchestrator_is_made(options, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        AsyncAgentOrchestrator(**options)
+
+
+@pytest.mark.parametrize("options", [{"timeout": float("nan")}, {"max_tokens": 0}, {"temperature": float("inf")}])
+async def test_a_bad_per_call_setting_fails_that_call_only(make, server, options):
+    result = await make().execute_agent("explainer", "x", **options)
+    assert isinstance(result.error, ValueError) and not result.success
+    assert messages_requests(server) == []

@@ -405,3 +405,15 @@ def test_cli_serves_until_stopped(stop):
         process.send_signal(stop)
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0, stderr
+
+
+async def test_an_unknown_model_is_a_404_as_the_api_gives_it(client, server):
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        await client.messages.create(**kwargs(model="gpt-4o"))
+    assert caught.value.body["error"] == {"type": "not_found_error", "message": "model: gpt-4o"}
+
+
+@pytest.mark.parametrize("sampling", [{"temperature": 1.5}, {"top_p": -0.1}, {"top_k": -1}])
+async def test_sampling_parameters_out_of_range_are_a_400(client, server, sampling):
+    with pytest.raises(anthropic.BadRequestError, match="Input should be"):
+        await client.messages.create(**kwargs(), extra_body=sampling)

@@ -65,7 +65,7 @@ def open_database(
         return _open_schema(path, busy_timeout)
     except sqlite3.DatabaseError as exc:
         if not _damaged(exc):
-            raise CacheFileError(_cannot_open(path, exc)) from exc
+            raise _cannot_open(path, exc) from exc
         aside = _set_aside(path, clock)
         warnings.warn(
             f"The response cache {path} was damaged ({exc}). It was moved to {aside.name} and a new, empty "
@@ -74,11 +74,11 @@ def open_database(
             stacklevel=4,
         )
     except OSError as exc:
-        raise CacheFileError(_cannot_open(path, exc)) from exc
+        raise _cannot_open(path, exc) from exc
     try:
         return _open_schema(path, busy_timeout)
     except (sqlite3.Error, OSError) as exc:
-        raise CacheFileError(_cannot_open(path, exc)) from exc
+        raise _cannot_open(path, exc) from exc
 
 
 def _open_schema(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -140,8 +140,10 @@ def _damaged(exc: sqlite3.DatabaseError) -> bool:
     return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
 
 
-def _cannot_open(path: Path, exc: BaseException) -> str:
-    return (
-        f"Could not open the response cache {path}: {exc}. Set {ENV_HOME} to a writable directory, pass "
-        "another path, or use persist=False to cache in memory only."
+def _cannot_open(path: Path, exc: BaseException) -> CacheFileError:
+    problem = f"Could not open the response cache {path}: {exc}."
+    return CacheFileError(
+        f"{problem} Set {ENV_HOME} to a writable directory, pass another path, or use persist=False to cache in "
+        "memory only.",
+        problem=problem,
     )

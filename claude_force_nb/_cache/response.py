@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import _checks as checks
 from .._config import (
     CACHE_MODES,
     DEFAULT_CACHE_MAXSIZE,
@@ -44,7 +45,8 @@ from .store import Row, Store, VerifyReport
 # Where an answer came from, as returned by fetch().
 MEMORY, FILE, SHARED, API = "memory", "file", "shared", "api"
 
-Price = Callable[[str, int, int], float]
+# Dollars for (model, input tokens, output tokens); None when the model has no price.
+Price = Callable[[str, int, int], "float | None"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class ResponseCache:
         settings = settings if settings is not None else Settings.from_env()
         self.mode = mode or settings.cache_mode
         # None means answers never expire (a recorded replay set, say).
-        self.ttl_seconds = ttl_seconds
+        self.ttl_seconds = None if ttl_seconds is None else checks.seconds("ttl_seconds", ttl_seconds, infinite=True)
         self._ttl = math.inf if ttl_seconds is None else float(ttl_seconds)
         self.maxsize = maxsize
         self._timer = timer
@@ -263,7 +265,7 @@ class ResponseCache:
         if row is None:
             return None
         completion = row.completion
-        cost = self._price(row.model, row.input_tokens, row.output_tokens)
+        cost = self._price(row.model, row.input_tokens, row.output_tokens) or 0.0
         if replay and row.expires <= self._clock():
             with self._lock:
                 self._counter.file_hits += 1
@@ -286,7 +288,7 @@ class ResponseCache:
     def _entry(self, completion: Completion, model: str) -> Entry:
         # Tokens and cost are worked out once here, so a hit only adds numbers.
         tokens_in, tokens_out = completion.input_tokens, completion.output_tokens
-        cost = self._price(completion.model or model, tokens_in, tokens_out)
+        cost = self._price(completion.model or model, tokens_in, tokens_out) or 0.0  # unpriced: no saving counted
         return Entry(completion, None, tokens_in + tokens_out, cost)
 
     async def _call(self, call: Callable[[], Awaitable[Completion]]) -> Completion:

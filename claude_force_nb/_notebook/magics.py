@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
-from traitlets import Bool, Enum, Float, Integer, Unicode, observe
+from traitlets import Bool, Enum, Float, Integer, TraitError, Unicode, observe, validate
 
+from .. import _checks as checks
+from .._agents import AgentRegistry
 from .._batch import Batch
 from .._call import PreparedCall
 from .._config import (
@@ -24,7 +28,8 @@ from .._config import (
     ENV_HOME,
     ENV_MODEL,
 )
-from .._errors import AgentNotFoundError, ClaudeForceError
+from .._errors import AgentNotFoundError, CacheFileError, ClaudeForceError
+from .._models import resolve_model
 from .._orchestrator import AsyncAgentOrchestrator
 from .._results import AgentResult
 from . import commands as _commands
@@ -36,6 +41,15 @@ from .resultset import Results
 from .sweep import cell_task, sweep_calls
 
 STREAM_REFRESH_SECONDS = 0.05
+
+# How each numeric setting is checked when it is set (%config or ipython_config.py).
+_NUMBER_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "max_concurrent": partial(checks.count, high=checks.MAX_CONCURRENCY),
+    "max_tokens": checks.count,
+    "timeout": checks.seconds,
+    "cache_ttl_hours": partial(checks.seconds, infinite=True),
+    "cache_maxsize": checks.count,
+}
 
 
 @magics_class
@@ -77,6 +91,31 @@ class AgentMagics(Magics):
         self._closing: set[Any] = set()  # orchestrators closing once their background runs end
         super().__init__(**kwargs)
 
+    @validate("max_concurrent", "max_tokens", "timeout", "cache_ttl_hours", "cache_maxsize")
+    def _check_number(self, proposal: Any) -> Any:
+        name = proposal["trait"].name
+        try:
+            return _NUMBER_CHECKS[name](f"AgentMagics.{name}", proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+
+    @validate("model")
+    def _check_model(self, proposal: Any) -> str | None:
+        if proposal["value"] is None:
+            return None
+        try:
+            return resolve_model(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(f"AgentMagics.model: {exc}") from None
+
+    @validate("default_agent")
+    def _check_default_agent(self, proposal: Any) -> str:
+        registry = self._orchestrator.agents if self._orchestrator is not None else AgentRegistry()
+        try:
+            return registry.get(proposal["value"]).name
+        except AgentNotFoundError as exc:
+            raise TraitError(f"AgentMagics.default_agent: {exc}") from None
+
     @observe(
         "max_concurrent",
         "timeout",
@@ -95,6 +134,11 @@ class AgentMagics(Magics):
         if self._orchestrator is None:
             try:
                 self._orchestrator = self._new_orchestrator()
+            except CacheFileError as exc:
+                raise UsageError(
+                    f"Cannot start: {exc.problem} Point %config AgentMagics.cache_path, or {ENV_HOME}, at a "
+                    "writable directory."
+                ) from exc
             except (ValueError, ClaudeForceError) as exc:
                 # A bad setting (environment or %config) must not turn every cell into a traceback.
                 raise UsageError(f"Cannot start: {exc}") from exc
@@ -227,14 +271,12 @@ class AgentMagics(Magics):
             raise UsageError("--background needs -o VAR to hold the handle (to watch, await or cancel the sweep).")
         if args.over and args.raw:
             raise UsageError("--over fills {item} into the cell, which --raw turns off; drop one of them.")
-        if args.concurrency is not None and args.concurrency < 1:
-            raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}.")
         orchestrator = self.orchestrator
         orchestrator.agents.refresh()
         for name in args.agents:
             if name not in orchestrator.agents:  # before the cell is interpolated and its notes printed
                 self._unknown_agent(name)
-        models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else [self.model]
+        models = args.models or [self.model]
         calls = sweep_calls(cell, self._namespace, args.agents, models, over=args.over, raw=args.raw, fence=args.fence)
         panel = None
         on_update = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import keyword
 import shlex
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -9,6 +11,8 @@ from typing import Any, TypeVar
 from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 
+from .. import _checks as checks
+from .._models import resolve_model
 from .render import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,17 +59,42 @@ def parse(magic: Any, line: str) -> Any:
     """Parse ``line`` with ``magic``'s declared arguments and check the shared options."""
     # shlex rather than parse_argstring, which keeps quotes: --system 'Be brief.'
     args = magic.parser.parse_args(split(line))
-    for flag in ("max_tokens", "timeout"):
-        value = getattr(args, flag, None)
-        if value is not None and value <= 0:
-            raise UsageError(f"--{flag.replace('_', '-')} must be positive, got {value:g}.")
-    if args.temperature is not None and not 0 <= args.temperature <= 1:
-        raise UsageError(f"--temperature must be between 0 and 1, got {args.temperature:g}.")
+    try:
+        if args.max_tokens is not None:
+            checks.count("--max-tokens", args.max_tokens)
+        if args.timeout is not None:
+            checks.seconds("--timeout", args.timeout)
+        if args.temperature is not None:
+            checks.fraction("--temperature", args.temperature)
+        if getattr(args, "concurrency", None) is not None:
+            checks.count("--concurrency", args.concurrency, high=checks.MAX_CONCURRENCY)
+        if getattr(args, "model", None) is not None:
+            args.model = resolve_model(args.model)
+        if getattr(args, "models", None) is not None:
+            args.models = models(args.models)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if sum((args.no_cache, args.refresh, args.replay)) > 1:
         raise UsageError("Use at most one of --no-cache, --refresh and --replay.")
-    if args.out is not None and not args.out.isidentifier():
-        raise UsageError(f"-o/--out needs a variable name, got {args.out!r}.")
+    if args.out is not None:
+        check_variable(args.out)
     return args
+
+
+def models(names: str) -> list[str]:
+    """``--models a,b``: each resolved to its API id."""
+    listed = [name.strip() for name in names.split(",") if name.strip()]
+    if not listed:
+        raise ValueError(f"--models needs at least one model name, got {names!r}.")
+    return [resolve_model(name) for name in listed]
+
+
+def check_variable(name: str) -> None:
+    """A name ``-o`` may assign to: an identifier and not a keyword; shadowing a builtin gets a note."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise UsageError(f"-o/--out needs a variable name, got {name!r}.")
+    if hasattr(builtins, name):
+        print(f"Note: -o {name} hides Python's built-in {name}() in this notebook (del {name} brings it back).")
 
 
 def call_options(args: Any) -> dict[str, Any]:

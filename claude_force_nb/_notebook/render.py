@@ -27,6 +27,11 @@ def duration(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
+def money(dollars: float | None) -> str:
+    """Dollars to four places, or "cost unknown" for a model without a price."""
+    return "cost unknown" if dollars is None else f"${dollars:.4f}"
+
+
 def footer(result: AgentResult) -> str:
     """One line: agent, model, tokens, cost, latency, cached or not."""
     if not result.success:
@@ -34,7 +39,7 @@ def footer(result: AgentResult) -> str:
     where = f"cached ({result.source}), saved {duration(result.original_latency)}" if result.cached else "live"
     return (
         f"{result.agent_name} · {result.model} · {result.input_tokens} in / {result.output_tokens} out tokens"
-        f" · ${result.cost:.4f} · {duration(result.latency)} · {where}"
+        f" · {money(result.cost)} · {duration(result.latency)} · {where}"
     )
 
 

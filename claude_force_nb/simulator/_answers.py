@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._models import KNOWN_MODELS
+
 # Parameters that change what a real model would say. ``max_tokens`` and
 # ``stop_sequences`` are left out on purpose: they only cut the answer short,
 # so a truncated answer is a prefix of the full one, as at temperature 0.
@@ -49,6 +51,10 @@ class InvalidRequest(ValueError):
     """A request body the real API would reject with 400 ``invalid_request_error``."""
 
 
+class UnknownModel(LookupError):
+    """A model the API does not serve: 404 ``not_found_error``."""
+
+
 def validate(body: Any, *, count_only: bool = False) -> None:
     """Raise :class:`InvalidRequest` where the API would return 400."""
     if not isinstance(body, dict):
@@ -56,6 +62,17 @@ def validate(body: Any, *, count_only: bool = False) -> None:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("model: Field required (a non-empty string).")
+    if model not in KNOWN_MODELS:
+        raise UnknownModel(f"model: {model}")
+    for name in ("temperature", "top_p"):
+        value = body.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1
+        ):
+            raise InvalidRequest(f"{name}: Input should be less than or equal to 1 and greater than or equal to 0.")
+    top_k = body.get("top_k")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
+        raise InvalidRequest("top_k: Input should be a non-negative integer.")
     if not count_only:
         max_tokens = body.get("max_tokens")
         # bool is an int subclass; the API rejects true/false here.

@@ -127,6 +127,8 @@ class MessagesHandler(BaseHTTPRequestHandler):
         count_only = record.path.endswith("/count_tokens")
         try:
             _answers.validate(body, count_only=count_only)
+        except _answers.UnknownModel as exc:
+            return self._error(404, "not_found_error", str(exc), rid)
         except _answers.InvalidRequest as exc:
             return self._error(400, "invalid_request_error", str(exc), rid)
         state.sleep(latency)
