@@ -35,6 +35,7 @@ class Progress:
     cached: int
     failed: int
     cancelled: int
+    incomplete: int = 0  # succeeded, but cut short: truncated, refused, tool use or paused
 
     @property
     def finished(self) -> int:
@@ -48,6 +49,8 @@ class Progress:
         parts = [f"{self.finished}/{self.total} done", f"{self.cached} cached", f"{self.failed} failed"]
         if self.cancelled:
             parts.append(f"{self.cancelled} cancelled")
+        if self.incomplete:
+            parts.append(f"{self.incomplete} incomplete")
         if self.running:
             parts.append(f"{self.running} in flight")
         return ", ".join(parts)
@@ -141,6 +144,7 @@ class Batch:
             cached=sum(r.cached for r in finished),
             failed=sum(not r.success and not r.cancelled for r in finished),
             cancelled=sum(r.cancelled for r in finished),
+            incomplete=sum(r.success and not r.complete for r in finished),
         )
 
     def cancel(self) -> None:

@@ -261,6 +261,7 @@ class AsyncAgentOrchestrator:
             request_id=completion.request_id,
             cached=cached,
             source=source,
+            stop_reason=completion.stop_reason,
             task=call.task,
             item=call.item,
             completion=completion,

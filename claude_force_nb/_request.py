@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 # Parameters the SDK takes as typed arguments; anything else (temperature,
 # top_p, top_k...) travels in ``extra_body``, as anthropic 2.x requires.
@@ -47,6 +47,13 @@ class Request:
         return " ".join(b.get("text", "") for b in content if isinstance(b, dict))
 
 
+class Thought(NamedTuple):
+    """A thinking block: its text, or for a redacted one a placeholder and ``redacted``."""
+
+    text: str
+    redacted: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Completion:
     """A finished answer: the Messages API JSON plus how long it took."""
@@ -74,3 +81,19 @@ class Completion:
     @property
     def stop_reason(self) -> str | None:
         return self.message.get("stop_reason")
+
+    @property
+    def thinking(self) -> list[Thought]:
+        """The thinking blocks, in order (empty unless the request enabled thinking)."""
+        thoughts = []
+        for block in self.message.get("content", ()):
+            if block.get("type") == "thinking":
+                thoughts.append(Thought(block.get("thinking", "")))
+            elif block.get("type") == "redacted_thinking":
+                thoughts.append(Thought("", redacted=True))
+        return thoughts
+
+    @property
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """The tool_use blocks: the tools the model asked to call, with their input."""
+        return [block for block in self.message.get("content", ()) if block.get("type") == "tool_use"]

@@ -6,7 +6,17 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ._request import Completion
+from ._request import Completion, Thought
+from ._text import CodeBlock, code_blocks, parse_json
+
+# Stop reasons that leave an answer incomplete, with the status word a table shows and what helps.
+INCOMPLETE = {
+    "max_tokens": ("truncated", "it stopped at the max_tokens limit; raise --max-tokens (max_tokens=) for the rest"),
+    "model_context_window_exceeded": ("truncated", "it filled the model's context window; shorten the input"),
+    "refusal": ("refused", "the model declined to answer; rephrase the task"),
+    "tool_use": ("tool use", "the model stopped to call a tool; the text is only its preamble"),
+    "pause_turn": ("paused", "the model paused a long turn; send it again to let it continue"),
+}
 
 
 @dataclass(eq=False)
@@ -32,6 +42,7 @@ class AgentResult:
     request_id: str | None = None
     cached: bool = False
     source: str = ""
+    stop_reason: str | None = None
     task: str = ""
     item: Any = None
     completion: Completion | None = field(default=None, repr=False)
@@ -50,10 +61,38 @@ class AgentResult:
 
     @property
     def status(self) -> str:
-        """One word: ok, cached, failed or cancelled."""
+        """ok or cached; truncated, refused, tool use or paused for an incomplete answer; failed or cancelled."""
         if self.success:
+            incomplete = INCOMPLETE.get(self.stop_reason or "")
+            if incomplete is not None:
+                return incomplete[0]
             return "cached" if self.cached else "ok"
         return "cancelled" if self.cancelled else "failed"
+
+    @property
+    def complete(self) -> bool:
+        """True for a whole answer; False for a failure or an answer cut short (truncated, refused...)."""
+        return self.success and self.stop_reason not in INCOMPLETE
+
+    @property
+    def hint(self) -> str | None:
+        """What an incomplete answer needs, in a sentence; None for a whole one."""
+        incomplete = INCOMPLETE.get(self.stop_reason or "") if self.success else None
+        return incomplete[1] if incomplete is not None else None
+
+    @property
+    def code_blocks(self) -> list[CodeBlock]:
+        """Every fenced code block in the answer, in order."""
+        return code_blocks(self.output)
+
+    def json(self) -> Any:
+        """The JSON value in the answer (bare or fenced); ValueError when it holds none."""
+        return parse_json(self.output)
+
+    @property
+    def thinking(self) -> list[Thought]:
+        """The model's thinking blocks (empty unless the request enabled thinking)."""
+        return self.completion.thinking if self.completion is not None else []
 
     @property
     def errors(self) -> list[str]:

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 
 from claude_force_nb._notebook.background import BackgroundRun
 from claude_force_nb._notebook.resultset import Results
@@ -91,15 +92,71 @@ def test_raw_turns_interpolation_off(ip, server):
     assert calls(server)[0].body["messages"][0]["content"] == "{x}"
 
 
-def test_formats(ip, capsys):
-    for fmt in ("text", "code", "json", "markdown"):
-        ip.run_cell_magic("agent", f"python-expert -f {fmt} -o r", "show code")
-        assert ip.user_ns["r"].output.splitlines()[0] in capsys.readouterr().out
+def displayed(ip, magic, line, cell):
+    """The display messages a cell publishes: (mime bundle, whether it updates an earlier one)."""
+    with capture_output() as captured:
+        ip.run_cell_magic(magic, line, cell)
+    return [(output.data, output.update) for output in captured.outputs]
 
 
-def test_stream_shows_final_answer(ip, capsys):
-    ip.run_cell_magic("agent", "explainer --stream --no-cache -o r", "stream it")
-    assert ip.user_ns["r"].output in capsys.readouterr().out
+@pytest.mark.parametrize(
+    ("fmt", "mimetypes"),
+    [
+        ("markdown", {"text/markdown", "text/plain"}),
+        ("text", {"text/plain"}),
+        ("code", {"text/markdown", "text/plain"}),
+        ("json", {"text/plain"}),  # the synthetic answer is not JSON
+    ],
+)
+def test_each_format_publishes_its_own_mime_types(ip, server, fmt, mimetypes):
+    [(bundle, update)] = displayed(ip, "agent", f"python-expert -f {fmt} -o r", "show code")
+    assert set(bundle) == mimetypes and not update
+    output = ip.user_ns["r"].output
+    if fmt == "code":
+        assert bundle["text/markdown"].startswith(f"```\n{output.strip()}\n```")
+    if fmt == "json":
+        assert "Note: the answer is not JSON, so it is shown as text." in bundle["text/plain"]
+
+
+def test_stream_updates_the_answer_as_it_arrives(ip, server):
+    server.latency = 0.05
+    shown = displayed(ip, "agent", "explainer --stream --no-cache -o r", "stream it")
+    final = ip.user_ns["r"].output
+    (first, first_is_update), *updates = shown
+    assert first == {"text/plain": ""} and not first_is_update
+    assert all(update for _, update in updates)
+    partial = [bundle["text/plain"] for bundle, _ in updates[:-1]]
+    assert partial and all(final.startswith(text) and text != final for text in partial)
+    assert final in updates[-1][0]["text/markdown"]
+    assert calls(server)[0].body["stream"] is True
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "status", "hint"),
+    [
+        ("max_tokens", "truncated", "raise --max-tokens"),
+        ("refusal", "refused", "declined to answer"),
+        ("tool_use", "tool use", "call a tool"),
+        ("pause_turn", "paused", "send it again"),
+    ],
+)
+def test_an_incomplete_answer_is_shown_as_such(ip, server, stop_reason, status, hint):
+    server.shape_next(stop_reason=stop_reason)
+    [(bundle, _)] = displayed(ip, "agent", "explainer -o r", "x")
+    result = ip.user_ns["r"]
+    assert (result.success, result.status, result.stop_reason) == (True, status, stop_reason)
+    assert f"{status}: " in bundle["text/plain"] and hint in bundle["text/plain"]
+
+
+def test_a_sweep_shows_incomplete_answers_in_its_table_frame_and_progress(ip, server):
+    ip.user_ns["xs"] = [1, 2, 3]
+    server.shape_next(stop_reason="max_tokens")
+    ip.run_cell_magic("agents", "explainer --over xs -c 1 -o rs --no-panel;", "n={item}")
+    results = ip.user_ns["rs"]
+    assert [r.status for r in results] == ["truncated", "ok", "ok"]
+    assert list(results.to_dataframe()["stop_reason"]) == ["max_tokens", "end_turn", "end_turn"]
+    assert "truncated" in results._repr_mimebundle_()["text/plain"]
+    assert ip.magics_manager.registry["AgentMagics"].last_batch.progress.incomplete == 1
 
 
 @pytest.mark.parametrize(
@@ -335,3 +392,9 @@ def test_out_names_a_builtin_with_a_note(ip, capsys):
     ip.run_cell_magic("agent", "explainer -o print;", "x")
     assert "hides Python's built-in print()" in capsys.readouterr().out
     del ip.user_ns["print"]
+
+
+def test_format_applies_to_a_sweeps_answers(ip, server):
+    ip.run_cell_magic("agents", "explainer summarizer -f json -o rs --no-panel;", "x")
+    assert ip.user_ns["rs"].format == "json"
+    assert "(not JSON) [synthetic]" in ip.user_ns["rs"]._repr_mimebundle_()["text/html"]

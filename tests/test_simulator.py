@@ -417,3 +417,41 @@ async def test_an_unknown_model_is_a_404_as_the_api_gives_it(client, server):
 async def test_sampling_parameters_out_of_range_are_a_400(client, server, sampling):
     with pytest.raises(anthropic.BadRequestError, match="Input should be"):
         await client.messages.create(**kwargs(), extra_body=sampling)
+
+
+async def answer(client, stream, **overrides):
+    if not stream:
+        return await client.messages.create(**kwargs(**overrides))
+    async with client.messages.stream(**kwargs(**overrides)) as events:
+        return await events.get_final_message()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+@pytest.mark.parametrize(
+    ("stop_reason", "blocks"),
+    [("max_tokens", ["text"]), ("refusal", []), ("tool_use", ["text", "tool_use"]), ("pause_turn", ["text"])],
+)
+async def test_a_test_can_ask_for_each_stop_reason(client, server, stream, stop_reason, blocks):
+    server.shape_next(stop_reason=stop_reason)
+    message = await answer(client, stream)
+    assert message.stop_reason == stop_reason
+    assert [block.type for block in message.content] == blocks
+    plain = await answer(client, stream)
+    assert plain.stop_reason == "end_turn"  # one request only
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_thinking_comes_first_when_the_request_enables_it(client, server, stream):
+    message = await answer(client, stream, thinking={"type": "enabled", "budget_tokens": 1024}, max_tokens=2048)
+    first, second = message.content
+    assert first.type == "thinking" and first.thinking.startswith("[synthetic thinking]") and first.signature
+    assert second.type == "text"
+    server.shape_next(thinking="redacted")
+    redacted = await answer(client, stream)
+    assert [block.type for block in redacted.content] == ["redacted_thinking", "text"]
+    assert redacted.content[0].data.startswith("synthetic-redacted-")
+
+
+def test_a_shape_is_checked():
+    with pytest.raises(ValueError, match="Unknown stop reason"):
+        LocalServer().shape_next(stop_reason="bored")

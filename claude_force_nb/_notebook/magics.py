@@ -298,10 +298,10 @@ class AgentMagics(Magics):
             self._start_in_background(batch, panel, args.out, quiet)
             return
         try:
-            results = Results(_loop.run(batch.wait()))
+            results = Results(_loop.run(batch.wait()), fmt=args.format or self.format)
         except KeyboardInterrupt:
             _loop.run(batch.cancel_and_settle())
-            results = Results(batch.results_so_far())
+            results = Results(batch.results_so_far(), fmt=args.format or self.format)
             self._store(args.out, results)
             progress = batch.progress
             if panel is not None:

@@ -101,8 +101,8 @@ def stat_items(stats: CacheStats) -> list[tuple[str, str, str, str]]:
 
 
 def progress_parts(progress: Progress) -> list[tuple[str, str]]:
-    """(css class, text) for each count of the sweep line."""
-    return [
+    """(css class, text) for each count of the sweep line; incomplete answers only when there are some."""
+    parts = [
         ("cfnb-done", f"{progress.finished}/{progress.total} done"),
         ("cfnb-cached", f"{progress.cached} cached"),
         ("cfnb-sweep-hit-rate", f"{percent(sweep_hit_rate(progress))} hit rate"),
@@ -110,6 +110,9 @@ def progress_parts(progress: Progress) -> list[tuple[str, str]]:
         ("cfnb-cancelled", f"{progress.cancelled} cancelled"),
         ("cfnb-in-flight", f"{progress.running} in flight"),
     ]
+    if progress.incomplete:
+        parts.insert(4, ("cfnb-incomplete", f"{progress.incomplete} incomplete (truncated, refused or paused)"))
+    return parts
 
 
 def stats_html(stats: CacheStats) -> str:
@@ -321,7 +324,7 @@ class StatsPanel:
 def _bar_style(progress: Progress) -> str:
     if progress.finished < progress.total:
         return "info"
-    if progress.failed or progress.cancelled:
+    if progress.failed or progress.cancelled or progress.incomplete:
         return "danger" if progress.succeeded == 0 else "warning"
     return "success"
 

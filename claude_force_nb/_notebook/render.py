@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from .._results import AgentResult
+from .._text import CodeBlock
 
 FORMATS = ("markdown", "text", "code", "json")
-_FENCE = re.compile(r"```([\w+-]*)[^\n]*\n(.*?)```", re.S)
 
 
 def duration(seconds: float) -> str:
@@ -33,14 +32,15 @@ def money(dollars: float | None) -> str:
 
 
 def footer(result: AgentResult) -> str:
-    """One line: agent, model, tokens, cost, latency, cached or not."""
+    """One line: agent, model, tokens, cost, latency, cached or not; why an answer is incomplete."""
     if not result.success:
         return f"{result.agent_name} · {result.status} after {duration(result.latency)}"
     where = f"cached ({result.source}), saved {duration(result.original_latency)}" if result.cached else "live"
-    return (
+    line = (
         f"{result.agent_name} · {result.model} · {result.input_tokens} in / {result.output_tokens} out tokens"
         f" · {money(result.cost)} · {duration(result.latency)} · {where}"
     )
+    return f"{line} · {result.status}: {result.hint}" if result.hint else line
 
 
 def first_line(text: str, width: int = 80) -> str:
@@ -53,14 +53,14 @@ def error_line(result: AgentResult) -> str:
 
 
 class Answer:
-    """One result, displayed in the chosen format with a footer."""
+    """One result, displayed in the chosen format with a footer (and its thinking, collapsed)."""
 
     def __init__(self, result: AgentResult, fmt: str = "markdown"):
         self.result = result
         self.format = fmt
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        result, foot = self.result, footer(self.result)
+        result = self.result
         if not result.success:
             message = f"{result.agent_name} {result.status}: {error_line(result)}"
             return {
@@ -68,38 +68,55 @@ class Answer:
                 "text/html": f'<div class="cfnb-error"><b>{html.escape(result.agent_name)} '
                 f"{result.status}</b>: {html.escape(error_line(result))}</div>",
             }
-        text = result.output
+        foot, text = footer(result), result.output
+        thought_md, thought_text = thinking_markdown(result), thinking_text(result)
         if self.format == "json":
-            parsed = parse_json(text)
-            if parsed is not None:
-                return {"application/json": parsed, "text/plain": json.dumps(parsed, indent=2) + "\n\n" + foot}
+            try:
+                parsed = result.json()
+            except ValueError:
+                foot = f"Note: the answer is not JSON, so it is shown as text.\n{foot}"
+            else:
+                return {
+                    "application/json": parsed,
+                    "text/plain": f"{thought_text}{json.dumps(parsed, indent=2)}\n\n{foot}",
+                }
         if self.format == "code":
-            language, code = extract_code(text)
+            blocks = result.code_blocks or [CodeBlock("", text.strip())]
+            fenced = "\n\n".join(f"```{b.language}\n{b.code}\n```" for b in blocks)
+            plain = "\n\n".join(b.code for b in blocks)
             return {
-                "text/markdown": f"```{language}\n{code}\n```\n\n<small>{html.escape(foot)}</small>",
-                "text/plain": f"{code}\n\n{foot}",
+                "text/markdown": f"{thought_md}{fenced}\n\n<small>{html.escape(foot)}</small>",
+                "text/plain": f"{thought_text}{plain}\n\n{foot}",
             }
-        if self.format == "text" or self.format == "json":
-            return {"text/plain": f"{text}\n\n{foot}"}
-        return {"text/markdown": f"{text}\n\n<small>{html.escape(foot)}</small>", "text/plain": f"{text}\n\n{foot}"}
+        if self.format in ("text", "json"):
+            return {"text/plain": f"{thought_text}{text}\n\n{foot}"}
+        return {
+            "text/markdown": f"{thought_md}{text}\n\n<small>{html.escape(foot)}</small>",
+            "text/plain": f"{thought_text}{text}\n\n{foot}",
+        }
 
 
-def extract_code(text: str) -> tuple[str, str]:
-    """(language, code) of the first fenced block, else the whole text."""
-    match = _FENCE.search(text)
-    if match:
-        return match.group(1), match.group(2).rstrip("\n")
-    return "", text.strip()
+def thinking_markdown(result: AgentResult) -> str:
+    """The thinking blocks, each collapsed above the answer; "" without thinking."""
+    parts = []
+    for thought in result.thinking:
+        if thought.redacted:
+            body = "The API redacted this reasoning; it stays, encrypted, in the result's completion."
+            parts.append(f"<details><summary>Thinking (redacted)</summary>\n\n{body}\n\n</details>\n\n")
+        else:
+            parts.append(f"<details><summary>Thinking</summary>\n\n{html.escape(thought.text)}\n\n</details>\n\n")
+    return "".join(parts)
 
 
-def parse_json(text: str) -> Any:
-    """The JSON value in ``text`` (bare or fenced), or None."""
-    for candidate in (text, extract_code(text)[1]):
-        try:
-            return json.loads(candidate)
-        except ValueError:
-            continue
-    return None
+def thinking_text(result: AgentResult) -> str:
+    """One line saying the thinking is there (on ``result.thinking``); "" without thinking."""
+    thoughts = result.thinking
+    if not thoughts:
+        return ""
+    redacted = sum(t.redacted for t in thoughts)
+    size = sum(len(t.text) for t in thoughts)
+    parts = [f"{size:,} characters" if size else "", f"{redacted} block(s) redacted" if redacted else ""]
+    return f"[thinking: {', '.join(p for p in parts if p)}; see .thinking]\n\n"
 
 
 def table_text(results: Sequence[AgentResult]) -> str:
@@ -120,19 +137,33 @@ def table_text(results: Sequence[AgentResult]) -> str:
 
 
 def table_html(results: Sequence[AgentResult], fmt: str = "markdown") -> str:
-    """An HTML table whose rows expand to the full answer."""
+    """An HTML table whose rows expand to the full answer, shown in ``fmt``."""
     head = "".join(f"<th>{h}</th>" for h in ("#", "agent", "input", "model", "status", "latency", "answer"))
     body = []
     for i, r in enumerate(results):
         summary = first_line(r.output) if r.success else error_line(r)
-        full = html.escape(r.output if r.success else error_line(r))
         body.append(
-            f'<tr class="cfnb-{r.status}"><td>{i}</td><td>{html.escape(r.agent_name)}</td>'
+            f'<tr class="cfnb-{r.status.replace(" ", "-")}"><td>{i}</td><td>{html.escape(r.agent_name)}</td>'
             f"<td>{html.escape(_short(r.item, 40))}</td><td>{html.escape(r.model)}</td><td>{r.status}</td>"
             f"<td>{duration(r.latency)}</td><td><details><summary>{html.escape(summary)}</summary>"
-            f'<pre style="white-space:pre-wrap">{full}</pre></details></td></tr>'
+            f'<pre style="white-space:pre-wrap">{html.escape(_detail(r, fmt))}</pre></details></td></tr>'
         )
     return f'<table class="cfnb-results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _detail(result: AgentResult, fmt: str) -> str:
+    """A row's full answer in the chosen format: JSON pretty-printed, code blocks alone."""
+    if not result.success:
+        return error_line(result)
+    text = result.output
+    if fmt == "json":
+        try:
+            text = json.dumps(result.json(), indent=2)
+        except ValueError:
+            text = f"(not JSON) {text}"
+    elif fmt == "code" and result.code_blocks:
+        text = "\n\n".join(block.code for block in result.code_blocks)
+    return f"{text}\n\n({result.status}: {result.hint})" if result.hint else text
 
 
 def _short(value: Any, width: int) -> str:

@@ -13,6 +13,7 @@ COLUMNS = (
     "input",
     "model",
     "status",
+    "stop_reason",
     "success",
     "cached",
     "latency",
@@ -33,8 +34,9 @@ class Results(Sequence[AgentResult]):
     several); ``results["code-reviewer", item]`` the call for that input.
     """
 
-    def __init__(self, results: Sequence[AgentResult]):
+    def __init__(self, results: Sequence[AgentResult], *, fmt: str = "markdown"):
         self._results = list(results)
+        self.format = fmt  # how the table's expanded answers are shown: markdown, text, code or json
 
     @overload
     def __getitem__(self, key: int) -> AgentResult: ...
@@ -45,7 +47,7 @@ class Results(Sequence[AgentResult]):
 
     def __getitem__(self, key: Any) -> AgentResult | Results:
         if isinstance(key, slice):
-            return Results(self._results[key])
+            return Results(self._results[key], fmt=self.format)
         if isinstance(key, int):
             return self._results[key]
         if isinstance(key, tuple):
@@ -54,7 +56,7 @@ class Results(Sequence[AgentResult]):
             matches = [r for r in self._results if r.agent_name == key or _same(r.item, key)]
         if not matches:
             raise KeyError(key)
-        return matches[0] if len(matches) == 1 else Results(matches)
+        return matches[0] if len(matches) == 1 else Results(matches, fmt=self.format)
 
     def __len__(self) -> int:
         return len(self._results)
@@ -68,11 +70,11 @@ class Results(Sequence[AgentResult]):
 
     @property
     def succeeded(self) -> Results:
-        return Results([r for r in self._results if r.success])
+        return Results([r for r in self._results if r.success], fmt=self.format)
 
     @property
     def failed(self) -> Results:
-        return Results([r for r in self._results if not r.success])
+        return Results([r for r in self._results if not r.success], fmt=self.format)
 
     def to_records(self) -> list[dict[str, Any]]:
         """One plain dict per result, with the columns of :meth:`to_dataframe`."""
@@ -82,6 +84,7 @@ class Results(Sequence[AgentResult]):
                 "input": r.item,
                 "model": r.model,
                 "status": r.status,
+                "stop_reason": r.stop_reason,
                 "success": r.success,
                 "cached": r.cached,
                 "latency": r.latency,
@@ -104,7 +107,7 @@ class Results(Sequence[AgentResult]):
         return pd.DataFrame.from_records(self.to_records(), columns=list(COLUMNS))
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return {"text/html": table_html(self._results), "text/plain": table_text(self._results)}
+        return {"text/html": table_html(self._results, self.format), "text/plain": table_text(self._results)}
 
     def __repr__(self) -> str:
         ok = sum(r.success for r in self._results)

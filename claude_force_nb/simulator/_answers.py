@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,8 @@ from .._models import KNOWN_MODELS
 # ``stop_sequences`` are left out on purpose: they only cut the answer short,
 # so a truncated answer is a prefix of the full one, as at temperature 0.
 _HASHED = ("model", "system", "messages", "temperature", "top_p", "top_k", "tools", "tool_choice")
+
+STOP_REASONS = ("end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal")
 
 # One "token" is a word with its trailing whitespace; joining them restores the text.
 _WORD = re.compile(r"\S+\s*")
@@ -153,14 +155,32 @@ def answer_text(body: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
-    """What the model "generated": text, why it stopped and what it cost."""
+class Shape:
+    """How a test wants the next answer to end: a stop reason; thinking blocks, "plain" or "redacted"."""
 
-    text: str
+    stop_reason: str | None = None
+    thinking: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.stop_reason not in (None, *STOP_REASONS):
+            raise ValueError(f"Unknown stop reason {self.stop_reason!r}; use one of {', '.join(STOP_REASONS)}.")
+        if self.thinking not in (None, "plain", "redacted"):
+            raise ValueError(f"thinking must be 'plain' or 'redacted', not {self.thinking!r}.")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the model "generated": its content blocks, why it stopped and what it cost."""
+
+    blocks: tuple[dict[str, Any], ...]
     stop_reason: str
     stop_sequence: str | None
     input_tokens: int
     output_tokens: int
+
+    @property
+    def text(self) -> str:
+        return "".join(block["text"] for block in self.blocks if block["type"] == "text")
 
     def usage(self) -> dict[str, Any]:
         return {
@@ -172,16 +192,18 @@ class Answer:
             "service_tier": "standard",
         }
 
-    def chunks(self) -> list[str]:
-        """The text split into small deltas, as a stream would deliver it."""
-        words = _WORD.findall(self.text)
-        if not words:
-            return [self.text] if self.text else []
-        return ["".join(words[i : i + _WORDS_PER_DELTA]) for i in range(0, len(words), _WORDS_PER_DELTA)]
+
+def chunks(text: str) -> list[str]:
+    """``text`` split into small deltas, as a stream would deliver it."""
+    words = _WORD.findall(text)
+    if not words:
+        return [text] if text else []
+    return ["".join(words[i : i + _WORDS_PER_DELTA]) for i in range(0, len(words), _WORDS_PER_DELTA)]
 
 
-def make_answer(body: Mapping[str, Any]) -> Answer:
-    """Generate, then stop at whichever comes first: a stop sequence or ``max_tokens``."""
+def make_answer(body: Mapping[str, Any], shape: Shape | None = None) -> Answer:
+    """Generate, then stop at whichever comes first: a stop sequence or ``max_tokens``; ``shape`` overrides."""
+    shape = shape or Shape()
     text = answer_text(body)
     stop_reason, stop_sequence = "end_turn", None
     hits = [(text.find(s), s) for s in body.get("stop_sequences") or () if s in text]
@@ -193,70 +215,40 @@ def make_answer(body: Mapping[str, Any]) -> Answer:
     if len(words) > max_tokens:
         text, stop_reason, stop_sequence = "".join(words[:max_tokens]).rstrip(), "max_tokens", None
         words = words[:max_tokens]
+    blocks: list[dict[str, Any]] = _thinking(body, shape)
+    if shape.stop_reason in ("max_tokens", "pause_turn"):
+        # Cut where a long answer would be: halfway.
+        words = words[: max(1, len(words) // 2)]
+        text, stop_reason, stop_sequence = "".join(words).rstrip(), shape.stop_reason, None
+    elif shape.stop_reason == "refusal":
+        blocks, text, stop_reason, stop_sequence = [], "", "refusal", None
+    elif shape.stop_reason == "tool_use":
+        text, stop_reason, stop_sequence = "I will look that up first.", "tool_use", None
+    if text:
+        blocks.append({"type": "text", "text": text})
+    if stop_reason == "tool_use":
+        blocks.append(_tool_use(body))
+    thought = sum(len(_WORD.findall(b.get("thinking", ""))) for b in blocks)
     # The API never reports zero output tokens, even for an empty answer.
-    return Answer(text, stop_reason, stop_sequence, count_input_tokens(body), max(1, len(words)))
+    return Answer(tuple(blocks), stop_reason, stop_sequence, count_input_tokens(body), max(1, len(words) + thought))
 
 
-def message_json(answer: Answer, *, message_id: str, model: str) -> dict[str, Any]:
-    """A complete non-streaming ``Message``."""
-    return {
-        "id": message_id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [{"type": "text", "text": answer.text}],
-        "stop_reason": answer.stop_reason,
-        "stop_sequence": answer.stop_sequence,
-        "usage": answer.usage(),
-    }
+def _thinking(body: Mapping[str, Any], shape: Shape) -> list[dict[str, Any]]:
+    enabled = isinstance(body.get("thinking"), dict) and body["thinking"].get("type") in ("enabled", "adaptive")
+    if shape.thinking == "redacted":
+        digest = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True, default=str).encode()).hexdigest()
+        return [{"type": "redacted_thinking", "data": "synthetic-redacted-" + digest[:32]}]
+    if not (enabled or shape.thinking == "plain"):
+        return []
+    task = _preview(_text_of(body["messages"][-1].get("content")), _TASK_PREVIEW)
+    thinking = f"[synthetic thinking] The task is \u201c{task}\u201d. Outline the parts, then answer each in turn."
+    signature = hashlib.sha256(thinking.encode()).hexdigest()
+    return [{"type": "thinking", "thinking": thinking, "signature": "synthetic-" + signature[:32]}]
 
 
-def sse(event: str, data: Mapping[str, Any]) -> bytes:
-    """One server-sent event: an ``event:`` line, a ``data:`` line, a blank line."""
-    return b"event: " + event.encode() + b"\ndata: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
-
-
-def stream_events(answer: Answer, *, message_id: str, model: str) -> Iterable[bytes]:
-    """The event sequence of a streamed message, in the order the API sends it."""
-    start_usage = dict(answer.usage(), output_tokens=1)
-    yield sse(
-        "message_start",
-        {
-            "type": "message_start",
-            "message": {
-                "id": message_id,
-                "type": "message",
-                "role": "assistant",
-                "model": model,
-                "content": [],
-                "stop_reason": None,
-                "stop_sequence": None,
-                "usage": start_usage,
-            },
-        },
-    )
-    block = {"type": "text", "text": ""}
-    yield sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
-    yield sse("ping", {"type": "ping"})
-    for chunk in answer.chunks():
-        yield sse(
-            "content_block_delta",
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": chunk}},
-        )
-    yield sse("content_block_stop", {"type": "content_block_stop", "index": 0})
-    usage = answer.usage()
-    del usage["cache_creation"], usage["service_tier"]  # message_delta carries only the cumulative counts
-    yield sse(
-        "message_delta",
-        {
-            "type": "message_delta",
-            "delta": {"stop_reason": answer.stop_reason, "stop_sequence": answer.stop_sequence},
-            "usage": usage,
-        },
-    )
-    yield sse("message_stop", {"type": "message_stop"})
-
-
-def error_json(kind: str, message: str, request_id: str) -> dict[str, Any]:
-    """Anthropic's error body."""
-    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
+def _tool_use(body: Mapping[str, Any]) -> dict[str, Any]:
+    tools = body.get("tools") or [{"name": "lookup"}]
+    name = tools[0].get("name", "lookup") if isinstance(tools[0], dict) else "lookup"
+    task = _preview(_text_of(body["messages"][-1].get("content")), _TASK_PREVIEW)
+    tool_id = "toolu_" + hashlib.sha256(task.encode()).hexdigest()[:24]
+    return {"type": "tool_use", "id": tool_id, "name": name, "input": {"query": task}}

@@ -10,7 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import _answers
+from . import _answers, _wire
 from ._faults import DEFAULT_EVENTS_BEFORE_ERROR, DEFAULT_SLOW_SECONDS, ERRORS, Fault
 from ._state import RequestRecord, ServerState
 
@@ -149,16 +149,16 @@ class MessagesHandler(BaseHTTPRequestHandler):
                 state.sleep(float(fault.options.get("seconds", DEFAULT_SLOW_SECONDS)))
             elif fault.kind in ERRORS or not stream:  # stream_error on a plain request is a 529
                 return self._fault_error(fault, rid)
-        answer = _answers.make_answer(body)
+        answer = _answers.make_answer(body, state.take_shape())
         message_id = "msg_" + secrets.token_hex(12)
         if not stream:
-            return 200, {}, _json(_answers.message_json(answer, message_id=message_id, model=body["model"]))
-        events = list(_answers.stream_events(answer, message_id=message_id, model=body["model"]))
+            return 200, {}, _json(_wire.message_json(answer, message_id=message_id, model=body["model"]))
+        events = list(_wire.stream_events(answer, message_id=message_id, model=body["model"]))
         if fault is not None and fault.kind == "stream_error":
             keep = 3 + int(fault.options.get("after", DEFAULT_EVENTS_BEFORE_ERROR))  # start, block start, ping
             _, kind, message = ERRORS["529"]
-            error = _answers.error_json(kind, fault.options.get("message", message), rid)
-            events = [*events[:keep], _answers.sse("error", error)]
+            error = _wire.error_json(kind, fault.options.get("message", message), rid)
+            events = [*events[:keep], _wire.sse("error", error)]
         return 200, {}, events
 
     def _auth_problem(self, state: ServerState) -> str | None:
@@ -174,12 +174,12 @@ class MessagesHandler(BaseHTTPRequestHandler):
 
     def _fault_error(self, fault: Fault, request_id: str) -> _Reply:
         status, kind, message = ERRORS.get(fault.kind, ERRORS["529"])
-        body = _json(_answers.error_json(kind, fault.options.get("message", message), request_id))
+        body = _json(_wire.error_json(kind, fault.options.get("message", message), request_id))
         return status, fault.error_headers(), body
 
     @staticmethod
     def _error(status: int, kind: str, message: str, request_id: str) -> _Reply:
-        return status, {}, _json(_answers.error_json(kind, message, request_id))
+        return status, {}, _json(_wire.error_json(kind, message, request_id))
 
     def _write(self, status: int, headers: dict[str, str], body: bytes | list[bytes], request_id: str) -> None:
         reason = _REASONS.get(status) or self.responses.get(status, ("Error",))[0]

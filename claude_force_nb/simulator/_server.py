@@ -81,8 +81,12 @@ class LocalServer:
         return f"http://{host}:{self.port}"
 
     def reset(self) -> None:
-        """Forget the log, counters and pending faults; requests still sleeping answer at once."""
+        """Forget the log, counters, pending faults and shapes; requests still sleeping answer at once."""
         self.state.reset()
+
+    def shape_next(self, *, stop_reason: str | None = None, thinking: str | None = None) -> None:
+        """Make the next answer end with ``stop_reason`` and carry thinking ("plain" or "redacted")."""
+        self.state.shape_next(stop_reason=stop_reason, thinking=thinking)
 
     # The state's settings and counters, read and set on the server for convenience.
 

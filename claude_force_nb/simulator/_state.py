@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ._answers import Shape
 from ._faults import Faults
 
 DEFAULT_LOG_LIMIT = 10_000
@@ -51,6 +53,7 @@ class ServerState:
         self.faults = Faults(seed)
         self.log: list[RequestRecord] = []
         self.log_limit = log_limit
+        self.shapes: deque[Shape] = deque()  # how the next answers end, one per request
         self.in_flight = 0
         self.max_in_flight = 0
         self.connections = 0
@@ -67,6 +70,16 @@ class ServerState:
             # Trim in bulk, so a long offline session stays bounded without an O(n) delete per request.
             if len(self.log) > 2 * self.log_limit:
                 del self.log[: -self.log_limit]
+
+    def shape_next(self, *, stop_reason: str | None = None, thinking: str | None = None) -> None:
+        """Make the next answer not yet shaped end with ``stop_reason`` and carry thinking ("plain" or "redacted")."""
+        shape = Shape(stop_reason, thinking)
+        with self._lock:
+            self.shapes.append(shape)
+
+    def take_shape(self) -> Shape | None:
+        with self._lock:
+            return self.shapes.popleft() if self.shapes else None
 
     def enter(self) -> int:
         """A message request starts; returns the token that :meth:`leave` takes."""
@@ -99,6 +112,7 @@ class ServerState:
         """Forget the log, counters and pending faults; requests still sleeping answer at once."""
         with self._lock:
             self.log.clear()
+            self.shapes.clear()
             self.in_flight = self.max_in_flight = self.connections = 0
             self._generation += 1
         self.faults.clear()
