@@ -34,6 +34,7 @@ BUILTIN_SOURCE = "built-in"
 
 # Front-matter keys passed to the API as call defaults.
 PARAM_KEYS = ("temperature", "top_p", "top_k", "stop_sequences")
+USED_KEYS = {"name", "description", "model", "max_tokens", *PARAM_KEYS}
 
 
 @dataclass(frozen=True)
@@ -47,29 +48,44 @@ class Agent:
     max_tokens: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
     source: str = BUILTIN_SOURCE
+    # Front-matter keys that do not apply here, such as Claude Code's tools and color.
+    ignored: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_agent(text: str, *, source: str = BUILTIN_SOURCE, default_name: str | None = None) -> Agent:
-    """Parse one agent file's text; raise AgentFileError if it is malformed."""
+    """Parse one agent file's text; raise AgentFileError (naming the line) if it is malformed."""
     meta, body = _split_front_matter(text, source)
+
+    def bad(key: str, problem: str) -> AgentFileError:
+        return AgentFileError(f"{source}: '{key}' {problem}", line=_line_of(text, key))
+
     name = meta.get("name") or default_name
     if not isinstance(name, str) or not name.strip():
-        raise AgentFileError(f"{source}: front matter needs a 'name'.")
+        raise AgentFileError(f"{source}: front matter needs a 'name'.", line=1)
     model = meta.get("model")
     if model is not None and not isinstance(model, str):
-        raise AgentFileError(f"{source}: 'model' must be a string, got {model!r}.")
+        raise bad("model", f"must be a string, got {model!r}.")
     try:
         model = None if not model or model.strip() == INHERIT else resolve_model(model)
     except ModelNotFoundError as exc:
-        raise AgentFileError(f"{source}: 'model': {exc}") from None
+        raise bad("model", f"names no model: {exc}") from None
     max_tokens = meta.get("max_tokens")
     if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
-        raise AgentFileError(f"{source}: 'max_tokens' must be a positive integer, got {max_tokens!r}.")
+        raise bad("max_tokens", f"must be a positive integer, got {max_tokens!r}.")
     description = meta.get("description") or ""
     if not body.strip():
-        raise AgentFileError(f"{source}: the body (the system prompt) is empty.")
+        raise AgentFileError(f"{source}: the body (the system prompt) is empty.", line=text.count("\n") + 1)
     params = {k: meta[k] for k in PARAM_KEYS if meta.get(k) is not None}
-    return Agent(name.strip(), body.strip(), str(description).strip(), model, max_tokens, params, source)
+    ignored = {k: v for k, v in meta.items() if k not in USED_KEYS}
+    return Agent(name.strip(), body.strip(), str(description).strip(), model, max_tokens, params, source, ignored)
+
+
+def _line_of(text: str, key: str) -> int:
+    """The line of the front matter where ``key`` is set (1 if it cannot be found)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.lstrip().startswith(f"{key}:"):
+            return number
+    return 1
 
 
 def _split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str]:
@@ -83,8 +99,9 @@ def _split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str]:
         meta = yaml.safe_load("".join(lines[1:end])) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 2})" if mark else ""
-        raise AgentFileError(f"{source}: front matter is not valid YAML{where}.") from exc
+        line = mark.line + 2 if mark else None
+        where = f" (line {line})" if line else ""
+        raise AgentFileError(f"{source}: front matter is not valid YAML{where}.", line=line) from exc
     if not isinstance(meta, dict):
         raise AgentFileError(f"{source}: front matter must be a mapping of keys to values.")
     return meta, "".join(lines[end + 1 :])
@@ -135,13 +152,13 @@ class AgentRegistry:
                 problems[str(path)] = err
                 continue
             agents[agent.name] = agent
-        new = set(problems) - set(self.problems)
-        if new:
-            warnings.warn(
-                f"Skipped {len(new)} agent file(s) that could not be parsed: "
-                + "; ".join(str(problems[p]) for p in sorted(new)),
+        for skipped in sorted(set(problems) - set(self.problems)):
+            # Pointed at the file and line at fault, not at this module.
+            warnings.warn_explicit(
+                f"Skipped this agent file: {problems[skipped]}",
                 ClaudeForceWarning,
-                stacklevel=2,
+                filename=skipped,
+                lineno=problems[skipped].line or 1,
             )
         self._agents, self.problems = agents, problems
 
@@ -163,7 +180,8 @@ class AgentRegistry:
             return self._agents[name]
         names = sorted(self._agents)
         close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
-        raise AgentNotFoundError(name, names, close[0] if close else None) from None
+        skipped = {path: str(problem) for path, problem in self.problems.items()}
+        raise AgentNotFoundError(name, names, close[0] if close else None, skipped) from None
 
     def names(self) -> list[str]:
         return sorted(self._agents)

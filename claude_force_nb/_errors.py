@@ -34,20 +34,39 @@ class AgentError(ClaudeForceError):
 class AgentNotFoundError(AgentError, KeyError):
     """No agent with the requested name."""
 
-    def __init__(self, name: str, available: list[str], suggestion: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        available: list[str],
+        suggestion: str | None = None,
+        skipped: dict[str, str] | None = None,
+    ):
         self.name = name
         self.available = available
         self.suggestion = suggestion
+        self.skipped = skipped or {}  # agent files that were skipped: path -> why
         hint = f" Did you mean {suggestion!r}?" if suggestion else ""
         listing = ", ".join(available) if available else "none"
-        super().__init__(f"Unknown agent {name!r}.{hint} Available: {listing}.")
+        message = f"Unknown agent {name!r}.{hint} Available: {listing}."
+        if self.skipped:
+            # A file named after the agent first: it is most likely the one meant.
+            paths = sorted(self.skipped, key=lambda p: not p.endswith(f"/{name}.md"))
+            message += " Skipped files: " + "; ".join(self.skipped[p] for p in paths[:3])
+            if len(paths) > 3:
+                message += f"; and {len(paths) - 3} more (%agent list)"
+            message += "."
+        super().__init__(message)
 
     # KeyError quotes its message; keep it readable.
     __str__ = Exception.__str__
 
 
 class AgentFileError(AgentError, ValueError):
-    """An agent file whose front matter is malformed."""
+    """An agent file whose front matter is malformed; ``line`` is where, when known."""
+
+    def __init__(self, message: str, *, line: int | None = None):
+        super().__init__(message)
+        self.line = line
 
 
 class ModelNotFoundError(ClaudeForceError, ValueError):

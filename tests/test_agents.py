@@ -116,3 +116,28 @@ def test_new_file_is_picked_up_on_lookup(tmp_path):
     assert "late" not in registry
     write_agent(tmp_path / ".claude" / "agents", "late", "Arrived later.")
     assert registry.get("late").system_prompt == "Arrived later."
+
+
+def test_a_skipped_file_is_named_in_the_unknown_agent_error_and_its_warning_points_at_it(isolated_env):
+    agents = isolated_env["work"] / ".claude" / "agents"
+    path = write_agent(agents, "bad-temp", max_tokens=-5)
+    with pytest.warns(ClaudeForceWarning) as caught:
+        registry = AgentRegistry()
+    [warning] = caught
+    assert (warning.filename, warning.lineno) == (str(path), 3)
+    assert "'max_tokens' must be a positive integer, got -5" in str(warning.message)
+    with pytest.raises(AgentNotFoundError) as error:
+        registry.get("bad-temp")
+    assert f"Skipped files: {path}: 'max_tokens' must be a positive integer, got -5." in str(error.value)
+
+
+def test_claude_code_keys_that_do_not_apply_are_kept_as_ignored():
+    agent = parse_agent("---\nname: a\ntools: Read, Grep\ncolor: blue\nmodel: opus\n---\nHi")
+    assert agent.ignored == {"tools": "Read, Grep", "color": "blue"}
+    assert agent.model == "claude-opus-4-6"
+
+
+def test_an_unknown_model_in_front_matter_names_the_line():
+    with pytest.raises(AgentFileError, match="'model' names no model: Unknown model 'gpt-4o'") as error:
+        parse_agent("---\nname: a\nmodel: gpt-4o\n---\nHi", source="x.md")
+    assert error.value.line == 3

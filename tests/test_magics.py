@@ -272,9 +272,10 @@ def test_line_subcommands(ip, capsys):
     ip.run_line_magic("agent", "help")
     assert "%agent cache verify" in capsys.readouterr().out
     listing = ip.run_line_magic("agent", "list")
-    assert "code-reviewer" in listing.data
+    assert "| `code-reviewer` |" in listing._repr_markdown_()
+    assert repr(listing).splitlines()[0].split() == ["agent", "model", "source", "description"]
     shown = ip.run_line_magic("agent", "show summarizer")
-    assert "careful summarizer" in shown.data
+    assert "careful summarizer" in shown._repr_markdown_() and "careful summarizer" in repr(shown)
     ip.run_line_magic("agent", "cache info")
     assert "entries:" in capsys.readouterr().out
     ip.run_line_magic("agent", "cache verify")
@@ -398,3 +399,26 @@ def test_format_applies_to_a_sweeps_answers(ip, server):
     ip.run_cell_magic("agents", "explainer summarizer -f json -o rs --no-panel;", "x")
     assert ip.user_ns["rs"].format == "json"
     assert "(not JSON) [synthetic]" in ip.user_ns["rs"]._repr_mimebundle_()["text/html"]
+
+
+def test_a_data_frame_goes_whole_and_rows_as_label_value_lines(ip, server, capsys):
+    pandas = pytest.importorskip("pandas")
+    ip.user_ns["df"] = pandas.DataFrame({"name": [f"n{i}" for i in range(100)], "val": range(100)})
+    ip.run_cell_magic("agent", "explainer --no-cache", "Summarize:\n{df}")
+    content = calls(server)[0].body["messages"][0]["content"]
+    assert content.endswith("n98,98\nn99,99") and ".." not in content
+    ip.user_ns["small"] = ip.user_ns["df"].head(2)
+    ip.run_cell_magic("agents", "explainer --over small --no-cache --no-panel;", "Row:\n{item}")
+    sent = sorted(c.body["messages"][0]["content"] for c in calls(server)[1:])
+    assert sent == ["Row:\nname: n0\nval: 0", "Row:\nname: n1\nval: 1"]
+    ip.run_line_magic("config", "AgentMagics.data_limit = 200")
+    ip.run_cell_magic("agent", "explainer --no-cache", "{df}")
+    assert "{df}: sent the first" in capsys.readouterr().out
+    assert len(calls(server)[-1].body["messages"][0]["content"]) <= 200
+
+
+def test_an_object_without_a_text_form_is_not_sent_as_its_repr(ip, server, capsys):
+    ip.user_ns["thing"] = object()
+    ip.run_cell_magic("agent", "explainer --no-cache", "Look at {thing}")
+    assert calls(server)[0].body["messages"][0]["content"] == "Look at {thing}"
+    assert "{thing} (object) has no text form" in capsys.readouterr().out

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.display import Markdown
 
 from .._batch import Batch
 from .._config import ENV_OLD_SECRETS, ENV_SECRET
@@ -47,18 +46,36 @@ def run(words: list[str], context: Context) -> Any:
     return handler(context, rest)
 
 
-def _list(context: Context, rest: list[str]) -> Markdown:
+class Document:
+    """Markdown in a notebook, plain text in a terminal (where a Markdown object shows only its repr)."""
+
+    def __init__(self, markdown: str, text: str):
+        self.markdown = markdown
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _list(context: Context, rest: list[str]) -> Document:
     registry = context.orchestrator().agents
     registry.refresh()
-    lines = ["| agent | model | source | description |", "|---|---|---|---|"]
-    for agent in registry:
-        lines.append(f"| `{agent.name}` | {agent.model or 'default'} | {agent.source} | {agent.description} |")
-    for path, problem in registry.problems.items():
-        lines.append(f"| (skipped) | | {path} | {problem} |")
-    return Markdown("\n".join(lines))
+    rows = [(agent.name, agent.model or "default", agent.source, agent.description) for agent in registry]
+    rows += [("(skipped)", "", path, str(problem)) for path, problem in registry.problems.items()]
+    markdown = ["| agent | model | source | description |", "|---|---|---|---|"]
+    markdown += [f"| `{name}` | {model} | {source} | {about} |" for name, model, source, about in rows]
+    widths = [max(len(row[c]) for row in [("agent", "model", "source", ""), *rows]) for c in range(3)]
+    text = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
+        for row in [("agent", "model", "source", "description"), *rows]
+    ]
+    return Document("\n".join(markdown), "\n".join(text))
 
 
-def _show(context: Context, rest: list[str]) -> Markdown:
+def _show(context: Context, rest: list[str]) -> Document:
     if len(rest) != 1:
         raise UsageError("Usage: %agent show NAME")
     orchestrator = context.orchestrator()
@@ -67,12 +84,25 @@ def _show(context: Context, rest: list[str]) -> Markdown:
     except AgentNotFoundError as exc:
         raise UsageError(str(exc)) from None
     defaults = ", ".join(f"{k}={v}" for k, v in agent.params.items()) or "none"
-    return Markdown(
+    facts = [
+        f"model: {agent.model or orchestrator.model + ' (default)'}",
+        f"max_tokens: {agent.max_tokens or orchestrator.max_tokens}",
+        f"other defaults: {defaults}",
+        f"source: {agent.source}",
+    ]
+    if agent.ignored:
+        facts.append(
+            f"ignored here: {', '.join(sorted(agent.ignored))} (Claude Code settings with no effect on API calls)"
+        )
+    markdown = (
         f"**{agent.name}** — {agent.description}\n\n"
-        f"- model: {agent.model or orchestrator.model + ' (default)'}\n"
-        f"- max_tokens: {agent.max_tokens or orchestrator.max_tokens}\n"
-        f"- other defaults: {defaults}\n- source: {agent.source}\n\n```text\n{agent.system_prompt}\n```"
+        + "".join(f"- {fact}\n" for fact in facts)
+        + f"\n```text\n{agent.system_prompt}\n```"
     )
+    text = (
+        f"{agent.name} — {agent.description}\n" + "".join(f"  {fact}\n" for fact in facts) + f"\n{agent.system_prompt}"
+    )
+    return Document(markdown, text)
 
 
 def _stats(context: Context, rest: list[str]) -> Any:

@@ -2,7 +2,8 @@
 
 A placeholder is a name followed by any chain of ``.attr``, ``[int]``,
 ``['key']`` or ``["key"]``, in single braces: ``{df}``, ``{cfg.model}``,
-``{rows[-1]}``, ``{Out[3]}``, ``{a.b[2]['k'].c}``. It becomes ``str(value)``.
+``{rows[-1]}``, ``{Out[3]}``, ``{a.b[2]['k'].c}``. It becomes the value's
+text: ``str(value)``, except that tables and arrays go whole (:mod:`.values`).
 ``{{expr}}`` is the escape and gives a literal ``{expr}``.
 
 Every other brace is left exactly as written, so code, JSON, CSS and
@@ -20,6 +21,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .values import DEFAULT_DATA_LIMIT, Text, as_text
 
 __all__ = ["Interpolation", "interpolate"]
 
@@ -51,9 +54,12 @@ class Interpolation:
     text: str
     missing: tuple[str, ...] = ()  # left verbatim, in order of first use
     used: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # values cut to the limit, or left out because they have no text form
 
 
-def interpolate(text: str, namespace: Mapping[str, Any], *, fence: bool = False) -> Interpolation:
+def interpolate(
+    text: str, namespace: Mapping[str, Any], *, fence: bool = False, limit: int = DEFAULT_DATA_LIMIT
+) -> Interpolation:
     """Replace placeholders in ``text`` with values from ``namespace``; never raises.
 
     A placeholder whose name is undefined, or whose attribute, index or
@@ -64,6 +70,7 @@ def interpolate(text: str, namespace: Mapping[str, Any], *, fence: bool = False)
         return Interpolation(text)
     missing: dict[str, None] = {}  # dicts as ordered sets
     used: dict[str, None] = {}
+    notes: dict[str, None] = {}
 
     def replace(match: re.Match[str]) -> str:
         if match["escaped"] is not None:
@@ -71,18 +78,22 @@ def interpolate(text: str, namespace: Mapping[str, Any], *, fence: bool = False)
         expr = match["expr"]
         if expr is None:
             return match.group()
-        value = _lookup(expr, namespace)
-        if value is None:
+        found = _lookup(expr, namespace, limit)
+        if found is None:
             missing[expr] = None
             return match.group()
+        if found.note is not None:
+            notes[found.note] = None
+        if found.text is None:
+            return match.group()
         used[expr] = None
-        return _fence(expr, value) if fence else value
+        return _fence(expr, found.text) if fence else found.text
 
-    return Interpolation(_TOKEN.sub(replace, text), tuple(missing), tuple(used))
+    return Interpolation(_TOKEN.sub(replace, text), tuple(missing), tuple(used), tuple(notes))
 
 
-def _lookup(expr: str, namespace: Mapping[str, Any]) -> str | None:
-    """``str()`` of the value ``expr`` names, or None if any step fails."""
+def _lookup(expr: str, namespace: Mapping[str, Any], limit: int) -> Text | None:
+    """The prompt text of the value ``expr`` names, or None if any step fails."""
     root = _ROOT.match(expr)
     assert root is not None  # _TOKEN only hands over matching expressions
     # Objects in a notebook can fail in any way on getattr, [] or str();
@@ -99,7 +110,7 @@ def _lookup(expr: str, namespace: Mapping[str, Any]) -> str | None:
                 value = value[int(step["index"])]
             else:
                 value = value[step["key"]]
-        return str(value)
+        return as_text(value, expr, limit)
     except Exception:
         return None
 

@@ -39,6 +39,7 @@ from .options import call_options, common_arguments, parse, split, strip_quiet
 from .render import FORMATS, Answer
 from .resultset import Results
 from .sweep import cell_task, sweep_calls
+from .values import DEFAULT_DATA_LIMIT
 
 STREAM_REFRESH_SECONDS = 0.05
 
@@ -49,6 +50,7 @@ _NUMBER_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "timeout": checks.seconds,
     "cache_ttl_hours": partial(checks.seconds, infinite=True),
     "cache_maxsize": checks.count,
+    "data_limit": partial(checks.count, low=100),
 }
 
 
@@ -80,6 +82,9 @@ class AgentMagics(Magics):
     ).tag(config=True)
     format = Enum(FORMATS, "markdown", help="How answers are shown.").tag(config=True)
     panel = Bool(True, help="Show the stats panel under %%agents runs.").tag(config=True)
+    data_limit = Integer(
+        DEFAULT_DATA_LIMIT, help="Characters a table or array may take when interpolated ({df}); more is cut."
+    ).tag(config=True)
 
     # Class-level defaults so that config applied inside __init__ (which calls the
     # observer, which calls release()) finds them; release() assigns new values.
@@ -91,7 +96,7 @@ class AgentMagics(Magics):
         self._closing: set[Any] = set()  # orchestrators closing once their background runs end
         super().__init__(**kwargs)
 
-    @validate("max_concurrent", "max_tokens", "timeout", "cache_ttl_hours", "cache_maxsize")
+    @validate("max_concurrent", "max_tokens", "timeout", "cache_ttl_hours", "cache_maxsize", "data_limit")
     def _check_number(self, proposal: Any) -> Any:
         name = proposal["trait"].name
         try:
@@ -200,7 +205,7 @@ class AgentMagics(Magics):
         args = parse(self.agent, line)
         orchestrator = self.orchestrator
         orchestrator.agents.refresh()  # an edited agent file applies to the next cell
-        task = cell_task(cell, self._namespace, raw=args.raw, fence=args.fence)
+        task = cell_task(cell, self._namespace, raw=args.raw, fence=args.fence, limit=self.data_limit)
         try:
             call = orchestrator.prepare(
                 args.agent or self.default_agent, task, model=args.model or self.model, **call_options(args)
@@ -277,7 +282,16 @@ class AgentMagics(Magics):
             if name not in orchestrator.agents:  # before the cell is interpolated and its notes printed
                 self._unknown_agent(name)
         models = args.models or [self.model]
-        calls = sweep_calls(cell, self._namespace, args.agents, models, over=args.over, raw=args.raw, fence=args.fence)
+        calls = sweep_calls(
+            cell,
+            self._namespace,
+            args.agents,
+            models,
+            over=args.over,
+            raw=args.raw,
+            fence=args.fence,
+            limit=self.data_limit,
+        )
         panel = None
         on_update = None
         if not (args.no_panel or not self.panel or quiet):

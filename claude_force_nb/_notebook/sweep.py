@@ -10,18 +10,30 @@ from IPython.core.error import UsageError
 
 from .._call import Call
 from .interpolate import interpolate
+from .values import DEFAULT_DATA_LIMIT
 
 
-def cell_task(cell: str, namespace: Mapping[str, Any], *, raw: bool, fence: bool, quiet: bool = False) -> str:
+def cell_task(
+    cell: str,
+    namespace: Mapping[str, Any],
+    *,
+    raw: bool,
+    fence: bool,
+    limit: int = DEFAULT_DATA_LIMIT,
+    quiet: bool = False,
+) -> str:
     """The task a cell sends: ``{name}`` placeholders filled from ``namespace`` unless ``raw``."""
     if not cell.strip():
         raise UsageError("The cell is empty: write the task below the magic line.")
     if raw:
         return cell.strip()
-    result = interpolate(cell, namespace, fence=fence)
-    if result.missing and not quiet:
-        names = ", ".join("{" + m + "}" for m in result.missing)
-        print(f"Note: left as written, not defined: {names} (use --raw to silence).")
+    result = interpolate(cell, namespace, fence=fence, limit=limit)
+    if not quiet:
+        if result.missing:
+            names = ", ".join("{" + m + "}" for m in result.missing)
+            print(f"Note: left as written, not defined: {names} (use --raw to silence).")
+        for note in result.notes:
+            print(f"Note: {note}")
     return result.text.strip()
 
 
@@ -34,16 +46,17 @@ def sweep_calls(
     over: str | None,
     raw: bool,
     fence: bool,
+    limit: int = DEFAULT_DATA_LIMIT,
 ) -> list[Call]:
     """One call per agent, item of ``namespace[over]`` (as ``{item}``) and model, in that order."""
     if over is None:
-        task = cell_task(cell, namespace, raw=raw, fence=fence)
+        task = cell_task(cell, namespace, raw=raw, fence=fence, limit=limit)
         return [Call(name, task, model) for name in agents for model in models]
     items = sweep_items(namespace, over)
     if not interpolate(cell, {"item": items[0]}).used:
         raise UsageError(f"--over {over}: the cell never uses {{item}}, so every call would be the same.")
     tasks = [
-        (item, cell_task(cell, ChainMap({"item": item}, namespace), raw=raw, fence=fence, quiet=i > 0))
+        (item, cell_task(cell, ChainMap({"item": item}, namespace), raw=raw, fence=fence, limit=limit, quiet=i > 0))
         for i, item in enumerate(items)
     ]
     return [Call(name, task, model, item) for name in agents for item, task in tasks for model in models]
