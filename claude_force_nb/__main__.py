@@ -1,4 +1,4 @@
-"""Command line: ``python -m claude_force_nb demo`` and ``python -m claude_force_nb quickstart``."""
+"""The command line: ``demo`` runs agents from a plain script, ``quickstart`` the first tutorial headless."""
 
 from __future__ import annotations
 
@@ -130,7 +130,11 @@ def quickstart(out_dir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m claude_force_nb", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m claude_force_nb",
+        description="Run Claude agents from Jupyter. demo runs a few agents concurrently from a plain script; "
+        "quickstart runs the first tutorial notebook headless.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo_parser = sub.add_parser("demo", help="run a few agents concurrently, twice, and show the cache at work")
     demo_parser.add_argument("--runs", type=int, default=2, help="how many times to run the agents (default 2)")

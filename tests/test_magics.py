@@ -300,6 +300,18 @@ def test_unload_removes_the_magics(ip):
 def test_help_comes_from_the_docstring(ip):
     magic = ip.find_cell_magic("agents")
     assert "--over VAR" in magic.__doc__ and "Send the cell to several agents" in magic.__doc__
+    assert magic.__doc__.split()[1] == "%%agents"
+    assert ip.find_cell_magic("agent").__doc__.split()[1] == "%%agent"
+
+
+def test_config_says_which_credential_is_in_use(ip, server, monkeypatch, capsys):
+    ip.run_line_magic("unload_ext", "claude_force_nb")
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    monkeypatch.setenv("ANTHROPIC_AUTH_TOKEN", "gateway-token")
+    ip.run_line_magic("load_ext", "claude_force_nb")
+    ip.run_line_magic("agent", "config")
+    out = capsys.readouterr().out
+    assert f"API = {server.url} with auth token (ANTHROPIC_AUTH_TOKEN)" in out and "gateway-token" not in out
 
 
 def test_sweep_over_a_dataframe_uses_its_rows(ip, server):

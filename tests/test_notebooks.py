@@ -8,6 +8,7 @@ cell that was never executed, so a notebook saved without outputs would pass it.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import sqlite3
@@ -203,3 +204,31 @@ def test_quickstart_command_executes_the_first_notebook(tmp_path, isolated_env, 
     texts = [o.get("data", {}).get("text/plain", "") for c in nb.cells for o in c.get("outputs", ())]
     assert any("cached (memory)" in t for t in texts)
     assert any(t.startswith("Agent cache: 50.0 % hit rate") for t in texts)
+
+
+@pytest.mark.timeout(180)
+def test_the_sweep_tutorial_runs_as_a_papermill_template(tmp_path, monkeypatch):
+    import papermill
+
+    source = NOTEBOOKS / "02-parallel-agents-and-sweeps.ipynb"
+    environment = execute.kernel_environment(source, tmp_path, os.environ)
+    for name in set(os.environ) - set(environment):
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "swept.ipynb"
+    with open(os.devnull, "w") as quiet:  # the cells' stderr (the panel's notices) is not under test
+        papermill.execute_notebook(
+            str(source),
+            str(out),
+            parameters={"topics": ["Rust ownership"], "models": "claude-haiku-4-5"},
+            cwd=str(NOTEBOOKS),
+            progress_bar=False,
+            stderr_file=quiet,
+        )
+    nb = nbformat.read(out, as_version=4)
+    texts = ["".join(o.get("data", {}).get("text/plain", "")) for c in nb.cells for o in c.get("outputs", ())]
+    [table] = [t for t in texts if t.startswith("#  agent") and "explainer" in t and "Rust" in t]
+    assert "Rust ownership" in table and "asyncio" not in table
+    [frame] = [t for t in texts if "output_tokens" in t and "input" in t]
+    assert "claude-haiku-4-5" in frame and "claude-sonnet-4-6" not in frame

@@ -432,3 +432,13 @@ def test_threads_can_read_at_once(open_store, clock):
     for t in threads:
         t.join()
     assert not failures
+
+
+def test_clearing_gives_the_space_back(open_store, clock):
+    store = open_store()
+    for i in range(300):
+        store.put(row(f"k{i}", text="x" * 2000, now=clock.now))
+    store.flush()
+    full = store.size()
+    assert store.clear() == 300
+    assert store.size() < full / 10

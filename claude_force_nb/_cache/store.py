@@ -247,8 +247,11 @@ class Store:
         self._writer.flush()
 
     def clear(self) -> int:
-        """Delete every row; return how many there were."""
-        return self._call(lambda conn: conn.execute("DELETE FROM responses").rowcount)
+        """Delete every row and give the space back to the disk; return how many rows there were."""
+        removed = self._call(lambda conn: conn.execute("DELETE FROM responses").rowcount)
+        self._check_open()
+        self._writer.call(_compact, transaction=False)
+        return removed
 
     def prune(self) -> int:
         """Delete expired rows; return how many."""
@@ -376,6 +379,16 @@ def _weak_handler(store: Store) -> Callable[[BaseException | None], None]:
             target._write_failed(exc)
 
     return on_error
+
+
+def _compact(conn: sqlite3.Connection) -> None:
+    """Shrink the file to its rows; best effort, since another kernel reading it blocks VACUUM."""
+    try:
+        conn.execute("VACUUM")
+        # In WAL mode VACUUM writes the whole file to the log; fold it back in and empty it.
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except sqlite3.OperationalError:
+        pass
 
 
 def _shutdown(writer: Writer, reader: sqlite3.Connection, lock: threading.Lock) -> None:

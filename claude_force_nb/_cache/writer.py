@@ -24,10 +24,11 @@ _ATTEMPTS = 3
 
 
 class _Task:
-    __slots__ = ("fn", "future")
+    __slots__ = ("fn", "future", "transaction")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any]):
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], transaction: bool = True):
         self.fn = fn
+        self.transaction = transaction
         self.future: Future = Future()
 
 
@@ -56,9 +57,12 @@ class Writer:
         """Queue one statement; it commits with the next batch."""
         self._submit((sql, params))
 
-    def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` in its own transaction after everything queued; wait for it."""
-        task = _Task(fn)
+    def call(self, fn: Callable[[sqlite3.Connection], T], *, transaction: bool = True) -> T:
+        """Run ``fn(connection)`` after everything queued, in its own transaction unless told not to; wait for it.
+
+        Without a transaction ``fn`` may run statements SQLite refuses inside one (VACUUM).
+        """
+        task = _Task(fn, transaction)
         self._submit(task)
         return task.future.result()
 
@@ -180,9 +184,12 @@ class Writer:
         try:
             if conn is None:
                 conn = self._connect()
-            conn.execute("BEGIN IMMEDIATE")
-            result = task.fn(conn)
-            conn.execute("COMMIT")
+            if not task.transaction:
+                result = task.fn(conn)
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+                result = task.fn(conn)
+                conn.execute("COMMIT")
         except BaseException as exc:
             _rollback(conn)
             task.future.set_exception(exc)

@@ -182,7 +182,7 @@ class AgentMagics(Magics):
 
     # -- %%agent -----------------------------------------------------------
 
-    @magic_arguments.magic_arguments()
+    @magic_arguments.magic_arguments(name="%agent")  # shown as %%agent: the parser adds one %
     @magic_arguments.argument("agent", nargs="?", help="agent name (default: AgentMagics.default_agent)")
     @magic_arguments.argument("-m", "--model", help="model to use instead of the agent's")
     @magic_arguments.argument("--stream", action="store_true", help="show the answer as it arrives")
@@ -240,7 +240,7 @@ class AgentMagics(Magics):
 
     # -- %%agents ----------------------------------------------------------
 
-    @magic_arguments.magic_arguments()
+    @magic_arguments.magic_arguments(name="%agents")
     @magic_arguments.argument("agents", nargs="*", help="one or more agent names")
     @magic_arguments.argument("--over", metavar="VAR", help="sweep the cell over the items of VAR ({item} in the cell)")
     @magic_arguments.argument("--models", metavar="A,B", help="comma-separated models: one call per model")
