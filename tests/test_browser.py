@@ -48,7 +48,14 @@ def _missing() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
+# CI sets this: there a missing browser is a failure to see, not a test to skip.
+REQUIRED = os.environ.get("CLAUDE_FORCE_NB_REQUIRE_BROWSER") == "1"
+
+pytestmark = pytest.mark.skipif(_missing() is not None and not REQUIRED, reason=_missing() or "")
+
+
+def test_the_browser_is_installed():
+    assert _missing() is None, f"CLAUDE_FORCE_NB_REQUIRE_BROWSER=1, but {_missing()}"
 
 
 @dataclass

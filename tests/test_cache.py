@@ -188,7 +188,8 @@ async def test_replay_serves_a_recording_however_old_and_keeps_it(make_cache, ap
     assert replay.info().entries == 1  # the committed file is left as it was
     assert api.calls == 1
     # Outside replay the same row has expired.
-    assert await make_cache(ttl_seconds=60).fetch(request(), api()) is not None
+    completion, source = await make_cache(ttl_seconds=60).fetch(request(), api())
+    assert (source, completion.text) == ("api", "the answer #2")
     assert api.calls == 2
 
 

@@ -338,3 +338,12 @@ async def test_a_bad_per_call_setting_fails_that_call_only(make, server, options
     result = await make().execute_agent("explainer", "x", **options)
     assert isinstance(result.error, ValueError) and not result.success
     assert messages_requests(server) == []
+
+
+async def test_identical_calls_in_flight_together_send_one_request(make, server):
+    server.latency = 0.2
+    results = await make().execute_multiple([("explainer", "the same question")] * 10)
+    assert all(r.success for r in results)
+    assert len(messages_requests(server)) == 1
+    assert sorted(r.source for r in results) == ["api"] + ["shared"] * 9
+    assert len({r.output for r in results}) == 1

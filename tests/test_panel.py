@@ -120,7 +120,6 @@ async def test_root_and_parts_carry_stable_classes(orchestrator):
 
 def test_sweep_part_is_hidden_until_a_batch_is_watched(orchestrator):
     panel = StatsPanel(orchestrator)
-    assert state(panel, "cfnb-sweep")["layout"] is not None
     assert find(panel.widget, "cfnb-sweep").layout.display == "none"
     panel.watch(orchestrator.batch(CALLS))
     assert find(panel.widget, "cfnb-sweep").layout.display is None
