@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from ._config import DEFAULT_MAX_RETRIES, DEFAULT_MODEL, ENV_API_KEY, ENV_AUTH_TOKEN, ENV_BASE_URL, Settings
 from ._errors import CallError, CallTimeoutError, ClaudeForceWarning
-from ._request import Completion, Request
+from ._request import SYNTHETIC_HEADER, Completion, Request
 
 if TYPE_CHECKING:
     import anthropic
@@ -35,6 +35,8 @@ OFFLINE_NOTICE = (
     "to talk to Claude."
 )
 PUBLIC_BASE_URL = "https://api.anthropic.com"
+LOCAL_ORIGIN = "local"  # the bundled offline server, whatever port it got
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 # How long closing waits for another loop to close its client.
 CLOSE_TIMEOUT_SECONDS = 5.0
 T = TypeVar("T")
@@ -52,6 +54,10 @@ class Backend(Protocol):
     def offline(self) -> bool:
         """True when answers are synthetic (they are then cached apart from real ones)."""
 
+    @property
+    def origin(self) -> str:
+        """The endpoint answers come from, as the cache files them ("local" for the bundled server)."""
+
     def describe(self) -> str:
         """Where requests go and how they authenticate, for people to read; never a secret."""
 
@@ -66,6 +72,17 @@ class Backend(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+
+
+def endpoint(url: str) -> str:
+    """``url`` normalised, as the cache files answers: scheme and host lower-case, no default port, no end slash."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port and parts.port != _DEFAULT_PORTS.get(scheme) else ""
+    return f"{scheme}://{host}{port}{parts.path.rstrip('/')}"
 
 
 def local_server_url(latency: float, *, announce: bool = True) -> str:
@@ -113,6 +130,13 @@ class AnthropicBackend:
     def offline(self) -> bool:
         """True when answers come from the bundled local server."""
         return not self.api_key and not self.auth_token and not self._base_url
+
+    @property
+    def origin(self) -> str:
+        """The endpoint, normalised: scheme, host, port (when not the default) and path; "local" when offline."""
+        if self.offline:
+            return LOCAL_ORIGIN
+        return endpoint(self._base_url or PUBLIC_BASE_URL)
 
     @property
     def base_url(self) -> str:
@@ -190,7 +214,8 @@ class AnthropicBackend:
             message = await response.json()
         except anthropic.AnthropicError as exc:
             raise self._error(exc) from exc
-        return Completion(message, self._timer() - start, response.request_id)
+        synthetic = SYNTHETIC_HEADER in response.headers
+        return Completion(message, self._timer() - start, response.request_id, self.origin, synthetic)
 
     async def _stream(
         self,
@@ -211,9 +236,11 @@ class AnthropicBackend:
                     on_text(text)
                 message = await stream.get_final_message()
                 request_id = stream.request_id
+                synthetic = SYNTHETIC_HEADER in stream.response.headers
         except anthropic.AnthropicError as exc:
             raise self._error(exc) from exc
-        return Completion(message.model_dump(mode="json", exclude_none=True), self._timer() - start, request_id)
+        answer = message.model_dump(mode="json", exclude_none=True)
+        return Completion(answer, self._timer() - start, request_id, self.origin, synthetic)
 
     async def aclose(self) -> None:
         """Close each loop's client on its own loop: its connections belong to that loop."""

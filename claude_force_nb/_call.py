@@ -25,8 +25,9 @@ class PreparedCall:
     """A call ready to run: its agent resolved, its request built and keyed, once.
 
     ``key`` is the request's cache fingerprint, None when the call bypasses
-    the cache; ``mode`` is the cache mode it runs in; ``timeout`` its deadline
-    in seconds.
+    the cache; ``origin`` the endpoint it goes to (answers are cached under
+    both); ``mode`` is the cache mode it runs in; ``timeout`` its deadline in
+    seconds.
     """
 
     agent: str
@@ -36,6 +37,7 @@ class PreparedCall:
     mode: str
     timeout: float
     item: Any = None
+    origin: str = ""
 
     @property
     def model(self) -> str:

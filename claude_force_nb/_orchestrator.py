@@ -75,6 +75,11 @@ class AsyncAgentOrchestrator:
         if cache is None and enable_cache:
             ttl_hours = DEFAULT_CACHE_TTL_HOURS if cache_ttl_hours is None else cache_ttl_hours
             ttl_hours = checks.seconds("cache_ttl_hours", ttl_hours, infinite=True)
+            # The file that holds Claude's answers never takes a local server's synthetic ones:
+            # those (from ANTHROPIC_BASE_URL pointing at one, say) go to the offline file beside it.
+            synthetic_path = None
+            if cache_path is None and not self.backend.offline:
+                synthetic_path = settings.home / OFFLINE_CACHE_FILENAME
             if cache_path is None:
                 name = OFFLINE_CACHE_FILENAME if self.backend.offline else CACHE_FILENAME
                 cache_path = settings.home / name
@@ -85,6 +90,7 @@ class AsyncAgentOrchestrator:
                 maxsize=cache_maxsize,
                 mode=cache_mode or settings.cache_mode,
                 price=self.estimate_cost,
+                synthetic_path=synthetic_path,
             )
         self.cache = cache
         self._timer = timer
@@ -147,7 +153,7 @@ class AsyncAgentOrchestrator:
             mode = self.cache.mode if cache_mode is None else check_mode(cache_mode)
             key = None if mode == "no-cache" else self.cache.key(request)
         limit = self.timeout_seconds if timeout is None else checks.seconds("timeout", timeout)
-        return PreparedCall(agent.name, task, request, key, mode, limit, item)
+        return PreparedCall(agent.name, task, request, key, mode, limit, item, self.backend.origin)
 
     def cached(self, call: PreparedCall) -> AgentResult | None:
         """The cached result of ``call``, found without awaiting anything; None if it needs the API.
@@ -158,7 +164,7 @@ class AsyncAgentOrchestrator:
         if self.cache is None or call.key is None or call.mode == "refresh":
             return None
         start = self._timer()
-        found = self.cache.find(call.key, replay=call.mode == "replay")
+        found = self.cache.find(call.key, call.origin, replay=call.mode == "replay")
         if found is None:
             return None
         return self._result(call, found.completion, found.source, start)
@@ -170,7 +176,7 @@ class AsyncAgentOrchestrator:
                 continue
             if self.cache is None or call.key is None or call.mode == "refresh":
                 return True
-            if not self.cache.contains(call.key):
+            if not self.cache.contains(call.key, call.origin):
                 return True
         return False
 
@@ -196,7 +202,13 @@ class AsyncAgentOrchestrator:
         try:
             if self.cache is not None:
                 completion, source = await self.cache.fetch(
-                    call.request, send, key=call.key, mode=call.mode, agent=call.agent, looked_up=looked_up
+                    call.request,
+                    send,
+                    key=call.key,
+                    origin=call.origin,
+                    mode=call.mode,
+                    agent=call.agent,
+                    looked_up=looked_up,
                 )
             else:
                 completion, source = await send(), API

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+# Set by a local Messages API server (this package's) on every answer it writes,
+# so that a client can tell a synthetic answer from Claude's.
+SYNTHETIC_HEADER = "x-claude-force-nb-synthetic"
+
 # Parameters the SDK takes as typed arguments; anything else (temperature,
 # top_p, top_k...) travels in ``extra_body``, as anthropic 2.x requires.
 TYPED_PARAMS = ("stop_sequences", "tools", "tool_choice", "thinking", "metadata", "output_config", "service_tier")
@@ -56,11 +60,18 @@ class Thought(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """A finished answer: the Messages API JSON plus how long it took."""
+    """A finished answer: the Messages API JSON, how long it took, and where it came from.
+
+    ``origin`` names the endpoint that answered ("local" for the bundled
+    offline server); ``synthetic`` is true when a local Messages API server,
+    not Claude, wrote the answer.
+    """
 
     message: dict[str, Any]
     latency: float
     request_id: str | None = None
+    origin: str = ""
+    synthetic: bool = False
 
     @property
     def text(self) -> str:

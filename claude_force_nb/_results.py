@@ -70,6 +70,11 @@ class AgentResult:
         return "cancelled" if self.cancelled else "failed"
 
     @property
+    def synthetic(self) -> bool:
+        """True when a local Messages API server wrote the answer, not Claude."""
+        return self.completion is not None and self.completion.synthetic
+
+    @property
     def complete(self) -> bool:
         """True for a whole answer; False for a failure or an answer cut short (truncated, refused...)."""
         return self.success and self.stop_reason not in INCOMPLETE

@@ -14,6 +14,7 @@ class QueueBackend:
     """A Backend that answers from a queue and keeps the requests it was sent."""
 
     offline = False
+    origin = "queue"
 
     def __init__(self):
         self.answers = []

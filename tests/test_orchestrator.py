@@ -1,4 +1,5 @@
 import asyncio
+import sqlite3
 import warnings
 
 import anthropic
@@ -347,3 +348,34 @@ async def test_identical_calls_in_flight_together_send_one_request(make, server)
     assert len(messages_requests(server)) == 1
     assert sorted(r.source for r in results) == ["api"] + ["shared"] * 9
     assert len({r.output for r in results}) == 1
+
+
+async def test_a_synthetic_answer_is_never_served_for_another_endpoint(server, isolated_env):
+    # The reproduction: a simulator behind ANTHROPIC_BASE_URL, then a real key with no base URL.
+    simulated = AsyncAgentOrchestrator(base_url=server.url, max_retries=0)
+    first = await simulated.execute_agent("explainer", "hello sim")
+    assert first.synthetic and not first.cached
+    await simulated.close()
+    live = AsyncAgentOrchestrator(api_key="sk-ant-test")
+    call = live.prepare("explainer", "hello sim")
+    assert call.origin == "https://api.anthropic.com" and live.cached(call) is None
+    await live.close()
+    home = isolated_env["nb-home"]
+    with sqlite3.connect(home / "cache.sqlite") as db:  # Claude's file holds no synthetic answer
+        assert db.execute("SELECT count(*) FROM responses").fetchone() == (0,)
+    with sqlite3.connect(home / "offline-cache.sqlite") as db:
+        assert db.execute("SELECT origin, synthetic FROM responses").fetchall() == [(server.url, 1)]
+    again = AsyncAgentOrchestrator(base_url=server.url)  # the same endpoint, a new session: served
+    hit = await again.execute_agent("explainer", "hello sim")
+    assert hit.cached and hit.source == "file" and hit.synthetic and hit.output == first.output
+    await again.close()
+
+
+async def test_replay_serves_a_recording_made_against_another_endpoint(server):
+    recorder = AsyncAgentOrchestrator(base_url=server.url, api_key="k", cache_path="recorded.sqlite")
+    recorded = await recorder.execute_agent("explainer", "for CI")
+    await recorder.close()
+    ci = AsyncAgentOrchestrator(cache_path="recorded.sqlite", cache_mode="replay")  # no key: the offline origin
+    replayed = await ci.execute_agent("explainer", "for CI")
+    assert replayed.cached and replayed.output == recorded.output
+    await ci.close()

@@ -4,7 +4,16 @@ import threading
 
 import pytest
 
-from claude_force_nb._cache.secret import SECRET_FILENAME, Signer, _read_secret, load_signer
+from claude_force_nb._cache.secret import (
+    FOREIGN,
+    SECRET_FILENAME,
+    TAMPERED,
+    VALID,
+    Signer,
+    _read_secret,
+    key_id,
+    load_signer,
+)
 from claude_force_nb._errors import CacheFileError
 
 
@@ -21,7 +30,7 @@ def test_generated_secret_is_private_random_and_reused(tmp_path):
     secret = path.read_bytes().strip()
     assert len(secret) == 64 and int(secret, 16) >= 0
     again = load_signer(tmp_path)
-    assert again.verify(b"data", signer.sign(b"data"))
+    assert again.verify(b"data", signer.sign(b"data"), signer.key_id) == VALID
     assert path.read_bytes().strip() == secret
     assert load_signer(tmp_path / "elsewhere").sign(b"data") != signer.sign(b"data")
 
@@ -30,31 +39,45 @@ def test_env_secrets_need_no_file(tmp_path):
     signer = load_signer(tmp_path, [b"from-env"])
     assert signer.source == "env"
     assert not (tmp_path / SECRET_FILENAME).exists()
-    assert Signer([b"from-env"], "x").verify(b"payload", signer.sign(b"payload"))
+    assert Signer([b"from-env"], "x").verify(b"payload", signer.sign(b"payload"), signer.key_id) == VALID
 
 
 def test_secret_never_appears_in_repr(tmp_path):
     signer = load_signer(tmp_path, ["hunter2"])
-    assert "hunter2" not in repr(signer)
+    assert "hunter2" not in repr(signer) and "hunter2" not in signer.key_id
 
 
 def test_file_secret_can_be_pasted_into_the_environment(tmp_path):
     from_file = load_signer(tmp_path)
     text = (tmp_path / SECRET_FILENAME).read_text().strip()
-    assert load_signer(tmp_path / "ci", [text]).verify(b"row", from_file.sign(b"row"))
+    assert load_signer(tmp_path / "ci", [text]).verify(b"row", from_file.sign(b"row"), from_file.key_id) == VALID
 
 
 def test_rotation_signs_with_newest_and_verifies_with_any():
     old = Signer([b"old"], "env")
     rotated = Signer([b"new", b"old"], "env")
-    assert rotated.verify(b"row", old.sign(b"row"))
+    assert rotated.key_id == key_id(b"new") != old.key_id
+    assert rotated.verify(b"row", old.sign(b"row"), old.key_id) == VALID
     assert rotated.sign(b"row") == Signer([b"new"], "env").sign(b"row")
-    assert not old.verify(b"row", rotated.sign(b"row"))
+    # A row signed with a secret this signer does not hold is another kernel's, not a forgery.
+    assert old.verify(b"row", rotated.sign(b"row"), rotated.key_id) == FOREIGN
+
+
+def test_a_changed_row_under_a_key_held_here_is_tampered():
+    signer = Signer([b"k"], "env")
+    assert signer.verify(b"row!", signer.sign(b"row"), signer.key_id) == TAMPERED
 
 
 @pytest.mark.parametrize("signature", [None, "text", b"", b"\x00" * 32, 12])
 def test_malformed_signatures_fail(signature):
-    assert not Signer([b"k"], "env").verify(b"row", signature)
+    signer = Signer([b"k"], "env")
+    assert signer.verify(b"row", signature, signer.key_id) == TAMPERED
+
+
+@pytest.mark.parametrize("signed_by", [None, 3, b"id", "0123456789abcdef"])
+def test_an_unknown_or_malformed_key_id_is_foreign(signed_by):
+    signer = Signer([b"k"], "env")
+    assert signer.verify(b"row", signer.sign(b"row"), signed_by) == FOREIGN
 
 
 def test_concurrent_creators_agree_on_one_secret(tmp_path):

@@ -18,6 +18,7 @@ from claude_force_nb._request import Completion
 
 SECRET = b"store-test-secret"
 MODEL = "claude-sonnet-4-6"
+ORIGIN = "https://api.anthropic.com"
 
 
 def message(text="an answer", input_tokens=10, output_tokens=20):
@@ -32,8 +33,18 @@ def message(text="an answer", input_tokens=10, output_tokens=20):
     }
 
 
-def row(key, text=None, *, now=1_800_000_000.0, ttl=3600.0, latency=0.5, task="Write a haiku about rain"):
-    completion = Completion(message(text or f"answer for {key}"), latency, f"req_{key}")
+def row(
+    key,
+    text=None,
+    *,
+    now=1_800_000_000.0,
+    ttl=3600.0,
+    latency=0.5,
+    task="Write a haiku about rain",
+    origin=ORIGIN,
+    synthetic=False,
+):
+    completion = Completion(message(text or f"answer for {key}"), latency, f"req_{key}", origin, synthetic)
     return Row(key, completion, now, now + ttl, "poet", MODEL, task)
 
 
@@ -72,7 +83,7 @@ def test_round_trip_and_readable_columns(open_store, db, clock):
     long_task = "Summarise\n\n  this   " + "very long task " * 20
     store.put(row("k1", "hello", task=long_task, latency=1.25))
     store.flush()
-    got = store.get("k1")
+    got = store.get("k1", ORIGIN)
     assert got.completion.text == "hello"
     assert got.completion.latency == 1.25
     assert got.completion.request_id == "req_k1"
@@ -97,12 +108,13 @@ def test_file_settings(open_store, db):
 
 
 def test_missing_key_is_none(open_store):
-    assert open_store().get("nope") is None
+    assert open_store().get("nope", ORIGIN) is None
 
 
 # -- tampering -----------------------------------------------------------------------------------------
 
 TAMPERS = {
+    "synthetic": 1,
     "agent": "someone-else",
     "model": "claude-opus-4",
     "task": "a different task",
@@ -123,12 +135,13 @@ def test_an_edited_column_is_never_served(open_store, db, clock, column):
     store = open_store(on_tampered=tampered.append)
     fill(store, clock, "victim", "bystander")
     raw(db).execute(f"UPDATE responses SET {column} = ? WHERE key = 'victim'", (TAMPERS[column],))
-    with pytest.warns(CacheIntegrityWarning, match=r"1 cached answer in .* failed the signature check"):
-        assert store.get("victim") is None
+    with pytest.warns(CacheIntegrityWarning, match=r"A cached answer in .* failed its signature check"):
+        assert store.get("victim", ORIGIN) is None
+    store.flush()
     assert tampered == [1]
     store.flush()
     assert [k for (k,) in raw(db).execute("SELECT key FROM responses")] == ["bystander"]
-    assert store.get("bystander").completion.text == "answer for bystander"
+    assert store.get("bystander", ORIGIN).completion.text == "answer for bystander"
 
 
 @pytest.mark.parametrize(
@@ -148,7 +161,7 @@ def test_a_column_of_the_wrong_type_is_rejected(open_store, db, clock, column, v
     fill(store, clock, "victim", "bystander")
     raw(db).execute(f"UPDATE responses SET {column} = ? WHERE key = 'victim'", (value,))
     with pytest.warns(CacheIntegrityWarning):
-        assert store.get("victim") is None
+        assert store.get("victim", ORIGIN) is None
 
 
 def test_an_edited_key_is_rejected_under_its_new_name(open_store, db, clock):
@@ -156,7 +169,7 @@ def test_an_edited_key_is_rejected_under_its_new_name(open_store, db, clock):
     fill(store, clock, "victim", "bystander")
     raw(db).execute("UPDATE responses SET key = 'forged' WHERE key = 'victim'")
     with pytest.warns(CacheIntegrityWarning):
-        assert store.get("forged") is None
+        assert store.get("forged", ORIGIN) is None
 
 
 def test_swapped_responses_are_both_rejected(open_store, db, clock):
@@ -166,10 +179,14 @@ def test_swapped_responses_are_both_rejected(open_store, db, clock):
     ra, rb = (conn.execute("SELECT response FROM responses WHERE key = ?", (k,)).fetchone()[0] for k in "ab")
     conn.execute("UPDATE responses SET response = ? WHERE key = 'a'", (rb,))
     conn.execute("UPDATE responses SET response = ? WHERE key = 'b'", (ra,))
-    with pytest.warns(CacheIntegrityWarning, match="2 cached answers"):
-        assert store.get("a") is None
-    assert store.get("b") is None
-    assert store.get("c") is not None
+    tampered = []
+    store._on_tampered = tampered.append
+    with pytest.warns(CacheIntegrityWarning, match="failed its signature check"):
+        assert store.get("a", ORIGIN) is None
+    store.flush()  # the rest of the file is swept on the writer's thread, not the caller's
+    assert sum(tampered) == 2
+    assert store.get("b", ORIGIN) is None
+    assert store.get("c", ORIGIN) is not None
 
 
 def test_swapped_keys_are_both_rejected(open_store, db, clock):
@@ -179,57 +196,79 @@ def test_swapped_keys_are_both_rejected(open_store, db, clock):
     conn.execute("UPDATE responses SET key = 'tmp' WHERE key = 'a'")
     conn.execute("UPDATE responses SET key = 'a' WHERE key = 'b'")
     conn.execute("UPDATE responses SET key = 'b' WHERE key = 'tmp'")
-    with pytest.warns(CacheIntegrityWarning, match="2 cached answers"):
-        assert store.get("a") is None
-    assert store.get("b") is None
+    with pytest.warns(CacheIntegrityWarning, match="failed its signature check"):
+        assert store.get("a", ORIGIN) is None
+    assert store.get("b", ORIGIN) is None
     store.flush()
     assert raw(db).execute("SELECT count(*) FROM responses").fetchone()[0] == 1
+
+
+def test_a_row_moved_to_another_endpoint_is_rejected(open_store, db, clock):
+    store = open_store()
+    fill(store, clock, "a")
+    raw(db).execute("UPDATE responses SET origin = 'https://elsewhere.example'")
+    with pytest.warns(CacheIntegrityWarning, match="failed its signature check"):
+        assert store.get("a", "https://elsewhere.example") is None
 
 
 def test_a_row_copied_to_another_key_is_rejected(open_store, db, clock):
     store = open_store()
     fill(store, clock, "a", "b")
     conn = raw(db)
-    copy = conn.execute(
-        "SELECT agent, model, task, response, request_id, input_tokens, output_tokens, latency, "
-        "created, expires, signature FROM responses WHERE key = 'a'"
-    ).fetchone()
-    conn.execute(
-        "INSERT INTO responses (key, agent, model, task, response, request_id, input_tokens, output_tokens, "
-        "latency, created, expires, signature) VALUES ('c', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        copy,
-    )
+    columns = "origin, synthetic, agent, model, task, response, request_id, input_tokens, output_tokens, latency, "
+    columns += "created, expires, key_id, signature"
+    copy = conn.execute(f"SELECT {columns} FROM responses WHERE key = 'a'").fetchone()
+    conn.execute(f"INSERT INTO responses (key, {columns}) VALUES ('c', {', '.join('?' * 14)})", copy)
     with pytest.warns(CacheIntegrityWarning):
-        assert store.get("c") is None
+        assert store.get("c", ORIGIN) is None
 
 
 # -- secrets -------------------------------------------------------------------------------------------
 
 
-def test_wrong_secret_rejects_everything_but_deletes_nothing(open_store, db, clock):
+def test_rows_of_another_secret_are_kept_and_not_served(open_store, db, clock):
     fill(open_store(), clock, "a", "b", "c")
-    store = open_store(secrets=[b"another-secret"])
-    with pytest.warns(CacheIntegrityWarning, match="CLAUDE_CACHE_SECRET") as caught:
-        assert store.get("a") is None
-    assert "None of the 3 cached answers" in str(caught[0].message)
-    assert store.secret_mismatch
+    foreign = []
+    store = open_store(secrets=[b"another-secret"], on_foreign=foreign.append)
+    with pytest.warns(CacheIntegrityWarning, match="signed with a secret this kernel does not hold") as caught:
+        assert store.get("a", ORIGIN) is None
+    assert "CLAUDE_CACHE_SECRET" in str(caught[0].message)
+    assert store.foreign_seen
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # said once; later rejections are quiet
-        assert store.get("b") is None
+        warnings.simplefilter("error")  # said once; later ones are quiet
+        assert store.get("b", ORIGIN) is None
         store.put(row("d", now=clock.now))
         store.flush()
-        assert store.get("d") is not None
-        assert store.get("c") is None
+        assert store.get("d", ORIGIN) is not None
+        assert store.get("c", ORIGIN) is None
+    assert foreign == [1, 1, 1]
     assert raw(db).execute("SELECT count(*) FROM responses").fetchone()[0] == 4
+
+
+def test_two_secrets_on_one_file_never_delete_each_others_rows(open_store, db, clock):
+    mine, theirs = open_store(secrets=[b"mine"]), open_store(secrets=[b"theirs"])
+    for i in range(20):
+        mine.put(row(f"m{i}", now=clock.now))
+        theirs.put(row(f"t{i}", now=clock.now))
+    mine.flush()
+    theirs.flush()
+    with pytest.warns(CacheIntegrityWarning):
+        served = [mine.get(f"t{i}", ORIGIN) for i in range(20)] + [theirs.get(f"m{i}", ORIGIN) for i in range(20)]
+    assert served == [None] * 40
+    mine.verify()
+    theirs.verify()
+    assert all(mine.get(f"m{i}", ORIGIN) is not None for i in range(20))
+    assert all(theirs.get(f"t{i}", ORIGIN) is not None for i in range(20))
+    assert raw(db).execute("SELECT count(*) FROM responses").fetchone()[0] == 40
 
 
 def test_rotation_reads_old_rows_and_writes_new_ones(open_store, clock):
     fill(open_store(secrets=[b"old"]), clock, "a")
     rotated = open_store(secrets=[b"new", b"old"])
-    assert rotated.get("a") is not None
+    assert rotated.get("a", ORIGIN) is not None
     fill(rotated, clock, "b")
     only_new = open_store(secrets=[b"new"])
-    assert only_new.get("b") is not None
+    assert only_new.get("b", ORIGIN) is not None
 
 
 # -- damage --------------------------------------------------------------------------------------------
@@ -245,7 +284,7 @@ def test_garbage_file_is_set_aside_and_replaced(open_store, db, clock):
     assert aside[0].read_bytes().startswith(b"this is not a database")
     assert (db.parent / (aside[0].name + "-wal")).read_bytes() == b"stale"
     fill(store, clock, "a")
-    assert store.get("a") is not None
+    assert store.get("a", ORIGIN) is not None
 
 
 def test_a_second_damage_in_the_same_second_gets_its_own_name(open_store, db):
@@ -280,8 +319,8 @@ def test_expired_rows_are_not_served_and_are_removed(open_store, db, clock):
     fill(store, clock, "short", ttl=10)
     fill(store, clock, "long", ttl=100)
     clock.tick(11)
-    assert store.get("short") is None
-    assert store.get("long") is not None
+    assert store.get("short", ORIGIN) is None
+    assert store.get("long", ORIGIN) is not None
     store.flush()
     assert [k for (k,) in raw(db).execute("SELECT key FROM responses")] == ["long"]
 
@@ -292,7 +331,7 @@ def test_expired_rows_cannot_be_revived_by_editing_expiry(open_store, db, clock)
     clock.tick(11)
     raw(db).execute("UPDATE responses SET expires = ? WHERE key = 'a'", (clock.now + 1000,))
     with pytest.warns(CacheIntegrityWarning):
-        assert store.get("a") is None
+        assert store.get("a", ORIGIN) is None
 
 
 def test_prune_and_clear_report_counts(open_store, clock):
@@ -329,7 +368,7 @@ def test_verify_reports_and_cleans(open_store, db, clock):
 def test_verify_with_the_wrong_secret_keeps_the_rows(open_store, clock):
     fill(open_store(), clock, "a", "b")
     report = open_store(secrets=[b"wrong"]).verify()
-    assert report.secret_mismatch and report.bad == ("a", "b") and report.removed == 0
+    assert report.secret_mismatch and (report.foreign, report.bad, report.removed) == (2, (), 0)
     assert open_store().count() == 2
 
 
@@ -338,7 +377,7 @@ def test_closed_store_is_inert(open_store, clock):
     fill(store, clock, "a")
     store.close()
     store.close()
-    assert store.get("a") is None
+    assert store.get("a", ORIGIN) is None
     store.put(row("b"))  # dropped quietly: the answer is still in memory upstream
     with pytest.raises(CacheError, match="closed"):
         store.clear()
@@ -372,12 +411,13 @@ def test_another_process_reads_what_this_one_wrote(open_store, db, clock):
         from claude_force_nb._cache.secret import Signer
         from claude_force_nb._cache.store import Store
         store = Store(sys.argv[1], Signer([sys.argv[2].encode()], "env"), clock=lambda: float(sys.argv[3]))
-        print(store.get("shared-key").completion.text)
+        print(store.get("shared-key", sys.argv[4]).completion.text)
         store.close()
     """,
         db,
         SECRET.decode(),
         clock.now,
+        ORIGIN,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "answer for shared-key"
@@ -423,7 +463,7 @@ def test_threads_can_read_at_once(open_store, clock):
 
     def read():
         for i in range(200):
-            if store.get(f"k{i % 20}") is None:
+            if store.get(f"k{i % 20}", ORIGIN) is None:
                 failures.append(i)
 
     threads = [threading.Thread(target=read) for _ in range(6)]
@@ -442,3 +482,45 @@ def test_clearing_gives_the_space_back(open_store, clock):
     full = store.size()
     assert store.clear() == 300
     assert store.size() < full / 10
+
+
+# -- endpoints -----------------------------------------------------------------------------------------
+
+
+def test_an_answer_is_served_only_to_the_endpoint_that_gave_it(open_store, clock):
+    store = open_store()
+    store.put(row("k", "from the simulator", now=clock.now, origin="http://127.0.0.1:8765", synthetic=True))
+    store.put(row("k", "from Claude", now=clock.now))
+    store.flush()
+    assert store.get("k", ORIGIN).completion.text == "from Claude"
+    simulated = store.get("k", "http://127.0.0.1:8765").completion
+    assert (simulated.text, simulated.synthetic) == ("from the simulator", True)
+    assert store.get("k", "https://gateway.example") is None
+    assert [(e.origin, e.synthetic, e.rows) for e in sorted(store.endpoints())] == [
+        ("http://127.0.0.1:8765", True, 1),
+        (ORIGIN, False, 1),
+    ]
+
+
+def test_replay_serves_a_recording_from_any_endpoint_its_own_first(open_store, clock):
+    store = open_store()
+    store.put(row("k", "recorded from the API", now=clock.now, ttl=1))
+    store.flush()
+    clock.tick(10)
+    assert store.get("k", "local", replay=True).completion.text == "recorded from the API"
+    store.put(row("k", "recorded offline", now=clock.now, origin="local", synthetic=True))
+    store.flush()
+    assert store.get("k", "local", replay=True).completion.text == "recorded offline"
+    assert store.get("k", ORIGIN, replay=True).completion.text == "recorded from the API"
+
+
+def test_a_file_in_the_earlier_format_is_set_aside(open_store, db, clock):
+    conn = raw(db)
+    conn.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, response TEXT)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with pytest.warns(CacheIntegrityWarning, match=r"earlier claude-force-nb \(format 1\)"):
+        store = open_store()
+    assert list(db.parent.glob("cache.sqlite.format1-*"))
+    fill(store, clock, "a")
+    assert store.get("a", ORIGIN) is not None

@@ -21,12 +21,14 @@ CACHE_FILENAME = "cache.sqlite"
 # Answers from the offline server never mix with Claude's: setting a key
 # later must not serve synthetic text from the cache.
 OFFLINE_CACHE_FILENAME = "offline-cache.sqlite"
-SCHEMA_VERSION = 1  # kept in PRAGMA user_version
+SCHEMA_VERSION = 2  # kept in PRAGMA user_version
 DEFAULT_BUSY_TIMEOUT = 5.0
 
 _CREATE = (
     """CREATE TABLE IF NOT EXISTS responses (
-        key           TEXT PRIMARY KEY,
+        key           TEXT NOT NULL,
+        origin        TEXT NOT NULL,
+        synthetic     INTEGER NOT NULL,
         agent         TEXT NOT NULL,
         model         TEXT NOT NULL,
         task          TEXT NOT NULL,
@@ -37,7 +39,9 @@ _CREATE = (
         latency       REAL NOT NULL,
         created       REAL NOT NULL,
         expires       REAL NOT NULL,
-        signature     BLOB NOT NULL
+        key_id        TEXT NOT NULL,
+        signature     BLOB NOT NULL,
+        PRIMARY KEY (key, origin)
     )""",
     "CREATE INDEX IF NOT EXISTS responses_expires ON responses (expires)",
 )
@@ -59,20 +63,27 @@ def connect(path: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> sqlite3.C
 def open_database(
     path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT, clock: Callable[[], float] = time.time
 ) -> sqlite3.Connection:
-    """Connect to ``path``, creating the schema; set a damaged file aside (with a warning) first."""
+    """Connect to ``path``, creating the schema; set a damaged or outdated file aside (with a warning) first."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        seen = _inode(path)
         return _open_schema(path, busy_timeout)
+    except _Outdated as old:
+        aside = set_aside(path, clock, f"format{old.version}", seen)
+        if aside is not None:
+            warnings.warn(
+                f"The response cache {path} was written by an earlier claude-force-nb (format {old.version}). It "
+                f"was moved to {aside.name} and a new cache started: answers are now filed by the endpoint that "
+                "gave them, which the old file does not record. Those requests will be sent again once.",
+                CacheIntegrityWarning,
+                stacklevel=4,
+            )
     except sqlite3.DatabaseError as exc:
-        if not _damaged(exc):
+        if not damaged(exc):
             raise _cannot_open(path, exc) from exc
-        aside = _set_aside(path, clock)
-        warnings.warn(
-            f"The response cache {path} was damaged ({exc}). It was moved to {aside.name} and a new, empty "
-            "cache was started; only cached answers are lost. Delete the old file when you no longer need it.",
-            CacheIntegrityWarning,
-            stacklevel=4,
-        )
+        aside = set_aside(path, clock, "corrupt", seen)
+        if aside is not None:
+            warnings.warn(damaged_message(path, exc, aside), CacheIntegrityWarning, stacklevel=4)
     except OSError as exc:
         raise _cannot_open(path, exc) from exc
     try:
@@ -100,7 +111,9 @@ def _open_schema(path: Path, busy_timeout: float) -> sqlite3.Connection:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        elif version != SCHEMA_VERSION:
+        elif version < SCHEMA_VERSION:
+            raise _Outdated(version)
+        elif version > SCHEMA_VERSION:
             raise CacheFileError(
                 f"The response cache {path} has schema version {version}; this claude-force-nb reads version "
                 f"{SCHEMA_VERSION}. Upgrade claude-force-nb, or pass another path."
@@ -111,13 +124,43 @@ def _open_schema(path: Path, busy_timeout: float) -> sqlite3.Connection:
         raise
 
 
-def _set_aside(path: Path, clock: Callable[[], float]) -> Path:
+class _Outdated(Exception):
+    """A file in an earlier format; it is set aside, not read."""
+
+    def __init__(self, version: int):
+        super().__init__(version)
+        self.version = version
+
+
+def damaged_message(path: Path, exc: BaseException, aside: Path) -> str:
+    return (
+        f"The response cache {path} was damaged ({exc}). It was moved to {aside.name} and a new, empty cache was "
+        "started; only cached answers are lost. Delete the old file when you no longer need it."
+    )
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def set_aside(path: Path, clock: Callable[[], float], label: str, seen: int | None) -> Path | None:
+    """Rename ``path`` (and its log) to ``path.label-<time>``; None if another kernel already replaced it.
+
+    ``seen`` is the inode of the file that was found wanting: when the path
+    names another file by now, another kernel has set this one aside and
+    started a fresh one, which must not be moved in turn.
+    """
+    if seen is not None and _inode(path) != seen:
+        return None
     stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(clock()))
-    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    aside = path.with_name(f"{path.name}.{label}-{stamp}")
     n = 1
     while aside.exists():
         n += 1
-        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        aside = path.with_name(f"{path.name}.{label}-{stamp}-{n}")
     try:
         os.replace(path, aside)
         # A log or index left by the damaged file must not be applied to the new one.
@@ -127,13 +170,13 @@ def _set_aside(path: Path, clock: Callable[[], float]) -> Path:
                 os.replace(side, aside.with_name(aside.name + suffix))
     except OSError as exc:
         raise CacheFileError(
-            f"The response cache {path} is damaged and could not be moved aside "
-            f"({exc.strerror}). Delete it to start a fresh cache."
+            f"The response cache {path} could not be moved aside ({exc.strerror}). Delete it to start a fresh cache."
         ) from exc
     return aside
 
 
-def _damaged(exc: sqlite3.DatabaseError) -> bool:
+def damaged(exc: sqlite3.DatabaseError) -> bool:
+    """Whether ``exc`` says the file itself is bad (malformed, or not a database)."""
     code = getattr(exc, "sqlite_errorcode", None)
     if code is None:  # Python 3.10: only the class tells; OperationalError is "busy", "cannot open"...
         return type(exc) is sqlite3.DatabaseError

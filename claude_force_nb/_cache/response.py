@@ -1,14 +1,17 @@
 """The response cache: memory in front of a signed SQLite file, with single-flight.
 
 A lookup tries memory (a ``cachetools.TTLCache``), then the file that
-every kernel on the machine shares; a file hit is promoted to memory. When
+every kernel on the machine shares; a file hit is promoted to memory. Answers
+are filed under their request's key and the endpoint (``origin``) that gave
+them, so an answer from one endpoint is never served for another. When
 identical requests are in flight at once, one call is made and the others wait
 for its answer. Modes, per call or as the default:
 
 ``normal``    serve from the cache, else call and store
 ``refresh``   call again and overwrite what is stored
 ``no-cache``  neither read nor write (and do not share calls: samples stay independent)
-``replay``    serve only from the cache, however old the answer; a miss raises :class:`CacheMissError`
+``replay``    serve only from the cache, however old the answer and whichever endpoint gave it;
+              a miss raises :class:`CacheMissError`
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from .. import _checks as checks
@@ -28,8 +32,6 @@ from .._config import (
     CACHE_MODES,
     DEFAULT_CACHE_MAXSIZE,
     DEFAULT_CACHE_TTL_HOURS,
-    ENV_OLD_SECRETS,
-    ENV_SECRET,
     Settings,
 )
 from .._errors import CacheMissError
@@ -38,9 +40,10 @@ from .._request import Completion, Request
 from .database import CACHE_FILENAME
 from .fingerprint import fingerprint
 from .memory import Entry, Hit, Memory
+from .rows import Row
 from .secret import load_signer
 from .stats import CacheStats, StatsCounter
-from .store import Row, Store, VerifyReport
+from .store import Endpoint, Store, VerifyReport
 
 # Where an answer came from, as returned by fetch().
 MEMORY, FILE, SHARED, API = "memory", "file", "shared", "api"
@@ -61,6 +64,7 @@ class CacheInfo:
     mode: str
     ttl_seconds: float | None
     maxsize: int
+    endpoints: tuple[Endpoint, ...] = ()  # answers in the file by endpoint
 
 
 class ResponseCache:
@@ -79,6 +83,7 @@ class ResponseCache:
         timer: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
         price: Price = estimate_cost,
+        synthetic_path: str | os.PathLike | None = None,
     ):
         if maxsize < 1:
             raise ValueError(f"maxsize must be at least 1, got {maxsize}; use mode='no-cache' to bypass the cache.")
@@ -100,6 +105,9 @@ class ResponseCache:
             weakref.WeakKeyDictionary()
         )
         self._store: Store | None = None
+        # When set, a local server's synthetic answers go to this file, never to the one holding Claude's.
+        self._synthetic_path = Path(synthetic_path) if synthetic_path is not None and persist else None
+        self._synthetic: Store | None = None
         if persist:
             file = Path(path) if path is not None else settings.home / CACHE_FILENAME
             # The secret file stays in the home directory even when the cache
@@ -109,7 +117,10 @@ class ResponseCache:
                 signer = load_signer(settings.home, secrets, source="argument")
             else:
                 signer = load_signer(settings.home, settings.cache_secrets, source="env")
-            self._store = Store(file, signer, clock=clock, on_tampered=self._add_tampered)
+            self._open = partial(
+                Store, signer=signer, clock=clock, on_tampered=self._add_tampered, on_foreign=self._add_foreign
+            )
+            self._store = self._open(file)
 
     @property
     def mode(self) -> str:
@@ -130,32 +141,32 @@ class ResponseCache:
 
     # -- the hot path --------------------------------------------------------------------------------
 
-    def lookup(self, request: Request, *, key: str | None = None) -> Completion | None:
-        """The cached answer for ``request`` (memory, then file), or None. Counts a hit or a miss."""
+    def lookup(self, request: Request, *, key: str | None = None, origin: str = "") -> Completion | None:
+        """The cached answer for ``request`` from ``origin`` (memory, then file), or None. Counts a hit or a miss."""
         start = self._timer()
         if key is None:
             key = fingerprint(request)
-        found = self._find(key, start)
+        found = self._find(key, origin, start)
         if found is None:
             with self._lock:
                 self._counter.misses += 1
             return None
         return found.completion
 
-    def find(self, key: str, *, replay: bool = False) -> Hit | None:
+    def find(self, key: str, origin: str = "", *, replay: bool = False) -> Hit | None:
         """The answer to the request keyed ``key`` and where it was, counting the hit; a miss is not counted.
 
         For callers that fall back to :meth:`fetch`, which counts the miss.
         """
-        return self._find(key, self._timer(), replay=replay)
+        return self._find(key, origin, self._timer(), replay=replay)
 
-    def contains(self, key: str) -> bool:
+    def contains(self, key: str, origin: str = "") -> bool:
         """Whether an answer that would be served is stored under ``key``; counts and promotes nothing."""
         with self._lock:
-            entry = self._memory.get(key)
+            entry = self._memory.get((origin, key))
         if entry is not None and (entry.deadline is None or entry.deadline > self._clock()):
             return True
-        return self._store is not None and self._store.get(key) is not None
+        return any(store.get(key, origin) is not None for store in self._stores(opening=False))
 
     async def fetch(
         self,
@@ -163,6 +174,7 @@ class ResponseCache:
         call: Callable[[], Awaitable[Completion]],
         *,
         key: str | None = None,
+        origin: str = "",
         mode: str | None = None,
         agent: str = "",
         looked_up: bool = False,
@@ -172,8 +184,9 @@ class ResponseCache:
         ``call`` makes the API call; it runs at most once for identical
         requests in flight together, and its exception, if any, reaches every
         waiter and caches nothing. ``key`` is ``request``'s fingerprint, if
-        the caller has it already; ``looked_up`` says the caller has just
-        found nothing under it (with :meth:`find`), so it is not looked up again.
+        the caller has it already; ``origin`` the endpoint ``call`` reaches;
+        ``looked_up`` says the caller has just found nothing under them
+        (with :meth:`find`), so they are not looked up again.
         """
         mode = self._mode if mode is None else check_mode(mode)
         if mode == "no-cache":
@@ -182,7 +195,7 @@ class ResponseCache:
         if key is None:
             key = fingerprint(request)
         if mode != "refresh":
-            found = None if looked_up else self._find(key, start, replay=mode == "replay")
+            found = None if looked_up else self._find(key, origin, start, replay=mode == "replay")
             if found is not None:
                 return found
             with self._lock:
@@ -220,23 +233,39 @@ class ResponseCache:
         finally:
             if flights.get(key) is flight:
                 del flights[key]
-        self.store(request, completion, agent=agent, key=key)
+        self.store(request, completion, agent=agent, key=key, origin=origin)
         flight.set_result(completion)
         return completion, API
 
-    def store(self, request: Request, completion: Completion, *, agent: str = "", key: str | None = None) -> None:
-        """Remember ``completion`` as the answer to ``request`` (memory now, file soon)."""
+    def store(
+        self,
+        request: Request,
+        completion: Completion,
+        *,
+        agent: str = "",
+        key: str | None = None,
+        origin: str | None = None,
+    ) -> None:
+        """Remember ``completion`` as the answer to ``request`` (memory now, file soon).
+
+        ``origin`` defaults to the completion's own; a synthetic answer stays
+        out of a file that holds Claude's answers (in memory only).
+        """
         if key is None:
             key = fingerprint(request)
+        if origin is None:
+            origin = completion.origin
         entry = self._entry(completion, request.model)
         with self._lock:
-            self._memory[key] = entry
-        if self._store is not None:
+            self._memory[(origin, key)] = entry
+        target = self._synthetic_store(create=True) if completion.synthetic else None
+        target = target or self._store
+        if target is not None:
             created = self._clock()
-            self._store.put(
+            target.put(
                 Row(
                     key,
-                    completion,
+                    replace(completion, origin=origin),
                     created,
                     created + self._ttl,
                     agent,
@@ -245,12 +274,13 @@ class ResponseCache:
                 )
             )
 
-    def _find(self, key: str, start: float, *, replay: bool = False) -> Hit | None:
+    def _find(self, key: str, origin: str, start: float, *, replay: bool = False) -> Hit | None:
+        slot = (origin, key)
         with self._lock:
-            entry = self._memory.get(key)
+            entry = self._memory.get(slot)
             if entry is not None:
                 if entry.deadline is not None and entry.deadline <= self._clock():
-                    del self._memory[key]  # promoted, and past its signed expiry
+                    del self._memory[slot]  # promoted, and past its signed expiry
                 else:
                     completion = entry.completion
                     counter = self._counter
@@ -259,14 +289,17 @@ class ResponseCache:
                     return Hit(completion, MEMORY)
         if self._store is None:
             return None
-        # Replay serves what was recorded however old it is, and leaves the
-        # (often committed) file as it found it.
-        row = self._store.get(key, expired_ok=replay)
+        # Replay serves what was recorded however old it is, from whichever endpoint,
+        # and leaves the (often committed) file as it found it.
+        row = self._store.get(key, origin, replay=replay)
+        if row is None:
+            synthetic = self._synthetic_store(create=False)
+            row = synthetic.get(key, origin, replay=replay) if synthetic is not None else None
         if row is None:
             return None
         completion = row.completion
         cost = self._price(row.model, row.input_tokens, row.output_tokens) or 0.0
-        if replay and row.expires <= self._clock():
+        if replay and (row.expires <= self._clock() or completion.origin != origin):
             with self._lock:
                 self._counter.file_hits += 1
                 self._counter.hit(completion.latency, row.input_tokens + row.output_tokens, cost, self._timer() - start)
@@ -274,7 +307,7 @@ class ResponseCache:
         deadline = row.expires if row.expires < self._clock() + self._ttl else None
         entry = Entry(completion, deadline, row.input_tokens + row.output_tokens, cost)
         with self._lock:
-            self._memory[key] = entry
+            self._memory[slot] = entry
             counter = self._counter
             counter.file_hits += 1
             counter.hit(completion.latency, entry.tokens, entry.cost, self._timer() - start)
@@ -284,6 +317,25 @@ class ResponseCache:
         # Called by the store on whichever thread read the rejected row.
         with self._lock:
             self._counter.add_tampered(count)
+
+    def _add_foreign(self, count: int) -> None:
+        with self._lock:
+            self._counter.foreign += count
+
+    def _synthetic_store(self, *, create: bool) -> Store | None:
+        """The file for synthetic answers: opened when it exists, made on the first such answer."""
+        path = self._synthetic_path
+        if self._synthetic is None and path is not None and (create or path.exists()):
+            with self._lock:
+                if self._synthetic is None:
+                    self._synthetic = self._open(path)
+        return self._synthetic
+
+    def _stores(self, *, opening: bool = True) -> list[Store]:
+        """The open files, the main one first; ``opening`` also opens an existing synthetic file."""
+        if opening:
+            self._synthetic_store(create=False)
+        return [store for store in (self._store, self._synthetic) if store is not None]
 
     def _entry(self, completion: Completion, model: str) -> Entry:
         # Tokens and cost are worked out once here, so a hit only adds numbers.
@@ -310,11 +362,10 @@ class ResponseCache:
         )
         if self._store is None:
             message += " This cache is in memory only (persist=False), so nothing survives a restart."
-        elif self._store.secret_mismatch:
-            message += (
-                f" Cached answers exist in {self._store.path} but were signed with another secret: set "
-                f"{ENV_SECRET} (or {ENV_OLD_SECRETS}) to the secret that recorded them."
-            )
+        else:
+            foreign = [store for store in self._stores(opening=False) if store.foreign_seen]
+            if foreign:
+                message += " " + foreign[0].foreign_hint()
         return message
 
     # -- management ----------------------------------------------------------------------------------
@@ -330,35 +381,42 @@ class ResponseCache:
 
     def flush(self) -> None:
         """Wait until answers stored so far are in the file."""
-        if self._store is not None:
-            self._store.flush()
+        for store in self._stores(opening=False):
+            store.flush()
 
     def clear(self) -> int:
         """Forget every answer, in memory and in the file; return how many the file held."""
         with self._lock:
             in_memory = len(self._memory)
             self._memory.clear()
-        return self._store.clear() if self._store is not None else in_memory
+        stores = self._stores()
+        return sum(store.clear() for store in stores) if stores else in_memory
 
     def prune(self) -> int:
         """Drop expired answers now; return how many rows left the file (or memory, if memory only)."""
         with self._lock:
             expired = len(self._memory.expire())
-        if self._store is None:
+        stores = self._stores()
+        if not stores:
             return expired
         self.flush()
-        return self._store.prune()
+        return sum(store.prune() for store in stores)
 
     def verify(self) -> VerifyReport:
-        """Check every stored signature; remove rows that fail (unless the secret looks wrong) and expired ones."""
+        """Check every stored signature: remove tampered and expired rows, keep those of another secret."""
         if self._store is None:
             with self._lock:
                 entries = len(self._memory)
-            return VerifyReport(entries, entries, (), (), 0, False)
-        report = self._store.verify()
-        with self._lock:
-            self._counter.add_tampered(len(report.bad))
-        return report
+            return VerifyReport(entries, entries, (), (), 0)
+        reports = [store.verify() for store in self._stores()]
+        return VerifyReport(
+            sum(r.total for r in reports),
+            sum(r.ok for r in reports),
+            tuple(key for r in reports for key in r.bad),
+            tuple(key for r in reports for key in r.expired),
+            sum(r.removed for r in reports),
+            sum(r.foreign for r in reports),
+        )
 
     def info(self) -> CacheInfo:
         """Path, size, entry counts and where the secret comes from."""
@@ -376,12 +434,13 @@ class ResponseCache:
             mode=self._mode,
             ttl_seconds=self.ttl_seconds,
             maxsize=self.maxsize,
+            endpoints=tuple(e for s in self._stores() for e in s.endpoints()),
         )
 
     def close(self) -> None:
-        """Write out pending answers and close the file. Memory lookups keep working."""
-        if self._store is not None:
-            self._store.close()
+        """Write out pending answers and close the files. Memory lookups keep working."""
+        for store in self._stores(opening=False):
+            store.close()
 
     def __enter__(self) -> ResponseCache:
         return self

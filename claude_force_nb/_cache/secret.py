@@ -19,34 +19,50 @@ from .._errors import CacheFileError
 
 SECRET_FILENAME = "secret"
 _SECRET_BYTES = 32
+_KEY_ID_LABEL = b"claude-force-nb/key-id/1"
+
+
+# What verify() finds: signed by a key held here, by a key held here but not over these bytes
+# (edited: tampered), or by a key this process does not hold (another kernel's secret: foreign).
+VALID, TAMPERED, FOREIGN = "valid", "tampered", "foreign"
+
+
+def key_id(secret: bytes) -> str:
+    """A public name for ``secret``: says which key signed a row without revealing the key."""
+    return hmac.new(secret, _KEY_ID_LABEL, "sha256").hexdigest()[:16]
 
 
 class Signer:
-    """HMAC-SHA256 signatures: sign with the newest secret, verify with any."""
+    """HMAC-SHA256 signatures: sign with the newest secret, verify with the one a row names."""
 
-    __slots__ = ("_keyed", "source")
+    __slots__ = ("_keyed", "key_id", "source")
 
     def __init__(self, keys: Sequence[bytes], source: str):
         if not keys or not all(keys):
             raise ValueError("A Signer needs at least one non-empty secret.")
         # Keyed once; copying a keyed HMAC skips hashing the key on every row.
-        self._keyed = tuple(hmac.new(key, digestmod="sha256") for key in keys)
+        self._keyed = {key_id(key): hmac.new(key, digestmod="sha256") for key in reversed(keys)}
+        self.key_id = key_id(keys[0])  # the newest, which signs
         self.source = source  # "env", "argument" or the secret file's path; never the secret
 
     def sign(self, data: bytes) -> bytes:
-        mac = self._keyed[0].copy()
+        mac = self._keyed[self.key_id].copy()
         mac.update(data)
         return mac.digest()
 
-    def verify(self, data: bytes, signature: object) -> bool:
+    def verify(self, data: bytes, signature: object, signed_by: object) -> str:
+        """VALID, TAMPERED (a key held here, but the bytes changed) or FOREIGN (a key not held here)."""
+        keyed = self._keyed.get(signed_by) if type(signed_by) is str else None
+        if keyed is None:
+            return FOREIGN
         if type(signature) is not bytes:
-            return False
-        for keyed in self._keyed:
-            mac = keyed.copy()
-            mac.update(data)
-            if hmac.compare_digest(mac.digest(), signature):
-                return True
-        return False
+            return TAMPERED
+        mac = keyed.copy()
+        mac.update(data)
+        return VALID if hmac.compare_digest(mac.digest(), signature) else TAMPERED
+
+    def holds(self, signed_by: str) -> bool:
+        return signed_by in self._keyed
 
     def __repr__(self) -> str:
         return f"Signer(source={self.source!r}, keys={len(self._keyed)})"

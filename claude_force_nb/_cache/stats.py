@@ -28,6 +28,7 @@ class CacheStats:
     shared: int = 0
     calls: int = 0
     tampered: int = 0
+    foreign: int = 0  # rows seen that another secret signed: kept, not served
     evictions: int = 0
     time_saved: float = 0.0
     speedup: float = 1.0
@@ -46,6 +47,7 @@ class StatsCounter:
         "cost_saved",
         "evictions",
         "file_hits",
+        "foreign",
         "hit_time",
         "memory_hits",
         "misses",
@@ -60,7 +62,7 @@ class StatsCounter:
 
     def reset(self) -> None:
         self.memory_hits = self.file_hits = self.misses = self.shared = 0
-        self.calls = self.tampered = self.evictions = self.tokens_saved = 0
+        self.calls = self.tampered = self.foreign = self.evictions = self.tokens_saved = 0
         self.time_saved = self.cost_saved = self.hit_time = self.call_time = 0.0
 
     def hit(self, latency: float, tokens: int, cost: float, elapsed: float) -> None:
@@ -97,6 +99,7 @@ class StatsCounter:
             shared=self.shared,
             calls=self.calls,
             tampered=self.tampered,
+            foreign=self.foreign,
             evictions=self.evictions,
             time_saved=self.time_saved,
             speedup=speedup,

@@ -2,8 +2,11 @@
 
 The idea follows nbformat's NotebookNotary (HMAC signatures kept in SQLite).
 Here every row carries its own signature over canonical bytes that bind the
-key, the expiry and the answer together, so a row cannot be edited, revived
-or moved to another key.
+key, the endpoint, the expiry and the answer together, so a row cannot be
+edited, revived or moved to another key or endpoint. Each row also names the
+secret that signed it: a row signed with a secret this process does not hold
+(another kernel's) is foreign, kept and not served; only a row whose secret is
+held here and whose signature fails is tampered with, and removed.
 
 Reads happen on the caller's thread through one connection behind a lock;
 writes are queued to a :class:`~claude_force_nb._cache.writer.Writer` thread.
@@ -11,7 +14,6 @@ writes are queued to a :class:`~claude_force_nb._cache.writer.Writer` thread.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import struct
@@ -27,99 +29,55 @@ from typing import NamedTuple, TypeVar
 
 from .._config import ENV_OLD_SECRETS, ENV_SECRET
 from .._errors import CacheError, CacheIntegrityWarning
-from .._request import Completion
 from .database import DEFAULT_BUSY_TIMEOUT, connect, open_database
-from .secret import Signer
+from .rows import COLUMNS, Record, Row, payload
+from .secret import FOREIGN, TAMPERED, Signer
 from .writer import Writer
 
-TASK_SUMMARY_CHARS = 80
 T = TypeVar("T")
 
-# In the order of Record's fields, so a fetched tuple maps onto a Record as it is.
-_COLUMNS = (
-    "key, agent, model, task, response, request_id, input_tokens, output_tokens, latency, created, expires, signature"
-)
-_SELECT_ONE = f"SELECT {_COLUMNS} FROM responses WHERE key = ?"
-_SELECT_ALL = f"SELECT rowid, {_COLUMNS} FROM responses"
-_INSERT = f"INSERT OR REPLACE INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SELECT_ONE = f"SELECT rowid, {COLUMNS} FROM responses WHERE key = ? AND origin = ?"
+# Replay serves what was recorded wherever it came from, the caller's own endpoint first.
+_SELECT_ANY = f"SELECT rowid, {COLUMNS} FROM responses WHERE key = ? ORDER BY origin = ? DESC, created DESC"
+_SELECT_ALL = f"SELECT rowid, {COLUMNS} FROM responses"
+_INSERT = f"INSERT OR REPLACE INTO responses ({COLUMNS}) VALUES ({', '.join('?' * 15)})"
 # Deletes name what they saw, so a row another kernel rewrote meanwhile survives.
 _DELETE_BAD = "DELETE FROM responses WHERE rowid = ? AND signature IS ?"
-_DELETE_EXPIRED = "DELETE FROM responses WHERE key = ? AND expires <= ?"
+_DELETE_EXPIRED = "DELETE FROM responses WHERE key = ? AND origin = ? AND expires <= ?"
 _PRUNE = "DELETE FROM responses WHERE expires <= ?"
-
-_PAYLOAD_HEADER = b"claude-force-nb/row/1\x00"
-_NUMBERS = struct.Struct(">qqddd")
+_ORIGINS = "SELECT origin, synthetic, count(*) FROM responses GROUP BY origin, synthetic ORDER BY count(*) DESC"
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One cached answer with the summary stored beside it."""
+class Found(NamedTuple):
+    """A record read from the file, with the rowid that deleting it exactly needs."""
 
-    key: str
-    completion: Completion
-    created: float
-    expires: float
-    agent: str = ""
-    model: str = ""
-    task: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-
-class Record(NamedTuple):
-    """A row as the file holds it: every column, the signature last."""
-
-    key: str
-    agent: str
-    model: str
-    task: str
-    response: str  # the Messages API JSON
-    request_id: str | None
-    input_tokens: int
-    output_tokens: int
-    latency: float
-    created: float
-    expires: float
-    signature: bytes = b""
-
-
-class _Rejected(NamedTuple):
-    """A row that failed its signature check, named so that its deletion spares a rewritten row."""
-
-    key: str
-    signature: bytes
     rowid: int
+    record: Record
+
+
+class Endpoint(NamedTuple):
+    """How many answers the file holds from one endpoint."""
+
+    origin: str
+    synthetic: bool
+    rows: int
 
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """What :meth:`Store.verify` found: keys that failed, keys that expired."""
+    """What :meth:`Store.verify` found: rows that verify, were tampered with, are foreign, or expired."""
 
     total: int
     ok: int
-    bad: tuple[str, ...]
+    bad: tuple[str, ...]  # keys of tampered rows, removed
     expired: tuple[str, ...]
     removed: int
-    secret_mismatch: bool
+    foreign: int = 0  # signed with a secret this process does not hold: kept, not served
 
-
-def _payload(record: Record) -> bytes:
-    """The canonical bytes a row's signature covers: every column but the signature."""
-    parts = [
-        _PAYLOAD_HEADER,
-        _NUMBERS.pack(record.input_tokens, record.output_tokens, record.latency, record.created, record.expires),
-    ]
-    for text in (record.key, record.agent, record.model, record.task, record.response):
-        data = text.encode()
-        parts.append(b"%d:" % len(data))
-        parts.append(data)
-    if record.request_id is None:
-        parts.append(b"N")
-    else:
-        data = record.request_id.encode()
-        parts.append(b"s%d:" % len(data))
-        parts.append(data)
-    return b"".join(parts)
+    @property
+    def secret_mismatch(self) -> bool:
+        """Nothing here verifies, and rows signed with another secret do: the secret is probably the wrong one."""
+        return bool(self.foreign) and not self.ok
 
 
 class Store:
@@ -133,15 +91,18 @@ class Store:
         clock: Callable[[], float] = time.time,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         on_tampered: Callable[[int], None] | None = None,
+        on_foreign: Callable[[int], None] | None = None,
     ):
         self.path = Path(path)
         self.signer = signer
-        self.secret_mismatch = False
+        self.foreign_seen = False
         self._clock = clock
         self._on_tampered = on_tampered or (lambda count: None)
+        self._on_foreign = on_foreign or (lambda count: None)
         self._lock = threading.Lock()
         self._pruned = False
-        self._warned_read = self._warned_write = False
+        self._swept = False
+        self._warned_read = self._warned_write = self._warned_tampered = False
         self._reader = open_database(self.path, busy_timeout=busy_timeout, clock=clock)
         # The writer (and its thread) must not refer back to self, or a store
         # nobody closes would never be collected and its finalizer never run.
@@ -151,44 +112,50 @@ class Store:
 
     # -- reading -------------------------------------------------------------------------------------
 
-    def get(self, key: str, *, expired_ok: bool = False) -> Row | None:
-        """The row for ``key`` if it is present, signed by us and not expired (or ``expired_ok``)."""
+    def get(self, key: str, origin: str, *, replay: bool = False) -> Row | None:
+        """The row for ``key`` from ``origin`` if it is there, signed here and not expired.
+
+        ``replay`` serves what was recorded however old it is, from any
+        endpoint (``origin``'s first), and leaves the file as it was.
+        """
         if self._writer.closed:
             return None
+        sql, params = (_SELECT_ANY, (key, origin)) if replay else (_SELECT_ONE, (key, origin))
         try:
             with self._lock:
-                rows = self._reader.execute(_SELECT_ONE, (key,)).fetchall()  # fetchall ends the read
+                found = [Found(row[0], Record._make(row[1:])) for row in self._reader.execute(sql, params).fetchall()]
         except sqlite3.ProgrammingError:
             return None  # closed (at exit, say) while this read waited for the lock
         except sqlite3.Error as exc:
             self._read_failed(exc)
             return None
-        if not rows:
-            return None
-        record = Record._make(rows[0])
-        if not self._valid(record):
-            self._rejected()
-            return None
-        now = self._clock()
-        if record.expires <= now and not expired_ok:
-            self._execute(_DELETE_EXPIRED, (key, now))
-            return None
-        completion = Completion(json.loads(record.response), record.latency, record.request_id)
-        return Row(
-            key,
-            completion,
-            record.created,
-            record.expires,
-            record.agent,
-            record.model,
-            record.task,
-            record.input_tokens,
-            record.output_tokens,
-        )
+        for rowid, record in found:
+            verdict = self._verdict(record)
+            if verdict == FOREIGN:
+                self._foreign()
+                continue
+            if verdict == TAMPERED:
+                self._rejected(rowid, record)
+                continue
+            now = self._clock()
+            if record.expires <= now and not replay:
+                self._execute(_DELETE_EXPIRED, (key, record.origin, now))
+                return None
+            try:
+                return record.row()
+            except ValueError:  # signed, yet not JSON: written by another version; treat as absent
+                continue
+        return None
 
     def count(self) -> int:
         with self._lock:
             return self._reader.execute("SELECT count(*) FROM responses").fetchall()[0][0]
+
+    def endpoints(self) -> list[Endpoint]:
+        """How many answers the file holds from each endpoint, most first."""
+        with self._lock:
+            rows = self._reader.execute(_ORIGINS).fetchall()
+        return [Endpoint(origin, bool(synthetic), count) for origin, synthetic, count in rows]
 
     def size(self) -> int:
         """Bytes on disk, including the write-ahead log."""
@@ -200,12 +167,13 @@ class Store:
                 pass
         return total
 
-    def _valid(self, record: Record) -> bool:
+    def _verdict(self, record: Record) -> str:
         try:
-            payload = _payload(record)
+            data = payload(record)
         except (TypeError, ValueError, AttributeError, struct.error):
-            return False  # a column holds a value of the wrong type: edited
-        return self.signer.verify(payload, record.signature)
+            # A column holds a value of the wrong type: edited, unless the row is not ours to read at all.
+            return TAMPERED if self.signer.holds(record.key_id) else FOREIGN
+        return self.signer.verify(data, record.signature, record.key_id)
 
     # -- writing -------------------------------------------------------------------------------------
 
@@ -213,29 +181,8 @@ class Store:
         """Sign ``row`` now and queue it; it reaches the file with the next batch."""
         if self._writer.closed:
             return
-        c = row.completion
-        response = json.dumps(c.message, separators=(",", ":"), ensure_ascii=False)
-        summary = " ".join(row.task[: 2 * TASK_SUMMARY_CHARS].split())[:TASK_SUMMARY_CHARS]
-        record = Record(
-            row.key,
-            row.agent,
-            row.model,
-            summary,
-            response,
-            c.request_id,
-            c.input_tokens,
-            c.output_tokens,
-            float(c.latency),
-            float(row.created),
-            float(row.expires),
-        )
-        try:
-            payload = _payload(record)
-        except UnicodeEncodeError:
-            # Lone surrogates cannot be stored as UTF-8 text; escaped, they can.
-            record = record._replace(response=json.dumps(c.message, separators=(",", ":")))
-            payload = _payload(record)
-        record = record._replace(signature=self.signer.sign(payload))
+        record = Record.of(row, self.signer.key_id)
+        record = record._replace(signature=self.signer.sign(payload(record)))
         if not self._pruned:
             # Once per session, on the first write, so read-only sessions never write.
             self._pruned = True
@@ -259,11 +206,12 @@ class Store:
         return self._call(lambda conn: conn.execute(_PRUNE, (now,)).rowcount)
 
     def verify(self) -> VerifyReport:
-        """Check every row; remove bad and expired ones (unless the secret looks wrong)."""
+        """Check every row: remove tampered and expired ones; keep foreign ones (another secret's)."""
         self._check_open()
         self.flush()
-        report = self._scan()
-        self.flush()
+        report = self._call(self._scan)
+        if report.bad:
+            self._on_tampered(len(report.bad))  # counted; the report itself says what was removed
         return report
 
     def close(self) -> None:
@@ -290,63 +238,75 @@ class Store:
 
     # -- integrity -----------------------------------------------------------------------------------
 
-    def _rejected(self) -> None:
-        """A row failed its signature: find every such row, remove them, say so once."""
-        if self.secret_mismatch:
-            # Already reported; these rows are kept for the secret that made them.
-            self._on_tampered(1)
-            return
-        report = self._scan()
-        # Wait for the deletes, so the next lookup does not find (and report) the same rows.
-        self.flush()
-        self._on_tampered(max(len(report.bad), 1))
+    def _rejected(self, rowid: int, record: Record) -> None:
+        """A row signed here failed its check: remove it now, sweep the rest of the file in the background."""
+        self._execute(_DELETE_BAD, (rowid, record.signature))
+        self._report_tampered(1)
+        if not self._swept:
+            # Once per session, on the writer's thread: a full scan must not hold up the caller's loop.
+            self._swept = True
+            try:
+                self._writer.submit(self._sweep)
+            except RuntimeError:
+                pass  # closed
+
+    def _sweep(self, conn: sqlite3.Connection) -> None:
+        report = self._scan(conn, keep_expired=True)
         if report.bad:
-            warnings.warn(self._integrity_message(report), CacheIntegrityWarning, stacklevel=5)
+            self._report_tampered(len(report.bad))
 
-    def _scan(self) -> VerifyReport:
+    def _scan(self, conn: sqlite3.Connection, *, keep_expired: bool = False) -> VerifyReport:
+        """Check every row on ``conn`` (the writer's, inside its transaction) and delete what fails."""
         now = self._clock()
-        ok, bad, expired = 0, list[_Rejected](), list[str]()
-        with self._lock:
-            for rowid, *columns in self._reader.execute(_SELECT_ALL):
-                record = Record._make(columns)
-                if not self._valid(record):
-                    bad.append(_Rejected(record.key, record.signature, rowid))
-                elif record.expires <= now:
-                    expired.append(record.key)
-                else:
-                    ok += 1
-        # Nothing verifies at all: more likely a changed secret than a forger,
-        # and deleting a whole recorded cache for that would be worse.
-        mismatch = bool(bad) and not ok and not expired
-        removed = 0
-        if mismatch:
-            self.secret_mismatch = True
-        else:
-            for rejected in bad:
-                self._execute(_DELETE_BAD, (rejected.rowid, rejected.signature))
-            removed += len(bad)
-        for key in expired:
-            self._execute(_DELETE_EXPIRED, (key, now))
-        removed += len(expired)
-        return VerifyReport(
-            ok + len(bad) + len(expired), ok, tuple(rejected.key for rejected in bad), tuple(expired), removed, mismatch
-        )
+        ok, foreign = 0, 0
+        bad: list[str] = []
+        expired: list[str] = []
+        for rowid, *columns in conn.execute(_SELECT_ALL).fetchall():
+            record = Record._make(columns)
+            verdict = self._verdict(record)
+            if verdict == FOREIGN:
+                foreign += 1
+            elif verdict == TAMPERED:
+                bad.append(record.key)
+                conn.execute(_DELETE_BAD, (rowid, record.signature))
+            elif record.expires <= now:
+                expired.append(record.key)
+                if not keep_expired:
+                    conn.execute(_DELETE_EXPIRED, (record.key, record.origin, now))
+            else:
+                ok += 1
+        if foreign:
+            self.foreign_seen = True
+        removed = len(bad) + (0 if keep_expired else len(expired))
+        total = ok + foreign + len(bad) + len(expired)
+        return VerifyReport(total, ok, tuple(bad), tuple(expired), removed, foreign)
 
-    def _integrity_message(self, report: VerifyReport) -> str:
-        n = len(report.bad)
-        rows = "1 cached answer" if n == 1 else f"{n} cached answers"
-        if report.secret_mismatch:
-            return (
-                f"None of the {rows} in {self.path} match the cache secret ({self.signer.source}), so none "
-                f"will be used. The secret has probably changed: set {ENV_SECRET} to the secret that recorded "
-                f"them, or add it to {ENV_OLD_SECRETS}. The rows are kept; answers recorded from now on "
-                "replace them."
+    def _report_tampered(self, count: int) -> None:
+        if not count:
+            return
+        self._on_tampered(count)
+        if not self._warned_tampered:
+            self._warned_tampered = True
+            warnings.warn(
+                f"A cached answer in {self.path} failed its signature check and was removed without being used: "
+                "it was edited or damaged outside claude-force-nb. The request will be sent to the API again; "
+                "%agent cache verify checks the whole file.",
+                CacheIntegrityWarning,
+                stacklevel=6,
             )
+
+    def _foreign(self) -> None:
+        self._on_foreign(1)
+        if not self.foreign_seen:
+            self.foreign_seen = True
+            warnings.warn(self.foreign_hint(), CacheIntegrityWarning, stacklevel=6)
+
+    def foreign_hint(self) -> str:
+        """What to do about rows signed with a secret this process does not hold."""
         return (
-            f"{rows} in {self.path} failed the signature check and "
-            f"{'was' if n == 1 else 'were'} removed without being used: edited or damaged outside "
-            "claude-force-nb, or signed with a secret that is no longer configured. Those requests will be "
-            "sent to the API again."
+            f"Answers in {self.path} were signed with a secret this kernel does not hold ({self.signer.source}), "
+            f"so they are kept but not used: set {ENV_SECRET} to the secret that recorded them, or add it to "
+            f"{ENV_OLD_SECRETS}."
         )
 
     def _read_failed(self, exc: sqlite3.Error) -> None:

@@ -66,6 +66,12 @@ class Writer:
         self._submit(task)
         return task.future.result()
 
+    def submit(self, fn: Callable[[sqlite3.Connection], object]) -> Future:
+        """Queue ``fn(connection)`` to run in its own transaction after everything queued; return at once."""
+        task = _Task(fn)
+        self._submit(task)
+        return task.future
+
     def flush(self) -> None:
         """Wait until everything queued so far is committed (or reported as failed)."""
         if self._thread is None:

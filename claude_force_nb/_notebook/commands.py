@@ -121,21 +121,29 @@ def _cache(context: Context, rest: list[str]) -> Any:
     action = rest[0] if rest else "info"
     if action == "info":
         info = cache.info()
-        print(
-            f"path: {info.path}\nsize: {info.size_bytes:,} bytes\nentries: {info.entries}\n"
-            f"secret: {info.secret_source}\nmode: {cache.mode}"
-        )
+        lines = [
+            f"path: {info.path}",
+            f"size: {info.size_bytes:,} bytes",
+            f"entries: {info.entries}",
+            f"secret: {info.secret_source}",
+            f"mode: {cache.mode}",
+        ]
+        lines += [
+            f"answers from {e.origin or 'an unnamed endpoint'}: {e.rows}" + (" (synthetic)" if e.synthetic else "")
+            for e in info.endpoints
+        ]
+        print("\n".join(lines))
     elif action == "verify":
         report = cache.verify()
         print(
             f"{report.total} rows: {report.ok} verified, {len(report.bad)} failed their signature"
-            + (" (removed)" if report.bad and not report.secret_mismatch else "")
-            + f", {len(report.expired)} expired."
+            + (" (removed)" if report.bad else "")
+            + f", {len(report.expired)} expired, {report.foreign} signed with another secret (kept, not used)."
         )
-        if report.secret_mismatch:
+        if report.foreign:
             print(
-                "No row verified, so they were kept: they were probably signed with another secret. Set "
-                f"{ENV_SECRET} (or {ENV_OLD_SECRETS}) to the secret that wrote them."
+                f"Rows signed with another secret belong to a kernel that holds it; to use them here, set "
+                f"{ENV_SECRET} (or {ENV_OLD_SECRETS}) to that secret."
             )
     elif action == "prune":
         print(f"Removed {cache.prune()} expired rows.")

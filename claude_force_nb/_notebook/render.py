@@ -40,6 +40,8 @@ def footer(result: AgentResult) -> str:
         f"{result.agent_name} · {result.model} · {result.input_tokens} in / {result.output_tokens} out tokens"
         f" · {money(result.cost)} · {duration(result.latency)} · {where}"
     )
+    if result.synthetic:
+        line += " · synthetic (a local server, not Claude)"
     return f"{line} · {result.status}: {result.hint}" if result.hint else line
 
 

@@ -10,6 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .._request import SYNTHETIC_HEADER
 from . import _answers, _wire
 from ._faults import DEFAULT_EVENTS_BEFORE_ERROR, DEFAULT_SLOW_SECONDS, ERRORS, Fault
 from ._state import RequestRecord, ServerState
@@ -183,7 +184,7 @@ class MessagesHandler(BaseHTTPRequestHandler):
 
     def _write(self, status: int, headers: dict[str, str], body: bytes | list[bytes], request_id: str) -> None:
         reason = _REASONS.get(status) or self.responses.get(status, ("Error",))[0]
-        lines = [f"HTTP/1.1 {status} {reason}", f"request-id: {request_id}"]
+        lines = [f"HTTP/1.1 {status} {reason}", f"request-id: {request_id}", f"{SYNTHETIC_HEADER}: 1"]
         if isinstance(body, list):
             lines += ["content-type: text/event-stream; charset=utf-8", "cache-control: no-cache"]
             lines.append("transfer-encoding: chunked")
