@@ -42,6 +42,7 @@ CLOSE_TIMEOUT_SECONDS = 5.0
 T = TypeVar("T")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
+_CREDENTIAL_HEADERS = ("x-api-key", "authorization")
 _deprecation_noted: set[str] = set()
 _local_lock = threading.Lock()
 _local_server: LocalServer | None = None
@@ -256,7 +257,31 @@ class AnthropicBackend:
             # A loop that no longer runs cannot close them, and a closed one took them with it.
 
     def _error(self, exc: anthropic.AnthropicError) -> CallError:
+        _redact(exc)
         return call_error(exc, where=self.base_url, credentials=bool(self.api_key or self.auth_token))
+
+
+def _redact(exc: BaseException) -> None:
+    """Blank the credentials in the request a kept SDK exception refers to; keep everything else about it.
+
+    A failed result keeps its exception, and pickling or printing it must not write out the key.
+    """
+    requests = [getattr(exc, "request", None), _response_request(exc)]
+    for request in {id(r): r for r in requests if r is not None}.values():
+        headers = getattr(request, "headers", None)
+        if headers is None:
+            continue
+        for name in _CREDENTIAL_HEADERS:
+            if name in headers:
+                headers[name] = "<redacted>"
+
+
+def _response_request(exc: BaseException) -> Any:
+    response = getattr(exc, "response", None)
+    try:
+        return response.request if response is not None else None
+    except RuntimeError:  # an httpx response built without a request
+        return None
 
 
 def _note_deprecated(model: str) -> None:

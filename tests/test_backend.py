@@ -100,3 +100,19 @@ def test_the_description_never_shows_a_secret(server):
     backend = AnthropicBackend(api_key="sk-ant-secret", base_url=server.url)
     assert backend.describe() == f"{server.url} with API key"
     assert "sk-ant" not in repr(backend.describe())
+
+
+async def test_a_kept_exception_never_carries_the_key(server):
+    import pickle
+
+    from claude_force_nb import AsyncAgentOrchestrator
+
+    server.faults.push("500")
+    orchestrator = AsyncAgentOrchestrator(api_key="sk-ant-very-secret", base_url=server.url, max_retries=0)
+    result = await orchestrator.execute_agent("explainer", "x")
+    cause = result.error.__cause__
+    assert cause.request.headers["authorization"] == "<redacted>" and "x-api-key" not in cause.request.headers
+    assert cause.response.status_code == 500 and cause.request.url.path == "/v1/messages"  # the rest is kept
+    assert b"sk-ant-very-secret" not in pickle.dumps(cause)
+    assert "sk-ant-very-secret" not in repr(vars(cause))
+    await orchestrator.close()

@@ -434,3 +434,11 @@ def test_an_object_without_a_text_form_is_not_sent_as_its_repr(ip, server, capsy
     ip.run_cell_magic("agent", "explainer --no-cache", "Look at {thing}")
     assert calls(server)[0].body["messages"][0]["content"] == "Look at {thing}"
     assert "{thing} (object) has no text form" in capsys.readouterr().out
+
+
+def test_a_lone_surrogate_in_a_cell_is_a_one_line_failure(ip, server, capsys):
+    ip.user_ns["s"] = "\ud800"
+    ip.run_cell_magic("agent", "explainer -o r", "broken {s}")
+    out = capsys.readouterr().out.strip()
+    assert len(out.splitlines()) == 1 and "explainer failed" in out and "surrogates not allowed" in out
+    assert isinstance(ip.user_ns["r"].error, UnicodeEncodeError)

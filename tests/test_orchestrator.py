@@ -379,3 +379,9 @@ async def test_replay_serves_a_recording_made_against_another_endpoint(server):
     replayed = await ci.execute_agent("explainer", "for CI")
     assert replayed.cached and replayed.output == recorded.output
     await ci.close()
+
+
+async def test_a_lone_surrogate_in_a_task_is_a_failed_result_not_an_exception(make, server):
+    result = await make().execute_agent("python-expert", "x \ud800")
+    assert not result.success and isinstance(result.error, UnicodeEncodeError)
+    assert messages_requests(server) == []

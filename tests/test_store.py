@@ -1,7 +1,9 @@
 import gc
 import json
+import os
 import re
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -11,7 +13,7 @@ import warnings
 import pytest
 
 from claude_force_nb._cache.database import SCHEMA_VERSION
-from claude_force_nb._cache.secret import Signer
+from claude_force_nb._cache.secret import Signer, load_signer
 from claude_force_nb._cache.store import Row, Store
 from claude_force_nb._errors import CacheError, CacheFileError, CacheIntegrityWarning
 from claude_force_nb._request import Completion
@@ -524,3 +526,22 @@ def test_a_file_in_the_earlier_format_is_set_aside(open_store, db, clock):
     assert list(db.parent.glob("cache.sqlite.format1-*"))
     fill(store, clock, "a")
     assert store.get("a", ORIGIN) is not None
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_files_and_directories_are_private_whatever_the_umask(tmp_path, clock):
+    previous = os.umask(0)
+    try:
+        home = tmp_path / "a" / "b"
+        store = Store(home / "cache.sqlite", Signer([SECRET], "env"), clock=clock)
+        store.put(row("k", now=clock.now))
+        store.flush()
+        secret_dir = tmp_path / "secrets" / "x"
+        load_signer(secret_dir)
+    finally:
+        os.umask(previous)
+    for directory in (tmp_path / "a", home, tmp_path / "secrets", secret_dir):
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700, directory
+    for suffix in ("", "-wal", "-shm"):
+        assert stat.S_IMODE(os.stat(f"{home / 'cache.sqlite'}{suffix}").st_mode) == 0o600, suffix
+    store.close()

@@ -65,7 +65,8 @@ def open_database(
 ) -> sqlite3.Connection:
     """Connect to ``path``, creating the schema; set a damaged or outdated file aside (with a warning) first."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(path.parent)
+        private_file(path)
         seen = _inode(path)
         return _open_schema(path, busy_timeout)
     except _Outdated as old:
@@ -90,6 +91,38 @@ def open_database(
         return _open_schema(path, busy_timeout)
     except (sqlite3.Error, OSError) as exc:
         raise _cannot_open(path, exc) from exc
+
+
+def private_directory(directory: Path) -> None:
+    """Make ``directory`` and its missing parents, each readable by its owner only, whatever the umask."""
+    missing = []
+    for candidate in (directory, *directory.parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    for candidate in reversed(missing):
+        try:
+            candidate.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # made meanwhile by another kernel, with its own umask: left as it is
+        os.chmod(candidate, 0o700)  # mkdir's mode passes through the umask; this does not
+
+
+def private_file(path: Path) -> None:
+    """Make ``path`` if missing, readable by its owner only; tighten it if others can read it."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        try:
+            if os.stat(path).st_mode & 0o077:
+                os.chmod(path, 0o600)
+        except OSError:
+            pass  # someone else's file: reading it is enough, and the open says if not
+        return
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask; SQLite gives its -wal and -shm files the same mode
+    finally:
+        os.close(fd)
 
 
 def _open_schema(path: Path, busy_timeout: float) -> sqlite3.Connection:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .._config import ENV_HOME, ENV_OLD_SECRETS, ENV_SECRET
 from .._errors import CacheFileError
+from .database import private_directory
 
 SECRET_FILENAME = "secret"
 _SECRET_BYTES = 32
@@ -81,7 +82,7 @@ def load_signer(directory: Path, secrets: Sequence[bytes | str] | None = None, *
 def _file_secret(path: Path) -> bytes:
     """Read the secret file, creating it (0600, exclusively) if it is missing."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(path.parent)
         # O_EXCL: when two kernels start at once, exactly one creates the file
         # and the other reads what it wrote.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

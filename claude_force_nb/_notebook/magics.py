@@ -210,7 +210,7 @@ class AgentMagics(Magics):
             call = orchestrator.prepare(
                 args.agent or self.default_agent, task, model=args.model or self.model, **call_options(args)
             )
-        except AgentNotFoundError as exc:
+        except (AgentNotFoundError, ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from None
         if args.stream and not quiet:
             result = self._run_streaming(call, args.format or self.format)
@@ -302,7 +302,7 @@ class AgentMagics(Magics):
             on_update = _loop.on_this_loop(panel.on_update) if args.background else panel.on_update
         try:
             batch = orchestrator.batch(calls, concurrency=args.concurrency, on_update=on_update, **call_options(args))
-        except AgentNotFoundError as exc:
+        except (AgentNotFoundError, ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from None
         self.last_batch = batch
         if panel is not None:
