@@ -106,7 +106,7 @@ def test_file_settings(open_store, db):
     conn = raw(db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert store._reader.execute("PRAGMA busy_timeout").fetchone()[0] == 2500
+    assert store._connections.reader.execute("PRAGMA busy_timeout").fetchone()[0] == 2500
 
 
 def test_missing_key_is_none(open_store):
@@ -545,3 +545,76 @@ def test_files_and_directories_are_private_whatever_the_umask(tmp_path, clock):
     for suffix in ("", "-wal", "-shm"):
         assert stat.S_IMODE(os.stat(f"{home / 'cache.sqlite'}{suffix}").st_mode) == 0o600, suffix
     store.close()
+
+
+# -- damage found mid-session --------------------------------------------------------------------------
+
+PAGE = 4096
+
+
+def filled_then_damaged(open_store, db, clock, damage):
+    store = open_store()
+    for i in range(300):
+        store.put(row(f"k{i}", "x" * 1500, now=clock.now))
+    store.close()  # checkpointed: the rows are in the file itself
+    size = db.stat().st_size
+    with open(db, "r+b") as f:
+        damage(f, size)
+    assert db.stat().st_size == size
+    return open_store()
+
+
+def zero_a_middle_page(f, size):
+    f.seek((size // PAGE // 2) * PAGE)
+    f.write(b"\x00" * PAGE)
+
+
+def scribble_on_the_last_page(f, size):
+    f.seek(size - PAGE // 2)
+    f.write(bytes(range(256)) * 2)
+
+
+@pytest.mark.parametrize("damage", [zero_a_middle_page, scribble_on_the_last_page])
+def test_damage_found_later_sets_the_file_aside_once_and_the_session_goes_on(open_store, db, clock, damage):
+    store = filled_then_damaged(open_store, db, clock, damage)
+    with pytest.warns(CacheIntegrityWarning) as caught:
+        served = [store.get(f"k{i}", ORIGIN) for i in range(300)]
+    [warning] = caught  # once
+    assert "was damaged (database disk image is malformed)" in str(warning.message)
+    assert "This session goes on" in str(warning.message)
+    assert None in served
+    assert len(list(db.parent.glob("cache.sqlite.corrupt-*"))) == 3  # the file, its -wal and -shm
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the fresh file works quietly
+        store.put(row("after", now=clock.now))
+        store.flush()
+        assert store.get("after", ORIGIN).completion.text == "answer for after"
+    assert raw(db).execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def test_a_tampered_row_and_a_broken_page_raise_nothing(open_store, db, clock):
+    store = filled_then_damaged(open_store, db, clock, zero_a_middle_page)
+    raw(db).execute("UPDATE responses SET latency = 9 WHERE key = 'k0'")
+    with pytest.warns(CacheIntegrityWarning):
+        for i in range(300):
+            store.get(f"k{i}", ORIGIN)
+        store.flush()
+    store.put(row("after", now=clock.now))
+    store.flush()
+    assert store.get("after", ORIGIN) is not None
+
+
+def test_every_dropped_write_is_counted_and_said_at_most_once_a_minute(open_store, db, clock):
+    dropped = []
+    store = open_store(on_dropped=dropped.append)
+    fill(store, clock, "before")
+    # From now on the writer can only open the file read-only: every write fails.
+    store._writer._connect = lambda: sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
+    store._writer.reconnect()
+    with pytest.warns(CacheIntegrityWarning, match=r"Could not write 1 answer to the response cache"):
+        fill(store, clock, "a")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # within the minute: counted, not said again
+        fill(store, clock, "b", "c")
+    assert sum(dropped) == 3
+    assert store.get("before", ORIGIN) is not None and store.get("a", ORIGIN) is None

@@ -20,7 +20,7 @@ def db(tmp_path):
 @pytest.fixture
 def writer(db):
     errors = []
-    w = Writer(lambda: connect(db, 5.0), on_error=errors.append)
+    w = Writer(lambda: connect(db, 5.0), on_error=lambda error, statements: errors.append((error, statements)))
     w.errors = errors
     yield w
     w.close()
@@ -61,7 +61,8 @@ def test_call_raises_what_it_raised_and_rolls_back(writer, db):
 def test_a_failed_batch_is_reported_and_work_goes_on(writer, db):
     writer.execute("INSERT INTO missing_table VALUES (1)")
     writer.flush()
-    assert len(writer.errors) == 1 and isinstance(writer.errors[0], sqlite3.Error)
+    [(error, statements)] = writer.errors
+    assert isinstance(error, sqlite3.Error) and statements == [("INSERT INTO missing_table VALUES (1)", ())]
     writer.execute("INSERT INTO t VALUES (1)")
     writer.flush()
     assert count(db) == 1

@@ -67,7 +67,7 @@ def open_database(
     try:
         private_directory(path.parent)
         private_file(path)
-        seen = _inode(path)
+        seen = inode(path)
         return _open_schema(path, busy_timeout)
     except _Outdated as old:
         aside = set_aside(path, clock, f"format{old.version}", seen)
@@ -172,7 +172,8 @@ def damaged_message(path: Path, exc: BaseException, aside: Path) -> str:
     )
 
 
-def _inode(path: Path) -> int | None:
+def inode(path: Path) -> int | None:
+    """The file ``path`` names now (None if none): changes when another kernel replaces it."""
     try:
         return os.stat(path).st_ino
     except OSError:
@@ -186,7 +187,7 @@ def set_aside(path: Path, clock: Callable[[], float], label: str, seen: int | No
     names another file by now, another kernel has set this one aside and
     started a fresh one, which must not be moved in turn.
     """
-    if seen is not None and _inode(path) != seen:
+    if seen is not None and inode(path) != seen:
         return None
     stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(clock()))
     aside = path.with_name(f"{path.name}.{label}-{stamp}")

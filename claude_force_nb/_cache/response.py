@@ -118,7 +118,12 @@ class ResponseCache:
             else:
                 signer = load_signer(settings.home, settings.cache_secrets, source="env")
             self._open = partial(
-                Store, signer=signer, clock=clock, on_tampered=self._add_tampered, on_foreign=self._add_foreign
+                Store,
+                signer=signer,
+                clock=clock,
+                on_tampered=self._add_tampered,
+                on_foreign=self._add_foreign,
+                on_dropped=self._add_dropped,
             )
             self._store = self._open(file)
 
@@ -321,6 +326,10 @@ class ResponseCache:
     def _add_foreign(self, count: int) -> None:
         with self._lock:
             self._counter.foreign += count
+
+    def _add_dropped(self, count: int) -> None:
+        with self._lock:
+            self._counter.dropped += count
 
     def _synthetic_store(self, *, create: bool) -> Store | None:
         """The file for synthetic answers: opened when it exists, made on the first such answer."""

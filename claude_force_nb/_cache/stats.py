@@ -29,6 +29,7 @@ class CacheStats:
     calls: int = 0
     tampered: int = 0
     foreign: int = 0  # rows seen that another secret signed: kept, not served
+    dropped: int = 0  # answers that could not be written to the file (still in memory)
     evictions: int = 0
     time_saved: float = 0.0
     speedup: float = 1.0
@@ -45,6 +46,7 @@ class StatsCounter:
         "call_time",
         "calls",
         "cost_saved",
+        "dropped",
         "evictions",
         "file_hits",
         "foreign",
@@ -62,7 +64,7 @@ class StatsCounter:
 
     def reset(self) -> None:
         self.memory_hits = self.file_hits = self.misses = self.shared = 0
-        self.calls = self.tampered = self.foreign = self.evictions = self.tokens_saved = 0
+        self.calls = self.tampered = self.foreign = self.dropped = self.evictions = self.tokens_saved = 0
         self.time_saved = self.cost_saved = self.hit_time = self.call_time = 0.0
 
     def hit(self, latency: float, tokens: int, cost: float, elapsed: float) -> None:
@@ -100,6 +102,7 @@ class StatsCounter:
             calls=self.calls,
             tampered=self.tampered,
             foreign=self.foreign,
+            dropped=self.dropped,
             evictions=self.evictions,
             time_saved=self.time_saved,
             speedup=speedup,

@@ -14,6 +14,7 @@ writes are queued to a :class:`~claude_force_nb._cache.writer.Writer` thread.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import struct
@@ -29,12 +30,25 @@ from typing import NamedTuple, TypeVar
 
 from .._config import ENV_OLD_SECRETS, ENV_SECRET
 from .._errors import CacheError, CacheIntegrityWarning
-from .database import DEFAULT_BUSY_TIMEOUT, connect, open_database
+from .database import (
+    DEFAULT_BUSY_TIMEOUT,
+    connect,
+    damaged,
+    damaged_message,
+    open_database,
+    set_aside,
+)
+from .database import (
+    inode as _inode,
+)
 from .rows import COLUMNS, Record, Row, payload
 from .secret import FOREIGN, TAMPERED, Signer
 from .writer import Writer
 
 T = TypeVar("T")
+
+# A write that keeps failing is said at most this often (seconds); every one is counted.
+DROP_WARNING_INTERVAL = 60.0
 
 _SELECT_ONE = f"SELECT rowid, {COLUMNS} FROM responses WHERE key = ? AND origin = ?"
 # Replay serves what was recorded wherever it came from, the caller's own endpoint first.
@@ -92,6 +106,7 @@ class Store:
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         on_tampered: Callable[[int], None] | None = None,
         on_foreign: Callable[[int], None] | None = None,
+        on_dropped: Callable[[int], None] | None = None,
     ):
         self.path = Path(path)
         self.signer = signer
@@ -99,16 +114,21 @@ class Store:
         self._clock = clock
         self._on_tampered = on_tampered or (lambda count: None)
         self._on_foreign = on_foreign or (lambda count: None)
+        self._on_dropped = on_dropped or (lambda count: None)
+        self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
         self._pruned = False
         self._swept = False
-        self._warned_read = self._warned_write = self._warned_tampered = False
-        self._reader = open_database(self.path, busy_timeout=busy_timeout, clock=clock)
+        self._warned_read = self._warned_tampered = False
+        self._dropped_since_warning, self._next_drop_warning = 0, -math.inf
+        self._set_aside: set[int | None] = set()  # files found damaged and replaced, by inode
+        # A holder, so that the finalizer closes whichever reader is current after a rebuild.
+        self._connections = _Connections(open_database(self.path, busy_timeout=busy_timeout, clock=clock))
         # The writer (and its thread) must not refer back to self, or a store
         # nobody closes would never be collected and its finalizer never run.
         self._writer = Writer(partial(connect, self.path, busy_timeout), on_error=_weak_handler(self))
         # Commits what is queued when the store is collected or the interpreter exits.
-        self._finalizer = weakref.finalize(self, _shutdown, self._writer, self._reader, self._lock)
+        self._finalizer = weakref.finalize(self, _shutdown, self._writer, self._connections, self._lock)
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -123,7 +143,8 @@ class Store:
         sql, params = (_SELECT_ANY, (key, origin)) if replay else (_SELECT_ONE, (key, origin))
         try:
             with self._lock:
-                found = [Found(row[0], Record._make(row[1:])) for row in self._reader.execute(sql, params).fetchall()]
+                rows = self._connections.reader.execute(sql, params).fetchall()
+            found = [Found(row[0], Record._make(row[1:])) for row in rows]
         except sqlite3.ProgrammingError:
             return None  # closed (at exit, say) while this read waited for the lock
         except sqlite3.Error as exc:
@@ -148,14 +169,19 @@ class Store:
         return None
 
     def count(self) -> int:
-        with self._lock:
-            return self._reader.execute("SELECT count(*) FROM responses").fetchall()[0][0]
+        return self._query("SELECT count(*) FROM responses", [(0,)])[0][0]
 
     def endpoints(self) -> list[Endpoint]:
         """How many answers the file holds from each endpoint, most first."""
-        with self._lock:
-            rows = self._reader.execute(_ORIGINS).fetchall()
-        return [Endpoint(origin, bool(synthetic), count) for origin, synthetic, count in rows]
+        return [Endpoint(origin, bool(synthetic), count) for origin, synthetic, count in self._query(_ORIGINS, [])]
+
+    def _query(self, sql: str, otherwise: list) -> list:
+        try:
+            with self._lock:
+                return self._connections.reader.execute(sql).fetchall()
+        except sqlite3.Error as exc:
+            self._read_failed(exc)
+            return otherwise
 
     def size(self) -> int:
         """Bytes on disk, including the write-ahead log."""
@@ -209,7 +235,13 @@ class Store:
         """Check every row: remove tampered and expired ones; keep foreign ones (another secret's)."""
         self._check_open()
         self.flush()
-        report = self._call(self._scan)
+        try:
+            report = self._call(self._scan)
+        except sqlite3.DatabaseError as exc:
+            if not damaged(exc):
+                raise
+            self._recover(exc)
+            return VerifyReport(0, 0, (), (), 0)
         if report.bad:
             self._on_tampered(len(report.bad))  # counted; the report itself says what was removed
         return report
@@ -251,7 +283,12 @@ class Store:
                 pass  # closed
 
     def _sweep(self, conn: sqlite3.Connection) -> None:
-        report = self._scan(conn, keep_expired=True)
+        try:
+            report = self._scan(conn, keep_expired=True)
+        except sqlite3.DatabaseError as exc:
+            if damaged(exc):
+                self._recover(exc)
+            return
         if report.bad:
             self._report_tampered(len(report.bad))
 
@@ -309,7 +346,12 @@ class Store:
             f"{ENV_OLD_SECRETS}."
         )
 
+    # -- failures ------------------------------------------------------------------------------------
+
     def _read_failed(self, exc: sqlite3.Error) -> None:
+        if isinstance(exc, sqlite3.DatabaseError) and damaged(exc):
+            self._recover(exc)
+            return
         if not self._warned_read:
             self._warned_read = True
             warnings.warn(
@@ -319,26 +361,83 @@ class Store:
                 stacklevel=5,
             )
 
-    def _write_failed(self, exc: BaseException | None) -> None:
-        if not self._warned_write:
-            self._warned_write = True
+    def _write_failed(self, exc: BaseException | None, statements: list[tuple[str, tuple]]) -> None:
+        """The writer gave up on a batch: count every answer it held, say so (at most once a minute)."""
+        dropped = sum(sql == _INSERT for sql, _ in statements)
+        if isinstance(exc, sqlite3.DatabaseError) and damaged(exc):
+            self._recover(exc)
+        if not dropped:
+            return
+        self._on_dropped(dropped)
+        self._dropped_since_warning += dropped
+        now = time.monotonic()
+        if now < self._next_drop_warning:
+            return
+        self._next_drop_warning = now + DROP_WARNING_INTERVAL
+        count, self._dropped_since_warning = self._dropped_since_warning, 0
+        answers = "1 answer" if count == 1 else f"{count} answers"
+        warnings.warn(
+            f"Could not write {answers} to the response cache {self.path} ({exc}); they stay cached in memory "
+            "for this session, and %agent stats counts them. Check free disk space and permissions.",
+            CacheIntegrityWarning,
+            stacklevel=2,
+        )
+
+    def _recover(self, exc: BaseException) -> None:
+        """The file is damaged: set it aside and carry on with a fresh one, once per damaged file."""
+        with self._lock:
+            seen = _inode(self.path)
+            if seen in self._set_aside:
+                return
+            self._set_aside.add(seen)
+            try:
+                aside = set_aside(self.path, self._clock, "corrupt", seen)
+                fresh = open_database(self.path, busy_timeout=self._busy_timeout, clock=self._clock)
+            except (CacheError, OSError, sqlite3.Error) as failure:
+                warnings.warn(
+                    f"The response cache {self.path} is damaged ({exc}) and could not be rebuilt ({failure}); "
+                    "answers stay cached in memory for this session. Delete the file to start afresh.",
+                    CacheIntegrityWarning,
+                    stacklevel=2,
+                )
+                return
+            damaged_reader, self._connections.reader = self._connections.reader, fresh
+            _close_quietly(damaged_reader)
+        try:
+            self._writer.reconnect()  # what it writes from now on goes to the fresh file
+        except RuntimeError:
+            pass  # closed
+        if aside is not None:  # else another kernel set it aside first, and said so there
             warnings.warn(
-                f"Could not write to the response cache {self.path} ({exc}); answers stay cached in memory "
-                "for this session. Check free disk space and permissions.",
+                damaged_message(self.path, exc, aside) + " This session goes on; answers in memory are still served.",
                 CacheIntegrityWarning,
                 stacklevel=2,
             )
 
 
-def _weak_handler(store: Store) -> Callable[[BaseException | None], None]:
+class _Connections:
+    """The reader connection, replaced when a damaged file is rebuilt."""
+
+    def __init__(self, reader: sqlite3.Connection):
+        self.reader = reader
+
+
+def _weak_handler(store: Store) -> Callable[[BaseException | None, list[tuple[str, tuple]]], None]:
     ref = weakref.ref(store)
 
-    def on_error(exc: BaseException | None) -> None:
+    def on_error(exc: BaseException | None, statements: list[tuple[str, tuple]]) -> None:
         target = ref()
         if target is not None:
-            target._write_failed(exc)
+            target._write_failed(exc, statements)
 
     return on_error
+
+
+def _close_quietly(conn: sqlite3.Connection) -> None:
+    try:
+        conn.close()
+    except sqlite3.Error:
+        pass
 
 
 def _compact(conn: sqlite3.Connection) -> None:
@@ -351,7 +450,7 @@ def _compact(conn: sqlite3.Connection) -> None:
         pass
 
 
-def _shutdown(writer: Writer, reader: sqlite3.Connection, lock: threading.Lock) -> None:
+def _shutdown(writer: Writer, connections: _Connections, lock: threading.Lock) -> None:
     writer.close()
     with lock:  # not under a read in progress on another thread
-        reader.close()
+        connections.reader.close()

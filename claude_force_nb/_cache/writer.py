@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _STOP = object()
+_RECONNECT = object()
 # A transaction that cannot get the lock within busy_timeout is retried this
 # many times before its statements are given up (and reported).
 _ATTEMPTS = 3
@@ -39,7 +40,7 @@ class Writer:
         self,
         connect: Callable[[], sqlite3.Connection],
         *,
-        on_error: Callable[[BaseException | None], None],
+        on_error: Callable[[BaseException | None, list[tuple[str, tuple]]], None],
         batch_size: int = 512,
         linger: float = 0.01,
     ):
@@ -71,6 +72,10 @@ class Writer:
         task = _Task(fn)
         self._submit(task)
         return task.future
+
+    def reconnect(self) -> None:
+        """Open the path afresh for what is queued from now on (the file behind it was replaced)."""
+        self._submit(_RECONNECT)
 
     def flush(self) -> None:
         """Wait until everything queued so far is committed (or reported as failed)."""
@@ -144,6 +149,10 @@ class Writer:
                     statements = []
                     if item is _STOP:
                         return
+                    if item is _RECONNECT:
+                        _close(conn)
+                        conn = None
+                        continue
                     if isinstance(item, threading.Event):
                         item.set()
                     else:
@@ -176,12 +185,17 @@ class Writer:
                 error = exc
                 _rollback(conn)
                 break
-        self._report(error)
+        if isinstance(error, sqlite3.DatabaseError) and not isinstance(error, sqlite3.OperationalError):
+            # The file itself is bad: let go of it, so the next batch opens whatever file the path names
+            # by then (the store sets a damaged one aside and starts a fresh one).
+            _close(conn)
+            conn = None
+        self._report(error, statements)
         return conn
 
-    def _report(self, error: BaseException | None) -> None:
+    def _report(self, error: BaseException | None, statements: list[tuple[str, tuple]]) -> None:
         try:
-            self._on_error(error)
+            self._on_error(error, statements)
         except Exception:
             # A warning filter set to "error" must not kill the writer thread.
             pass
@@ -202,6 +216,14 @@ class Writer:
         else:
             task.future.set_result(result)
         return conn
+
+
+def _close(conn: sqlite3.Connection | None) -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
 
 
 def _rollback(conn: sqlite3.Connection | None) -> None:

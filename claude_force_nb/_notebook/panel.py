@@ -97,6 +97,10 @@ def stat_items(stats: CacheStats) -> list[tuple[str, str, str, str]]:
     ]
     if stats.tampered:
         items.append(("cfnb-tampered", "tampered rows", str(stats.tampered), "failed their signature, removed"))
+    if stats.foreign:
+        items.append(("cfnb-foreign", "another secret's rows", str(stats.foreign), "kept, not used"))
+    if stats.dropped:
+        items.append(("cfnb-dropped", "not saved", str(stats.dropped), "answers the file did not take"))
     return items
 
 
@@ -156,6 +160,10 @@ def summary_text(stats: CacheStats, batch: Batch | None) -> str:
     ]
     if stats.tampered:
         lines.append(f"Tampered rows removed: {stats.tampered}")
+    if stats.foreign:
+        lines.append(f"Rows of another secret (kept, not used): {stats.foreign}")
+    if stats.dropped:
+        lines.append(f"Answers not saved to the file (kept in memory): {stats.dropped}")
     if batch is not None:
         lines.append("Sweep: " + ", ".join(text for _, text in progress_parts(batch.progress)))
         latencies = median_latencies(batch.results)
