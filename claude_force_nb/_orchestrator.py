@@ -14,6 +14,7 @@ from ._agents import Agent, AgentRegistry
 from ._backend import AnthropicBackend, Backend
 from ._batch import Batch, Slot
 from ._cache import API, CACHE_FILENAME, OFFLINE_CACHE_FILENAME, CacheStats, ResponseCache, check_mode
+from ._cache.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
 from ._call import Call, PreparedCall, as_calls
 from ._config import (
     DEFAULT_CACHE_MAXSIZE,
@@ -48,6 +49,8 @@ class AsyncAgentOrchestrator:
         cache_maxsize: int = DEFAULT_CACHE_MAXSIZE,
         cache_path: str | Path | None = None,
         cache_mode: str | None = None,
+        cache_max_rows: int = DEFAULT_MAX_ROWS,
+        cache_max_bytes: int = DEFAULT_MAX_BYTES,
         model: str | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         max_retries: int = DEFAULT_MAX_RETRIES,
@@ -75,14 +78,15 @@ class AsyncAgentOrchestrator:
         if cache is None and enable_cache:
             ttl_hours = DEFAULT_CACHE_TTL_HOURS if cache_ttl_hours is None else cache_ttl_hours
             ttl_hours = checks.seconds("cache_ttl_hours", ttl_hours, infinite=True)
-            # The file that holds Claude's answers never takes a local server's synthetic ones:
-            # those (from ANTHROPIC_BASE_URL pointing at one, say) go to the offline file beside it.
+            # The file that holds Claude's answers never takes a local server's synthetic ones: those
+            # (offline, or from ANTHROPIC_BASE_URL pointing at such a server) go to the offline file
+            # beside it. Both are read, whoever asks: outside replay an answer is only served to its
+            # own endpoint anyway, and replay (CI without a key, say) then finds recordings in either.
+            # A file the caller names takes both kinds, each row saying which it holds.
             synthetic_path = None
-            if cache_path is None and not self.backend.offline:
-                synthetic_path = settings.home / OFFLINE_CACHE_FILENAME
             if cache_path is None:
-                name = OFFLINE_CACHE_FILENAME if self.backend.offline else CACHE_FILENAME
-                cache_path = settings.home / name
+                cache_path = settings.home / CACHE_FILENAME
+                synthetic_path = settings.home / OFFLINE_CACHE_FILENAME
             cache = ResponseCache(
                 cache_path,
                 settings=settings,
@@ -91,6 +95,8 @@ class AsyncAgentOrchestrator:
                 mode=cache_mode or settings.cache_mode,
                 price=self.estimate_cost,
                 synthetic_path=synthetic_path,
+                max_rows=cache_max_rows,
+                max_bytes=cache_max_bytes,
             )
         self.cache = cache
         self._timer = timer

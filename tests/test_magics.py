@@ -276,8 +276,10 @@ def test_line_subcommands(ip, capsys):
     assert repr(listing).splitlines()[0].split() == ["agent", "model", "source", "description"]
     shown = ip.run_line_magic("agent", "show summarizer")
     assert "careful summarizer" in shown._repr_markdown_() and "careful summarizer" in repr(shown)
+    ip.run_line_magic("config", "AgentMagics.cache_max_rows = 5000")
     ip.run_line_magic("agent", "cache info")
-    assert "entries:" in capsys.readouterr().out
+    info = capsys.readouterr().out
+    assert "entries:" in info and "bounds: 5,000 answers, 1,024 MiB per file" in info
     ip.run_line_magic("agent", "cache verify")
     assert "verified" in capsys.readouterr().out
     ip.run_line_magic("agent", "config")

@@ -238,15 +238,18 @@ def test_max_concurrent_must_be_positive():
         AsyncAgentOrchestrator(max_concurrent=0, enable_cache=False)
 
 
-def test_offline_answers_live_in_their_own_cache_file(monkeypatch, isolated_env):
+async def test_offline_answers_live_in_their_own_cache_file(monkeypatch, isolated_env):
+    monkeypatch.setenv("CLAUDE_FORCE_NB_SIMULATOR_LATENCY", "0")
     offline = AsyncAgentOrchestrator()
-    online = AsyncAgentOrchestrator(api_key="sk-ant-test")
-    assert offline.backend.offline and not online.backend.offline
-    assert offline.cache.path.name == "offline-cache.sqlite"
-    assert online.cache.path.name == "cache.sqlite"
-    assert offline.cache.path.parent == online.cache.path.parent
-    offline.cache.close()
-    online.cache.close()
+    assert offline.backend.offline and offline.backend.origin == "local"
+    result = await offline.execute_agent("explainer", "x")
+    assert result.synthetic
+    await offline.close()
+    home = isolated_env["nb-home"]
+    with sqlite3.connect(home / "offline-cache.sqlite") as db:
+        assert db.execute("SELECT origin, synthetic FROM responses").fetchall() == [("local", 1)]
+    with sqlite3.connect(home / "cache.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM responses").fetchone() == (0,)
 
 
 def test_settings_never_show_the_key_or_secret():

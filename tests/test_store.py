@@ -504,16 +504,19 @@ def test_an_answer_is_served_only_to_the_endpoint_that_gave_it(open_store, clock
     ]
 
 
-def test_replay_serves_a_recording_from_any_endpoint_its_own_first(open_store, clock):
+def test_replay_serves_a_recording_from_any_endpoint_claudes_first(open_store, clock):
     store = open_store()
+    store.put(row("k", "recorded offline", now=clock.now, origin="local", synthetic=True))
+    store.flush()
+    assert store.get("k", ORIGIN, replay=True).completion.text == "recorded offline"
     store.put(row("k", "recorded from the API", now=clock.now, ttl=1))
     store.flush()
     clock.tick(10)
+    # CI replays offline (origin "local"), yet Claude's recording wins over a synthetic one.
     assert store.get("k", "local", replay=True).completion.text == "recorded from the API"
-    store.put(row("k", "recorded offline", now=clock.now, origin="local", synthetic=True))
+    store.put(row("k", "from a gateway", now=clock.now, origin="https://gateway.example"))
     store.flush()
-    assert store.get("k", "local", replay=True).completion.text == "recorded offline"
-    assert store.get("k", ORIGIN, replay=True).completion.text == "recorded from the API"
+    assert store.get("k", "https://gateway.example", replay=True).completion.text == "from a gateway"
 
 
 def test_a_file_in_the_earlier_format_is_set_aside(open_store, db, clock):
@@ -618,3 +621,35 @@ def test_every_dropped_write_is_counted_and_said_at_most_once_a_minute(open_stor
         fill(store, clock, "b", "c")
     assert sum(dropped) == 3
     assert store.get("before", ORIGIN) is not None and store.get("a", ORIGIN) is None
+
+
+# -- bounds --------------------------------------------------------------------------------------------
+
+
+def test_the_file_keeps_within_its_row_bound_dropping_what_expires_first(open_store, db, clock):
+    trimmed = []
+    store = open_store(max_rows=500, on_trimmed=trimmed.append)
+    for i in range(1200):
+        store.put(row(f"k{i}", now=clock.now, ttl=10_000 + i))  # later keys expire later
+    store.flush()
+    store._writer.call(store._bound)  # the bound as the next check would find it
+    assert store.count() <= 500 and sum(trimmed) >= 700
+    assert store.get("k1199", ORIGIN) is not None and store.get("k0", ORIGIN) is None
+
+
+def test_the_file_keeps_within_its_byte_bound(open_store, db, clock):
+    store = open_store(max_bytes=2 << 20)
+    for i in range(1500):
+        store.put(row(f"k{i}", "x" * 4000, now=clock.now, ttl=10_000 + i))
+    store.flush()
+    store._writer.call(store._bound)
+    used = (
+        raw(db)
+        .execute(
+            "SELECT (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM pragma_freelist_count)"
+        )
+        .fetchone()[0]
+        * raw(db).execute("PRAGMA page_size").fetchone()[0]
+    )
+    assert used <= 2 << 20
+    assert store.get("k1499", ORIGIN) is not None

@@ -41,7 +41,7 @@ _CREATE = (
         expires       REAL NOT NULL,
         key_id        TEXT NOT NULL,
         signature     BLOB NOT NULL,
-        PRIMARY KEY (key, origin)
+        PRIMARY KEY (key, origin, key_id)
     )""",
     "CREATE INDEX IF NOT EXISTS responses_expires ON responses (expires)",
 )
@@ -88,6 +88,7 @@ def open_database(
     except OSError as exc:
         raise _cannot_open(path, exc) from exc
     try:
+        private_file(path)
         return _open_schema(path, busy_timeout)
     except (sqlite3.Error, OSError) as exc:
         raise _cannot_open(path, exc) from exc
@@ -196,12 +197,13 @@ def set_aside(path: Path, clock: Callable[[], float], label: str, seen: int | No
         n += 1
         aside = path.with_name(f"{path.name}.{label}-{stamp}-{n}")
     try:
-        os.replace(path, aside)
-        # A log or index left by the damaged file must not be applied to the new one.
+        # The log and index first: another kernel that finds the path free may start a new file with its
+        # own -wal and -shm at once, and those must not be moved in their turn.
         for suffix in ("-wal", "-shm"):
             side = path.with_name(path.name + suffix)
             if side.exists():
                 os.replace(side, aside.with_name(aside.name + suffix))
+        os.replace(path, aside)
     except OSError as exc:
         raise CacheFileError(
             f"The response cache {path} could not be moved aside ({exc.strerror}). Delete it to start a fresh cache."

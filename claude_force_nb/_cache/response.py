@@ -21,6 +21,7 @@ import math
 import os
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -34,7 +35,7 @@ from .._config import (
     DEFAULT_CACHE_TTL_HOURS,
     Settings,
 )
-from .._errors import CacheMissError
+from .._errors import CacheMissError, ClaudeForceWarning
 from .._pricing import estimate_cost
 from .._request import Completion, Request
 from .database import CACHE_FILENAME
@@ -43,7 +44,7 @@ from .memory import Entry, Hit, Memory
 from .rows import Row
 from .secret import load_signer
 from .stats import CacheStats, StatsCounter
-from .store import Endpoint, Store, VerifyReport
+from .store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Endpoint, Store, VerifyReport
 
 # Where an answer came from, as returned by fetch().
 MEMORY, FILE, SHARED, API = "memory", "file", "shared", "api"
@@ -64,7 +65,10 @@ class CacheInfo:
     mode: str
     ttl_seconds: float | None
     maxsize: int
-    endpoints: tuple[Endpoint, ...] = ()  # answers in the file by endpoint
+    endpoints: tuple[Endpoint, ...] = ()  # answers in the files by endpoint
+    synthetic_path: Path | None = None  # where synthetic answers go, when not beside Claude's
+    max_rows: int | None = None  # bounds of each file; None without one
+    max_bytes: int | None = None
 
 
 class ResponseCache:
@@ -84,6 +88,8 @@ class ResponseCache:
         clock: Callable[[], float] = time.time,
         price: Price = estimate_cost,
         synthetic_path: str | os.PathLike | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ):
         if maxsize < 1:
             raise ValueError(f"maxsize must be at least 1, got {maxsize}; use mode='no-cache' to bypass the cache.")
@@ -101,13 +107,16 @@ class ResponseCache:
         self._memory = Memory(maxsize, self._ttl, timer, self._counter)
         # Calls in flight, by loop: a future belongs to one loop, so identical
         # requests are shared within a loop (a background sweep has its own).
-        self._inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future]] = (
+        self._inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Future]] = (
             weakref.WeakKeyDictionary()
         )
+        self._closed = False
         self._store: Store | None = None
         # When set, a local server's synthetic answers go to this file, never to the one holding Claude's.
         self._synthetic_path = Path(synthetic_path) if synthetic_path is not None and persist else None
         self._synthetic: Store | None = None
+        self._max_rows = checks.count("max_rows", max_rows)
+        self._max_bytes = checks.count("max_bytes", max_bytes, low=1 << 20)
         if persist:
             file = Path(path) if path is not None else settings.home / CACHE_FILENAME
             # The secret file stays in the home directory even when the cache
@@ -124,6 +133,9 @@ class ResponseCache:
                 on_tampered=self._add_tampered,
                 on_foreign=self._add_foreign,
                 on_dropped=self._add_dropped,
+                on_trimmed=self._add_trimmed,
+                max_rows=self._max_rows,
+                max_bytes=self._max_bytes,
             )
             self._store = self._open(file)
 
@@ -171,7 +183,7 @@ class ResponseCache:
             entry = self._memory.get((origin, key))
         if entry is not None and (entry.deadline is None or entry.deadline > self._clock()):
             return True
-        return any(store.get(key, origin) is not None for store in self._stores(opening=False))
+        return any(store.get(key, origin, quiet=True) is not None for store in self._stores(opening=False))
 
     async def fetch(
         self,
@@ -210,8 +222,9 @@ class ResponseCache:
         loop = asyncio.get_running_loop()
         with self._lock:
             flights = self._inflight.setdefault(loop, {})
+        slot = (origin, key)
         while True:
-            flight = flights.get(key)
+            flight = flights.get(slot)
             if flight is None:
                 break
             try:
@@ -225,7 +238,7 @@ class ResponseCache:
                 self._counter.joined(entry.tokens, entry.cost)
             return completion, SHARED
         flight = loop.create_future()
-        flights[key] = flight
+        flights[slot] = flight
         try:
             completion = await self._call(call)
         except asyncio.CancelledError:
@@ -236,10 +249,14 @@ class ResponseCache:
             flight.exception()  # waiters re-raise it; no "never retrieved" log when there are none
             raise
         finally:
-            if flights.get(key) is flight:
-                del flights[key]
-        self.store(request, completion, agent=agent, key=key, origin=origin)
+            if flights.get(slot) is flight:
+                del flights[slot]
+        # Waiters get the answer first: whatever keeping it costs, it must not leave them hanging.
         flight.set_result(completion)
+        try:
+            self.store(request, completion, agent=agent, key=key, origin=origin)
+        except Exception as exc:  # an answer that cannot be kept is still the answer
+            warnings.warn(f"Could not cache an answer ({type(exc).__name__}: {exc}).", ClaudeForceWarning, stacklevel=2)
         return completion, API
 
     def store(
@@ -263,6 +280,8 @@ class ResponseCache:
         entry = self._entry(completion, request.model)
         with self._lock:
             self._memory[(origin, key)] = entry
+        if self._closed:
+            return
         target = self._synthetic_store(create=True) if completion.synthetic else None
         target = target or self._store
         if target is not None:
@@ -331,10 +350,14 @@ class ResponseCache:
         with self._lock:
             self._counter.dropped += count
 
+    def _add_trimmed(self, count: int) -> None:
+        with self._lock:
+            self._counter.trimmed += count
+
     def _synthetic_store(self, *, create: bool) -> Store | None:
         """The file for synthetic answers: opened when it exists, made on the first such answer."""
         path = self._synthetic_path
-        if self._synthetic is None and path is not None and (create or path.exists()):
+        if self._synthetic is None and path is not None and not self._closed and (create or path.exists()):
             with self._lock:
                 if self._synthetic is None:
                     self._synthetic = self._open(path)
@@ -431,23 +454,27 @@ class ResponseCache:
         """Path, size, entry counts and where the secret comes from."""
         with self._lock:
             memory_entries = len(self._memory)
-        store = self._store
-        if store is not None:
+        stores = self._stores()
+        for store in stores:
             store.flush()
         return CacheInfo(
-            path=store.path if store else None,
-            size_bytes=store.size() if store else 0,
-            entries=store.count() if store else memory_entries,
+            path=self._store.path if self._store else None,
+            size_bytes=sum(store.size() for store in stores),
+            entries=sum(store.count() for store in stores) if stores else memory_entries,
             memory_entries=memory_entries,
-            secret_source=store.signer.source if store else None,
+            secret_source=self._store.signer.source if self._store else None,
             mode=self._mode,
             ttl_seconds=self.ttl_seconds,
             maxsize=self.maxsize,
-            endpoints=tuple(e for s in self._stores() for e in s.endpoints()),
+            endpoints=tuple(e for store in stores for e in store.endpoints()),
+            synthetic_path=self._synthetic_path,
+            max_rows=self._max_rows if self._store else None,
+            max_bytes=self._max_bytes if self._store else None,
         )
 
     def close(self) -> None:
         """Write out pending answers and close the files. Memory lookups keep working."""
+        self._closed = True
         for store in self._stores(opening=False):
             store.close()
 

@@ -30,6 +30,7 @@ class CacheStats:
     tampered: int = 0
     foreign: int = 0  # rows seen that another secret signed: kept, not served
     dropped: int = 0  # answers that could not be written to the file (still in memory)
+    trimmed: int = 0  # rows removed from the file to keep it within its bounds
     evictions: int = 0
     time_saved: float = 0.0
     speedup: float = 1.0
@@ -57,6 +58,7 @@ class StatsCounter:
         "tampered",
         "time_saved",
         "tokens_saved",
+        "trimmed",
     )
 
     def __init__(self) -> None:
@@ -64,7 +66,8 @@ class StatsCounter:
 
     def reset(self) -> None:
         self.memory_hits = self.file_hits = self.misses = self.shared = 0
-        self.calls = self.tampered = self.foreign = self.dropped = self.evictions = self.tokens_saved = 0
+        self.calls = self.tampered = self.foreign = self.dropped = self.trimmed = self.evictions = 0
+        self.tokens_saved = 0
         self.time_saved = self.cost_saved = self.hit_time = self.call_time = 0.0
 
     def hit(self, latency: float, tokens: int, cost: float, elapsed: float) -> None:
@@ -103,6 +106,7 @@ class StatsCounter:
             tampered=self.tampered,
             foreign=self.foreign,
             dropped=self.dropped,
+            trimmed=self.trimmed,
             evictions=self.evictions,
             time_saved=self.time_saved,
             speedup=speedup,

@@ -42,24 +42,38 @@ from .database import (
     inode as _inode,
 )
 from .rows import COLUMNS, Record, Row, payload
-from .secret import FOREIGN, TAMPERED, Signer
+from .secret import FOREIGN, TAMPERED, VALID, Signer
 from .writer import Writer
 
 T = TypeVar("T")
 
 # A write that keeps failing is said at most this often (seconds); every one is counted.
 DROP_WARNING_INTERVAL = 60.0
+# Bounds for a laptop: far more answers than a session makes, far less disk than a laptop has.
+DEFAULT_MAX_ROWS = 100_000
+DEFAULT_MAX_BYTES = 1 << 30
+# The bounds are checked on the first write of a session and every this many writes after it.
+BOUND_CHECK_EVERY = 256
+# Trimming goes this far below a bound, so that it does not run again at the next write.
+_TRIM_HEADROOM = 0.9
 
-_SELECT_ONE = f"SELECT rowid, {COLUMNS} FROM responses WHERE key = ? AND origin = ?"
-# Replay serves what was recorded wherever it came from, the caller's own endpoint first.
-_SELECT_ANY = f"SELECT rowid, {COLUMNS} FROM responses WHERE key = ? ORDER BY origin = ? DESC, created DESC"
+# Rows of the same request and endpoint signed by different secrets (two kernels') live side by side.
+_SELECT_ONE = f"SELECT rowid, {COLUMNS} FROM responses WHERE key = ? AND origin = ? ORDER BY created DESC"
+# Replay serves what was recorded wherever it came from: Claude's answers before synthetic ones,
+# the caller's own endpoint first, the newest first.
+_SELECT_ANY = f"SELECT rowid, {COLUMNS} FROM responses WHERE key = ? ORDER BY synthetic, origin = ? DESC, created DESC"
 _SELECT_ALL = f"SELECT rowid, {COLUMNS} FROM responses"
+# The whole file, a slice at a time, so that no read holds the file for long.
+_SELECT_SLICE = f"SELECT rowid, {COLUMNS} FROM responses WHERE rowid > ? ORDER BY rowid LIMIT ?"
+_SLICE_ROWS = 500
 _INSERT = f"INSERT OR REPLACE INTO responses ({COLUMNS}) VALUES ({', '.join('?' * 15)})"
 # Deletes name what they saw, so a row another kernel rewrote meanwhile survives.
 _DELETE_BAD = "DELETE FROM responses WHERE rowid = ? AND signature IS ?"
-_DELETE_EXPIRED = "DELETE FROM responses WHERE key = ? AND origin = ? AND expires <= ?"
+_DELETE_EXPIRED = "DELETE FROM responses WHERE key = ? AND origin = ? AND key_id = ? AND expires <= ?"
 _PRUNE = "DELETE FROM responses WHERE expires <= ?"
 _ORIGINS = "SELECT origin, synthetic, count(*) FROM responses GROUP BY origin, synthetic ORDER BY count(*) DESC"
+# Oldest expiry first: the answers that would have left soonest anyway.
+_TRIM = "DELETE FROM responses WHERE rowid IN (SELECT rowid FROM responses ORDER BY expires LIMIT ?)"
 
 
 class Found(NamedTuple):
@@ -107,6 +121,9 @@ class Store:
         on_tampered: Callable[[int], None] | None = None,
         on_foreign: Callable[[int], None] | None = None,
         on_dropped: Callable[[int], None] | None = None,
+        on_trimmed: Callable[[int], None] | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ):
         self.path = Path(path)
         self.signer = signer
@@ -115,6 +132,10 @@ class Store:
         self._on_tampered = on_tampered or (lambda count: None)
         self._on_foreign = on_foreign or (lambda count: None)
         self._on_dropped = on_dropped or (lambda count: None)
+        self._on_trimmed = on_trimmed or (lambda count: None)
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self._writes_since_bound = BOUND_CHECK_EVERY  # so the first write checks
         self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
         self._pruned = False
@@ -124,6 +145,7 @@ class Store:
         self._set_aside: set[int | None] = set()  # files found damaged and replaced, by inode
         # A holder, so that the finalizer closes whichever reader is current after a rebuild.
         self._connections = _Connections(open_database(self.path, busy_timeout=busy_timeout, clock=clock))
+        self._opened = _inode(self.path)  # the file this store reads; another kernel may replace what the path names
         # The writer (and its thread) must not refer back to self, or a store
         # nobody closes would never be collected and its finalizer never run.
         self._writer = Writer(partial(connect, self.path, busy_timeout), on_error=_weak_handler(self))
@@ -132,36 +154,41 @@ class Store:
 
     # -- reading -------------------------------------------------------------------------------------
 
-    def get(self, key: str, origin: str, *, replay: bool = False) -> Row | None:
+    def get(self, key: str, origin: str, *, replay: bool = False, quiet: bool = False) -> Row | None:
         """The row for ``key`` from ``origin`` if it is there, signed here and not expired.
 
         ``replay`` serves what was recorded however old it is, from any
         endpoint (``origin``'s first), and leaves the file as it was.
+        ``quiet`` only asks: nothing is counted, said or removed.
         """
         if self._writer.closed:
             return None
-        sql, params = (_SELECT_ANY, (key, origin)) if replay else (_SELECT_ONE, (key, origin))
+        sql = _SELECT_ANY if replay else _SELECT_ONE
         try:
             with self._lock:
-                rows = self._connections.reader.execute(sql, params).fetchall()
+                rows = self._connections.reader.execute(sql, (key, origin)).fetchall()
             found = [Found(row[0], Record._make(row[1:])) for row in rows]
         except sqlite3.ProgrammingError:
             return None  # closed (at exit, say) while this read waited for the lock
         except sqlite3.Error as exc:
-            self._read_failed(exc)
+            if not quiet:
+                self._read_failed(exc)
             return None
         for rowid, record in found:
             verdict = self._verdict(record)
-            if verdict == FOREIGN:
-                self._foreign()
-                continue
-            if verdict == TAMPERED:
-                self._rejected(rowid, record)
+            if verdict != VALID:
+                if quiet:
+                    continue
+                if verdict == FOREIGN:
+                    self._foreign()
+                else:
+                    self._rejected(rowid, record, remove=not replay)
                 continue
             now = self._clock()
             if record.expires <= now and not replay:
-                self._execute(_DELETE_EXPIRED, (key, record.origin, now))
-                return None
+                if not quiet:
+                    self._execute(_DELETE_EXPIRED, (key, record.origin, record.key_id, now))
+                continue
             try:
                 return record.row()
             except ValueError:  # signed, yet not JSON: written by another version; treat as absent
@@ -214,6 +241,14 @@ class Store:
             self._pruned = True
             self._execute(_PRUNE, (self._clock(),))
         self._execute(_INSERT, record)
+        self._writes_since_bound += 1
+        if self._writes_since_bound >= BOUND_CHECK_EVERY:
+            self._writes_since_bound = 0
+            try:
+                # On the writer's thread: counting rows is not the caller's job.
+                self._writer.submit(_weakly(self._bound))
+            except RuntimeError:
+                pass  # closed
 
     def flush(self) -> None:
         """Wait until queued writes are committed."""
@@ -270,27 +305,61 @@ class Store:
 
     # -- integrity -----------------------------------------------------------------------------------
 
-    def _rejected(self, rowid: int, record: Record) -> None:
-        """A row signed here failed its check: remove it now, sweep the rest of the file in the background."""
-        self._execute(_DELETE_BAD, (rowid, record.signature))
+    def _rejected(self, rowid: int, record: Record, *, remove: bool = True) -> None:
+        """A row signed here failed its check: remove it now, sweep the rest of the file in the background.
+
+        Not ``remove``: replay leaves the (often committed) file as it was, and only reports.
+        """
         self._report_tampered(1)
+        if not remove:
+            return
+        self._execute(_DELETE_BAD, (rowid, record.signature))
         if not self._swept:
             # Once per session, on the writer's thread: a full scan must not hold up the caller's loop.
             self._swept = True
             try:
-                self._writer.submit(self._sweep)
+                self._writer.submit(_weakly(self._sweep), transaction=False)
             except RuntimeError:
                 pass  # closed
 
+    def _bound(self, conn: sqlite3.Connection) -> None:
+        """Keep the file within max_rows and max_bytes, trimming the rows that expire first."""
+        rows = conn.execute("SELECT count(*) FROM responses").fetchone()[0]
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
+        used = pages * page_size
+        excess = 0
+        if rows > self.max_rows:
+            excess = rows - int(self.max_rows * _TRIM_HEADROOM)
+        if used > self.max_bytes and rows:
+            per_row = used / rows
+            excess = max(excess, rows - int(self.max_bytes * _TRIM_HEADROOM / per_row))
+        if excess > 0:
+            trimmed = conn.execute(_TRIM, (excess,)).rowcount
+            self._on_trimmed(trimmed)
+
     def _sweep(self, conn: sqlite3.Connection) -> None:
+        """Remove every other row that fails its check, a slice of the file at a time (no long transaction)."""
+        bad = 0
+        after = 0
         try:
-            report = self._scan(conn, keep_expired=True)
+            while True:
+                rows = conn.execute(_SELECT_SLICE, (after, _SLICE_ROWS)).fetchall()
+                if not rows:
+                    break
+                after = rows[-1][0]
+                for rowid, *columns in rows:
+                    record = Record._make(columns)
+                    if self._verdict(record) == TAMPERED:
+                        conn.execute(_DELETE_BAD, (rowid, record.signature))
+                        bad += 1
         except sqlite3.DatabaseError as exc:
             if damaged(exc):
                 self._recover(exc)
-            return
-        if report.bad:
-            self._report_tampered(len(report.bad))
+            else:
+                self._swept = False  # locked out, say: the next rejected row tries again
+        if bad:
+            self._report_tampered(bad)
 
     def _scan(self, conn: sqlite3.Connection, *, keep_expired: bool = False) -> VerifyReport:
         """Check every row on ``conn`` (the writer's, inside its transaction) and delete what fails."""
@@ -309,7 +378,7 @@ class Store:
             elif record.expires <= now:
                 expired.append(record.key)
                 if not keep_expired:
-                    conn.execute(_DELETE_EXPIRED, (record.key, record.origin, now))
+                    conn.execute(_DELETE_EXPIRED, (record.key, record.origin, record.key_id, now))
             else:
                 ok += 1
         if foreign:
@@ -386,13 +455,14 @@ class Store:
     def _recover(self, exc: BaseException) -> None:
         """The file is damaged: set it aside and carry on with a fresh one, once per damaged file."""
         with self._lock:
-            seen = _inode(self.path)
+            seen = self._opened  # this store's file: if another kernel replaced it already, leave theirs be
             if seen in self._set_aside:
                 return
             self._set_aside.add(seen)
             try:
                 aside = set_aside(self.path, self._clock, "corrupt", seen)
                 fresh = open_database(self.path, busy_timeout=self._busy_timeout, clock=self._clock)
+                self._opened = _inode(self.path)
             except (CacheError, OSError, sqlite3.Error) as failure:
                 warnings.warn(
                     f"The response cache {self.path} is damaged ({exc}) and could not be rebuilt ({failure}); "
@@ -431,6 +501,18 @@ def _weak_handler(store: Store) -> Callable[[BaseException | None, list[tuple[st
             target._write_failed(exc, statements)
 
     return on_error
+
+
+def _weakly(method: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:
+    """``method`` for the writer's queue, without keeping its store alive (whose finalizer stops the writer)."""
+    ref = weakref.WeakMethod(method)
+
+    def call(conn: sqlite3.Connection) -> None:
+        bound = ref()
+        if bound is not None:
+            bound(conn)
+
+    return call
 
 
 def _close_quietly(conn: sqlite3.Connection) -> None:

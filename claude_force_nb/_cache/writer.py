@@ -67,9 +67,10 @@ class Writer:
         self._submit(task)
         return task.future.result()
 
-    def submit(self, fn: Callable[[sqlite3.Connection], object]) -> Future:
-        """Queue ``fn(connection)`` to run in its own transaction after everything queued; return at once."""
-        task = _Task(fn)
+    def submit(self, fn: Callable[[sqlite3.Connection], object], *, transaction: bool = True) -> Future:
+        """Queue ``fn(connection)`` to run after everything queued (in its own transaction, unless told not to);
+        return at once."""
+        task = _Task(fn, transaction)
         self._submit(task)
         return task.future
 

@@ -121,13 +121,17 @@ def _cache(context: Context, rest: list[str]) -> Any:
     action = rest[0] if rest else "info"
     if action == "info":
         info = cache.info()
-        lines = [
-            f"path: {info.path}",
+        lines = [f"path: {info.path}"]
+        if info.synthetic_path is not None:
+            lines.append(f"synthetic answers: {info.synthetic_path}")
+        lines += [
             f"size: {info.size_bytes:,} bytes",
-            f"entries: {info.entries}",
+            f"entries: {info.entries} ({info.memory_entries} in memory, at most {info.maxsize})",
             f"secret: {info.secret_source}",
             f"mode: {cache.mode}",
         ]
+        if info.max_rows is not None and info.max_bytes is not None:
+            lines.append(f"bounds: {info.max_rows:,} answers, {info.max_bytes / 2**20:,.0f} MiB per file")
         lines += [
             f"answers from {e.origin or 'an unnamed endpoint'}: {e.rows}" + (" (synthetic)" if e.synthetic else "")
             for e in info.endpoints

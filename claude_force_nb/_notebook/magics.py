@@ -16,6 +16,7 @@ from traitlets import Bool, Enum, Float, Integer, TraitError, Unicode, observe, 
 from .. import _checks as checks
 from .._agents import AgentRegistry
 from .._batch import Batch
+from .._cache.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
 from .._call import PreparedCall
 from .._config import (
     CACHE_MODES,
@@ -50,6 +51,8 @@ _NUMBER_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "timeout": checks.seconds,
     "cache_ttl_hours": partial(checks.seconds, infinite=True),
     "cache_maxsize": checks.count,
+    "cache_max_rows": checks.count,
+    "cache_max_mb": checks.count,
     "data_limit": partial(checks.count, low=100),
 }
 
@@ -71,6 +74,12 @@ class AgentMagics(Magics):
     timeout = Float(DEFAULT_TIMEOUT_SECONDS, help="Seconds before a call is abandoned.").tag(config=True)
     cache_ttl_hours = Float(DEFAULT_CACHE_TTL_HOURS, help="How long cached answers are served.").tag(config=True)
     cache_maxsize = Integer(DEFAULT_CACHE_MAXSIZE, help="Answers kept in memory.").tag(config=True)
+    cache_max_rows = Integer(
+        DEFAULT_MAX_ROWS, help="Answers the cache file keeps; past this the ones that expire first go."
+    ).tag(config=True)
+    cache_max_mb = Integer(
+        DEFAULT_MAX_BYTES >> 20, help="Megabytes the cache file may hold; past this the answers that expire first go."
+    ).tag(config=True)
     cache_path = Unicode(
         None, allow_none=True, help=f"SQLite cache file (default: under {ENV_HOME} or the user data directory)."
     ).tag(config=True)
@@ -96,7 +105,16 @@ class AgentMagics(Magics):
         self._closing: set[Any] = set()  # orchestrators closing once their background runs end
         super().__init__(**kwargs)
 
-    @validate("max_concurrent", "max_tokens", "timeout", "cache_ttl_hours", "cache_maxsize", "data_limit")
+    @validate(
+        "max_concurrent",
+        "max_tokens",
+        "timeout",
+        "cache_ttl_hours",
+        "cache_maxsize",
+        "cache_max_rows",
+        "cache_max_mb",
+        "data_limit",
+    )
     def _check_number(self, proposal: Any) -> Any:
         name = proposal["trait"].name
         try:
@@ -126,6 +144,8 @@ class AgentMagics(Magics):
         "timeout",
         "cache_ttl_hours",
         "cache_maxsize",
+        "cache_max_rows",
+        "cache_max_mb",
         "cache_path",
         "cache_mode",
         "model",
@@ -155,6 +175,8 @@ class AgentMagics(Magics):
             timeout_seconds=self.timeout,
             cache_ttl_hours=self.cache_ttl_hours,
             cache_maxsize=self.cache_maxsize,
+            cache_max_rows=self.cache_max_rows,
+            cache_max_bytes=self.cache_max_mb << 20,
             cache_path=self.cache_path,
             cache_mode=self.cache_mode,
             model=self.model,

@@ -101,6 +101,8 @@ def stat_items(stats: CacheStats) -> list[tuple[str, str, str, str]]:
         items.append(("cfnb-foreign", "another secret's rows", str(stats.foreign), "kept, not used"))
     if stats.dropped:
         items.append(("cfnb-dropped", "not saved", str(stats.dropped), "answers the file did not take"))
+    if stats.trimmed:
+        items.append(("cfnb-trimmed", "trimmed", str(stats.trimmed), "oldest answers, to keep the file in bounds"))
     return items
 
 
@@ -164,6 +166,8 @@ def summary_text(stats: CacheStats, batch: Batch | None) -> str:
         lines.append(f"Rows of another secret (kept, not used): {stats.foreign}")
     if stats.dropped:
         lines.append(f"Answers not saved to the file (kept in memory): {stats.dropped}")
+    if stats.trimmed:
+        lines.append(f"Answers trimmed to keep the file within its bounds: {stats.trimmed}")
     if batch is not None:
         lines.append("Sweep: " + ", ".join(text for _, text in progress_parts(batch.progress)))
         latencies = median_latencies(batch.results)
