@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from . import _checks as checks
 from ._errors import AgentFileError, AgentNotFoundError, ClaudeForceWarning, ModelNotFoundError
 from ._models import INHERIT, resolve_model
 
@@ -70,12 +71,20 @@ def parse_agent(text: str, *, source: str = BUILTIN_SOURCE, default_name: str | 
     except ModelNotFoundError as exc:
         raise bad("model", f"names no model: {exc}") from None
     max_tokens = meta.get("max_tokens")
-    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
-        raise bad("max_tokens", f"must be a positive integer, got {max_tokens!r}.")
+    if max_tokens is not None:
+        try:
+            max_tokens = checks.count("max_tokens", max_tokens)
+        except ValueError as exc:
+            raise bad("max_tokens", str(exc).removeprefix("max_tokens ")) from None
     description = meta.get("description") or ""
     if not body.strip():
         raise AgentFileError(f"{source}: the body (the system prompt) is empty.", line=text.count("\n") + 1)
     params = {k: meta[k] for k in PARAM_KEYS if meta.get(k) is not None}
+    try:
+        params = checks.sampling(params)
+    except ValueError as exc:
+        key = next((k for k in params if str(exc).startswith(k)), "front matter")
+        raise bad(key, str(exc).removeprefix(f"{key} ")) from None
     ignored = {k: v for k, v in meta.items() if k not in USED_KEYS}
     return Agent(name.strip(), body.strip(), str(description).strip(), model, max_tokens, params, source, ignored)
 

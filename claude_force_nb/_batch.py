@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from . import _checks as checks
 from ._call import PreparedCall
 from ._results import AgentResult, failure
 
@@ -67,8 +68,8 @@ class Batch:
         on_update: Callable[[Batch], object] | None = None,
         concurrency: int | None = None,
     ):
-        if concurrency is not None and concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {concurrency}.")
+        if concurrency is not None:
+            concurrency = checks.count("concurrency", concurrency, high=checks.MAX_CONCURRENCY)
         self.calls = list(calls)
         self.results: list[AgentResult | None] = [None] * len(self.calls)
         self._running = [False] * len(self.calls)

@@ -8,6 +8,8 @@ so a plain ``value <= 0`` test lets it through to places it breaks.
 from __future__ import annotations
 
 import math
+import operator
+from collections.abc import Mapping
 from typing import Any
 
 # Far beyond any organisation's rate limit: a bound against typos, not a policy.
@@ -23,12 +25,22 @@ def seconds(name: str, value: Any, *, infinite: bool = False) -> float:
     return number
 
 
+def delay(name: str, value: Any, *, high: float) -> float:
+    """A finite number of seconds from 0 to ``high`` (0 means none)."""
+    number = _number(name, value)
+    if not 0 <= number <= high:
+        raise ValueError(f"{name} must be from 0 to {high:g} seconds, got {value!r}.")
+    return number
+
+
 def count(name: str, value: Any, *, low: int = 1, high: int | None = None) -> int:
     """A whole number from ``low`` to ``high``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        if not (isinstance(value, float) and value.is_integer()):
-            raise ValueError(f"{name} must be a whole number, got {value!r}.")
+    if isinstance(value, float) and value.is_integer():
         value = int(value)
+    elif isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise ValueError(f"{name} must be a whole number, got {value!r}.")
+    else:
+        value = operator.index(value)  # numpy integers too
     if value < low:
         raise ValueError(f"{name} must be at least {low}, got {value!r}.")
     if high is not None and value > high:
@@ -44,7 +56,26 @@ def fraction(name: str, value: Any) -> float:
     return number
 
 
+def sampling(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with temperature, top_p, top_k and stop_sequences checked; a lone stop string becomes a list."""
+    checked = dict(params)
+    for name in ("temperature", "top_p"):
+        if checked.get(name) is not None:
+            checked[name] = fraction(name, checked[name])
+    if checked.get("top_k") is not None:
+        checked["top_k"] = count("top_k", checked["top_k"], low=0)
+    stops = checked.get("stop_sequences")
+    if stops is not None:
+        if isinstance(stops, str):
+            stops = [stops]
+        if not isinstance(stops, (list, tuple)) or not all(isinstance(s, str) and s.strip() for s in stops):
+            raise ValueError(f"stop_sequences must be a list of non-blank strings, got {stops!r}.")
+        checked["stop_sequences"] = list(stops)
+    return checked
+
+
 def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    # numpy scalars and Decimals are numbers too; bools and strings are not.
+    if isinstance(value, (bool, str, bytes)) or not hasattr(type(value), "__float__"):
         raise ValueError(f"{name} must be a number, got {value!r}.")
     return float(value)

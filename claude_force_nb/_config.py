@@ -6,6 +6,7 @@ traitlet -> environment -> the ``DEFAULT_*`` constants here.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ CACHE_MODES = ("normal", "refresh", "no-cache", "replay")
 # The offline server answers after a realistic pause so that concurrency
 # and caching show the same shape of gains they have against Claude.
 DEFAULT_SIMULATOR_LATENCY = 0.3
+MAX_SIMULATOR_LATENCY = 600.0  # the SDK's default timeout; longer only hangs the caller
 
 ENV_API_KEY = "ANTHROPIC_API_KEY"
 ENV_AUTH_TOKEN = "ANTHROPIC_AUTH_TOKEN"
@@ -73,15 +75,20 @@ class Settings:
             cache_mode=mode,
             cache_secrets=tuple(secrets),
             user_home=Path(env.get("HOME") or Path.home()),
-            simulator_latency=_float(env, ENV_SIMULATOR_LATENCY, DEFAULT_SIMULATOR_LATENCY),
+            simulator_latency=_latency(env),
         )
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
+def _latency(env: Mapping[str, str]) -> float:
+    raw = env.get(ENV_SIMULATOR_LATENCY)
     if not raw:
-        return default
+        return DEFAULT_SIMULATOR_LATENCY
     try:
-        return float(raw)
+        seconds = float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number.") from None
+        seconds = math.nan
+    if not 0 <= seconds <= MAX_SIMULATOR_LATENCY:
+        raise ValueError(
+            f"{ENV_SIMULATOR_LATENCY}={raw!r} must be a number of seconds from 0 to {MAX_SIMULATOR_LATENCY:g}."
+        )
+    return seconds

@@ -72,12 +72,13 @@ class AgentFileError(AgentError, ValueError):
 class ModelNotFoundError(ClaudeForceError, ValueError):
     """A model name that is not an alias, a known model, or shaped like a Claude model id."""
 
-    def __init__(self, name: str, suggestion: str | None = None):
+    def __init__(self, name: str, suggestion: str | None = None, *, setting: str | None = None):
         self.name = name
         self.suggestion = suggestion
         hint = f" Did you mean {suggestion!r}?" if suggestion else ""
+        where = f" (from {setting})" if setting else ""
         super().__init__(
-            f"Unknown model {name!r}.{hint} Use an alias (opus, sonnet, haiku) or a Claude model id (claude-…)."
+            f"Unknown model {name!r}{where}.{hint} Use an alias (opus, sonnet, haiku) or a Claude model id (claude-…)."
         )
 
 

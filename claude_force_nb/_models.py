@@ -42,9 +42,30 @@ KNOWN_MODELS = (
     "claude-sonnet-4-5",
     "claude-sonnet-4-5-20250929",
 )
-# Claude Code's aliases, pointing at the generation this package defaults to: these
-# take sampling parameters (temperature, top_p, top_k), which the 5.x models refuse.
-# Name a full id (claude-sonnet-5-5) for another generation.
+# Models that answer any temperature, top_p or top_k with a 400 (Opus 4.7 and
+# later, every 5.x model, Mythos Preview). The others take one of temperature
+# and top_p, not both.
+REJECTS_SAMPLING = frozenset(
+    {
+        "claude-fable-5-2",
+        "claude-mythos-5-2",
+        "claude-opus-5-5",
+        "claude-sonnet-5-5",
+        "claude-haiku-5-5",
+        "claude-fable-5-1",
+        "claude-mythos-5-1",
+        "claude-fable-5",
+        "claude-mythos-5",
+        "claude-opus-5",
+        "claude-sonnet-5",
+        "claude-opus-4-8",
+        "claude-opus-4-7",
+        "claude-mythos-preview",
+    }
+)
+# Claude Code's aliases, pointing at the generation this package defaults to:
+# the newest that still takes sampling parameters. Name a full id
+# (claude-sonnet-5-5) for another generation.
 ALIASES = {
     "opus": "claude-opus-4-6",
     "sonnet": DEFAULT_MODEL,

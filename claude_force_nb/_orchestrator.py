@@ -23,9 +23,10 @@ from ._config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_TOKENS,
     DEFAULT_TIMEOUT_SECONDS,
+    ENV_MODEL,
     Settings,
 )
-from ._errors import AgentNotFoundError
+from ._errors import AgentNotFoundError, ModelNotFoundError
 from ._models import resolve_model
 from ._pricing import DEFAULT_PRICES, estimate_cost
 from ._request import Completion, Request
@@ -67,7 +68,7 @@ class AsyncAgentOrchestrator:
         self.settings = settings
         self.max_concurrent = checks.count("max_concurrent", max_concurrent, high=checks.MAX_CONCURRENCY)
         self.timeout_seconds = checks.seconds("timeout_seconds", timeout_seconds)
-        self.model = resolve_model(model or settings.model)
+        self.model = self._default_model(model, settings)
         self.max_tokens = checks.count("max_tokens", max_tokens)
         max_retries = checks.count("max_retries", max_retries, low=0, high=100)
         self.prices = dict(prices) if prices is not None else dict(DEFAULT_PRICES)
@@ -149,9 +150,7 @@ class AsyncAgentOrchestrator:
         agent = self.agents.get(agent_name)
         if max_tokens is not None:
             max_tokens = checks.count("max_tokens", max_tokens)
-        for name in ("temperature", "top_p"):
-            if params.get(name) is not None:
-                params[name] = checks.fraction(name, params[name])
+        params = checks.sampling(params)
         request = self.build_request(agent, task, model=model, max_tokens=max_tokens, system=system, **params)
         if self.cache is None:
             mode, key = "no-cache", None
@@ -221,6 +220,16 @@ class AsyncAgentOrchestrator:
         except Exception as exc:  # one call's failure, or a bug it met, must not escape as an exception
             return failure(call, exc, latency=self._timer() - start)
         return self._result(call, completion, source, start)
+
+    @staticmethod
+    def _default_model(model: str | None, settings: Settings) -> str:
+        if model:
+            return resolve_model(model)
+        try:
+            return resolve_model(settings.model)
+        except ModelNotFoundError as exc:
+            # Named after the variable the user set, since no argument named it.
+            raise ModelNotFoundError(exc.name, exc.suggestion, setting=ENV_MODEL) from None
 
     async def execute_agent(
         self,

@@ -45,7 +45,12 @@ def test_name_defaults_to_file_stem():
         ("---\nname: [unclosed\n---\nHi\n", "not valid YAML"),
         ("---\n- a list\n---\nHi\n", "must be a mapping"),
         ("---\ndescription: no name\n---\nHi\n", "needs a 'name'"),
-        ("---\nname: a\nmax_tokens: lots\n---\nHi\n", "'max_tokens' must be a positive integer"),
+        ("---\nname: a\nmax_tokens: lots\n---\nHi\n", "'max_tokens' must be a whole number, got 'lots'"),
+        ("---\nname: a\nmax_tokens: 0\n---\nHi\n", "'max_tokens' must be at least 1, got 0"),
+        ("---\nname: a\ntemperature: .nan\n---\nHi\n", "'temperature' must be between 0 and 1, got nan"),
+        ("---\nname: a\ntop_p: 1.5\n---\nHi\n", "'top_p' must be between 0 and 1"),
+        ("---\nname: a\ntop_k: -1\n---\nHi\n", "'top_k' must be at least 0"),
+        ("---\nname: a\nstop_sequences: [1]\n---\nHi\n", "'stop_sequences' must be a list of non-blank strings"),
         ("---\nname: a\nmodel: 3\n---\nHi\n", "'model' must be a string"),
         ("---\nname: a\n---\n\n", "body"),
     ],
@@ -125,10 +130,10 @@ def test_a_skipped_file_is_named_in_the_unknown_agent_error_and_its_warning_poin
         registry = AgentRegistry()
     [warning] = caught
     assert (warning.filename, warning.lineno) == (str(path), 3)
-    assert "'max_tokens' must be a positive integer, got -5" in str(warning.message)
+    assert "'max_tokens' must be at least 1, got -5" in str(warning.message)
     with pytest.raises(AgentNotFoundError) as error:
         registry.get("bad-temp")
-    assert f"Skipped files: {path}: 'max_tokens' must be a positive integer, got -5." in str(error.value)
+    assert f"Skipped files: {path}: 'max_tokens' must be at least 1, got -5." in str(error.value)
 
 
 def test_claude_code_keys_that_do_not_apply_are_kept_as_ignored():
@@ -141,3 +146,8 @@ def test_an_unknown_model_in_front_matter_names_the_line():
     with pytest.raises(AgentFileError, match="'model' names no model: Unknown model 'gpt-4o'") as error:
         parse_agent("---\nname: a\nmodel: gpt-4o\n---\nHi", source="x.md")
     assert error.value.line == 3
+
+
+def test_a_lone_stop_sequence_becomes_a_list():
+    agent = parse_agent("---\nname: a\nstop_sequences: END\ntop_k: 5\n---\nHi\n")
+    assert agent.params == {"stop_sequences": ["END"], "top_k": 5}

@@ -52,6 +52,12 @@ async def test_each_call_gets_the_batch_concurrency_as_its_slot():
     assert len({id(slot.semaphore) for slot in runner.slots}) == 1
 
 
+@pytest.mark.parametrize("concurrency", [0, 2.5, float("nan")])
+def test_a_bad_concurrency_is_refused_when_the_batch_is_made(concurrency):
+    with pytest.raises(ValueError, match="concurrency must be"):
+        Batch([prepared("task")], Runner(), concurrency=concurrency)
+
+
 async def test_a_cancel_before_the_batch_starts_is_not_lost():
     # A background run's handle may cancel before the worker loop has started the batch.
     batch = Batch([prepared(f"task {i}") for i in range(4)], Runner())

@@ -263,6 +263,8 @@ def test_background_sweep_can_be_waited_for(ip, server):
     ip.run_cell_magic("agents", "explainer --over items --background -o run --no-panel", "n={item}")
     run = ip.user_ns["run"]
     assert isinstance(run, BackgroundRun)
+    with pytest.raises(ValueError, match="timeout must be a positive, finite number, got nan"):
+        run.wait(float("nan"))
     results = run.wait()
     assert run.done and len(results) == 6 and all(r.success for r in results)
     assert run.progress.finished == 6

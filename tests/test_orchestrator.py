@@ -15,6 +15,7 @@ from claude_force_nb import (
     CallTimeoutError,
     ClaudeForceWarning,
 )
+from claude_force_nb._config import Settings
 from claude_force_nb._errors import ModelNotFoundError
 
 
@@ -330,6 +331,8 @@ async def test_a_deprecated_model_is_said_once(make, server):
         ({"max_tokens": -5}, "max_tokens must be at least 1"),
         ({"cache_ttl_hours": float("nan")}, "cache_ttl_hours must be a positive number"),
         ({"model": "gpt-4o"}, "Unknown model 'gpt-4o'"),
+        ({"cache_maxsize": 0}, "maxsize must be at least 1"),
+        ({"cache_max_rows": 2.5}, "max_rows must be a whole number"),
     ],
 )
 def test_settings_are_checked_when_the_orchestrator_is_made(options, fragment):
@@ -337,7 +340,38 @@ def test_settings_are_checked_when_the_orchestrator_is_made(options, fragment):
         AsyncAgentOrchestrator(**options)
 
 
-@pytest.mark.parametrize("options", [{"timeout": float("nan")}, {"max_tokens": 0}, {"temperature": float("inf")}])
+def test_a_bad_model_in_the_environment_is_named_by_its_variable(monkeypatch):
+    monkeypatch.setenv("CLAUDE_FORCE_NB_MODEL", "gpt-4o")
+    with pytest.raises(ValueError, match=r"Unknown model 'gpt-4o' \(from CLAUDE_FORCE_NB_MODEL\)"):
+        AsyncAgentOrchestrator()
+    assert AsyncAgentOrchestrator(model="haiku").model == "claude-haiku-4-5"
+
+
+@pytest.mark.parametrize("value", ["slow", "nan", "-1", "601"])
+def test_a_bad_offline_latency_is_named_by_its_variable(monkeypatch, value):
+    monkeypatch.setenv("CLAUDE_FORCE_NB_SIMULATOR_LATENCY", value)
+    with pytest.raises(ValueError, match=f"CLAUDE_FORCE_NB_SIMULATOR_LATENCY='{value}' must be a number of seconds"):
+        Settings.from_env()
+
+
+def test_numpy_numbers_are_numbers():
+    numpy = pytest.importorskip("numpy")
+    orchestrator = AsyncAgentOrchestrator(max_concurrent=numpy.int64(4), timeout_seconds=numpy.float32(30))
+    assert (orchestrator.max_concurrent, orchestrator.timeout_seconds) == (4, 30.0)
+    assert type(orchestrator.max_concurrent) is int
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"timeout": float("nan")},
+        {"max_tokens": 0},
+        {"temperature": float("inf")},
+        {"top_k": -3},
+        {"top_k": 1.5},
+        {"stop_sequences": [""]},
+    ],
+)
 async def test_a_bad_per_call_setting_fails_that_call_only(make, server, options):
     result = await make().execute_agent("explainer", "x", **options)
     assert isinstance(result.error, ValueError) and not result.success

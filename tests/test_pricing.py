@@ -1,6 +1,7 @@
 import pytest
 
-from claude_force_nb._pricing import estimate_cost, price_of
+from claude_force_nb._models import KNOWN_MODELS
+from claude_force_nb._pricing import DEFAULT_PRICES, estimate_cost, price_of
 
 
 def test_a_known_model_and_its_dated_snapshot_cost_the_same():
@@ -21,3 +22,7 @@ def test_a_long_prompt_moves_to_the_second_price():
 
 def test_an_overridden_price_wins():
     assert estimate_cost("claude-haiku-5-5", 200_000, 0, {"claude-haiku-5-5": (1.0, 1.0)}) == pytest.approx(0.2)
+
+
+def test_every_priced_model_is_one_the_api_serves():
+    assert set(DEFAULT_PRICES) <= set(KNOWN_MODELS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import socket
@@ -312,6 +313,20 @@ async def test_latency_is_spent_inside_the_request(client, server):
     assert second.finished - second.started >= 0.1
 
 
+@pytest.mark.parametrize("latency", ["nan", "-1", "inf", "601"])
+async def test_a_bad_latency_header_is_a_400(client, server, latency):
+    with pytest.raises(anthropic.BadRequestError, match="x-simulator-latency must be from 0 to 600 seconds"):
+        await client.messages.create(**kwargs(), extra_headers={"x-simulator-latency": latency})
+
+
+@pytest.mark.parametrize("latency", [math.nan, -1, math.inf])
+def test_a_bad_latency_is_refused_when_set(server, latency):
+    with pytest.raises(ValueError, match="latency must be from 0 to 600 seconds"):
+        server.latency = latency
+    with pytest.raises(ValueError, match="latency must be"):
+        LocalServer(latency=latency)
+
+
 async def test_sequential_calls_reuse_one_connection(client, server):
     for _ in range(4):
         await client.messages.create(**kwargs())
@@ -417,6 +432,21 @@ async def test_an_unknown_model_is_a_404_as_the_api_gives_it(client, server):
 async def test_sampling_parameters_out_of_range_are_a_400(client, server, sampling):
     with pytest.raises(anthropic.BadRequestError, match="Input should be"):
         await client.messages.create(**kwargs(), extra_body=sampling)
+
+
+@pytest.mark.parametrize("model", ["claude-opus-5-5", "claude-sonnet-5", "claude-opus-4-7", "claude-mythos-preview"])
+@pytest.mark.parametrize("name", ["temperature", "top_p", "top_k"])
+async def test_the_newest_models_refuse_sampling_parameters_as_the_api_does(client, server, model, name):
+    with pytest.raises(anthropic.BadRequestError, match=f"`{name}` is deprecated for this model"):
+        await client.messages.create(**kwargs(model=model), extra_body={name: 0})
+    assert (await client.messages.create(**kwargs(model=model))).model == model
+
+
+async def test_older_models_take_temperature_or_top_p_not_both(client, server):
+    for one in ({"temperature": 0.2}, {"top_p": 0.9}, {"temperature": 0.2, "top_k": 5}):
+        await client.messages.create(**kwargs(model="claude-sonnet-4-6"), extra_body=one)
+    with pytest.raises(anthropic.BadRequestError, match="cannot both be specified"):
+        await client.messages.create(**kwargs(model="claude-sonnet-4-6"), extra_body={"temperature": 0.2, "top_p": 0.9})
 
 
 async def answer(client, stream, **overrides):

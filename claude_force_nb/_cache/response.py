@@ -91,8 +91,7 @@ class ResponseCache:
         max_rows: int = DEFAULT_MAX_ROWS,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ):
-        if maxsize < 1:
-            raise ValueError(f"maxsize must be at least 1, got {maxsize}; use mode='no-cache' to bypass the cache.")
+        maxsize = checks.count("maxsize", maxsize)
         settings = settings if settings is not None else Settings.from_env()
         self.mode = mode or settings.cache_mode
         # None means answers never expire (a recorded replay set, say).

@@ -7,6 +7,7 @@ import concurrent.futures
 from collections.abc import Callable, Generator
 from typing import Any
 
+from .. import _checks as checks
 from .._batch import Batch, Progress
 from . import loop as _loop
 from .resultset import Results
@@ -54,6 +55,8 @@ class BackgroundRun:
 
     def wait(self, timeout: float | None = None) -> Results:
         """Block until the sweep ends and return its results; TimeoutError after ``timeout`` seconds."""
+        if timeout is not None:
+            timeout = checks.seconds("timeout", timeout)
         try:
             # Through the kernel's loop, re-entered, so that the panel keeps updating meanwhile.
             _loop.run(asyncio.wait_for(self.settled(), timeout))

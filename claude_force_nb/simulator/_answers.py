@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._models import KNOWN_MODELS
+from .._models import KNOWN_MODELS, REJECTS_SAMPLING
 
 # Parameters that change what a real model would say. ``max_tokens`` and
 # ``stop_sequences`` are left out on purpose: they only cut the answer short,
@@ -75,6 +75,7 @@ def validate(body: Any, *, count_only: bool = False) -> None:
     top_k = body.get("top_k")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
         raise InvalidRequest("top_k: Input should be a non-negative integer.")
+    _check_sampling(model, body)
     if not count_only:
         max_tokens = body.get("max_tokens")
         # bool is an int subclass; the API rejects true/false here.
@@ -98,6 +99,17 @@ def validate(body: Any, *, count_only: bool = False) -> None:
     system = body.get("system")
     if system is not None and not _is_system(system):
         raise InvalidRequest("system: Input should be a string or a list of text blocks.")
+
+
+def _check_sampling(model: str, body: Mapping[str, Any]) -> None:
+    # The API's own rules: the newest models take no sampling parameters at
+    # all, the others one of temperature and top_p.
+    if model in REJECTS_SAMPLING:
+        for name in ("temperature", "top_p", "top_k"):
+            if body.get(name) is not None:
+                raise InvalidRequest(f"`{name}` is deprecated for this model.")
+    elif body.get("temperature") is not None and body.get("top_p") is not None:
+        raise InvalidRequest("`temperature` and `top_p` cannot both be specified for this model. Please use only one.")
 
 
 def _is_system(system: Any) -> bool:

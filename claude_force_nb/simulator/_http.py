@@ -10,10 +10,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .. import _checks as checks
 from .._request import SYNTHETIC_HEADER
 from . import _answers, _wire
 from ._faults import DEFAULT_EVENTS_BEFORE_ERROR, DEFAULT_SLOW_SECONDS, ERRORS, Fault
-from ._state import RequestRecord, ServerState
+from ._state import MAX_LATENCY, RequestRecord, ServerState
 
 LATENCY_HEADER = "x-simulator-latency"
 _SECRET_HEADERS = ("x-api-key", "authorization")
@@ -122,7 +123,9 @@ class MessagesHandler(BaseHTTPRequestHandler):
             return self._error(401, "authentication_error", problem, rid)
         try:
             record.body = body = json.loads(raw)
-            latency = float(self.headers.get(LATENCY_HEADER, state.latency))
+            latency = state.latency
+            if LATENCY_HEADER in self.headers:
+                latency = checks.delay(LATENCY_HEADER, float(self.headers[LATENCY_HEADER]), high=MAX_LATENCY)
         except ValueError as exc:
             return self._error(400, "invalid_request_error", f"Could not parse the request: {exc}", rid)
         count_only = record.path.endswith("/count_tokens")

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _checks as checks
+from .._config import MAX_SIMULATOR_LATENCY as MAX_LATENCY
 from ._answers import Shape
 from ._faults import Faults
 
@@ -47,7 +49,7 @@ class ServerState:
         log_limit: int = DEFAULT_LOG_LIMIT,
         timer: Callable[[], float] = time.monotonic,
     ):
-        self.latency = latency
+        self.latency = latency  # checked by the property below
         self.api_key = api_key
         self.timer = timer
         self.faults = Faults(seed)
@@ -62,6 +64,15 @@ class ServerState:
         self._lock = threading.Lock()
         # Set to cut short every latency or "slow" sleep in progress; replaced after each use.
         self._wake = threading.Event()
+
+    @property
+    def latency(self) -> float:
+        """Seconds every answer waits, from 0 to MAX_LATENCY."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._latency = checks.delay("latency", seconds, high=MAX_LATENCY)
 
     def record(self, record: RequestRecord) -> None:
         """Add a request to the log."""
