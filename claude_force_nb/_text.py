@@ -6,7 +6,9 @@ import json
 import re
 from typing import Any, NamedTuple
 
-_FENCE = re.compile(r"```([\w+.-]*)[^\n]*\n(.*?)```", re.S)
+# CommonMark fences: three or more backticks or tildes, indented at most three
+# spaces, an info string whose first word is the language.
+_OPEN = re.compile(r" {0,3}(?P<fence>`{3,}(?=[^`]*$)|~{3,})\s*(?P<info>\S*)")
 
 
 class CodeBlock(NamedTuple):
@@ -17,8 +19,27 @@ class CodeBlock(NamedTuple):
 
 
 def code_blocks(text: str) -> list[CodeBlock]:
-    """Every fenced block in ``text``, in order."""
-    return [CodeBlock(match[1], match[2].rstrip("\n")) for match in _FENCE.finditer(text)]
+    """Every fenced block in ``text``, in order; one left open runs to the end, as in Markdown."""
+    blocks: list[CodeBlock] = []
+    fence, language = "", ""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if not fence:
+            opening = _OPEN.match(line)
+            if opening:
+                fence, lines = opening["fence"], []
+                language = opening["info"].strip("`{}.")
+            continue
+        closing = line.strip()
+        # A closing fence uses the same character, at least as many times, and nothing else.
+        if len(line) - len(line.lstrip(" ")) <= 3 and len(closing) >= len(fence) and closing == fence[0] * len(closing):
+            blocks.append(CodeBlock(language, "\n".join(lines)))
+            fence = ""
+        else:
+            lines.append(line)
+    if fence:
+        blocks.append(CodeBlock(language, "\n".join(lines).rstrip("\n")))
+    return blocks
 
 
 def parse_json(text: str) -> Any:
@@ -26,10 +47,15 @@ def parse_json(text: str) -> Any:
     candidates = [text, *(block.code for block in code_blocks(text))]
     for candidate in candidates:
         try:
-            return json.loads(candidate)
+            return json.loads(candidate, parse_constant=_not_json)
         except ValueError:
             continue
     raise ValueError(f"The answer is not JSON: {_preview(text)!r}. Ask for JSON only, or read .output as text.")
+
+
+def _not_json(constant: str) -> Any:
+    # NaN and Infinity are Python's extension, not JSON: a strict parser downstream would reject them.
+    raise ValueError(f"{constant} is not JSON")
 
 
 def _preview(text: str, width: int = 60) -> str:

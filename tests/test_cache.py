@@ -13,7 +13,7 @@ import pytest
 from claude_force_nb._cache import ResponseCache
 from claude_force_nb._cache.stats import CacheStats, StatsCounter
 from claude_force_nb._config import Settings
-from claude_force_nb._errors import CacheIntegrityWarning, CacheMissError
+from claude_force_nb._errors import CacheIntegrityWarning, CacheMissError, ClaudeForceWarning
 from claude_force_nb._request import Completion, Request
 
 SECRET = b"cache-test-secret"
@@ -230,6 +230,24 @@ async def test_identical_requests_in_flight_share_one_call(make_cache, api):
     assert stats.tokens_saved == 9 * 150
 
 
+async def test_an_answer_that_cannot_be_filed_still_reaches_every_waiter(make_cache, api, tmp_path):
+    (tmp_path / "not-a-directory").write_text("")
+    cache = make_cache(synthetic_path=tmp_path / "not-a-directory" / "offline.sqlite")
+    answer = api()
+
+    async def synthetic():
+        return dataclasses.replace(await answer(), synthetic=True)
+
+    api.gate = asyncio.Event()
+    tasks = [asyncio.create_task(cache.fetch(request(), synthetic)) for _ in range(5)]
+    await asyncio.sleep(0)
+    api.gate.set()
+    with pytest.warns(ClaudeForceWarning, match="Could not cache an answer"):
+        results = await asyncio.wait_for(asyncio.gather(*tasks), 30)  # a hang guard
+    assert [source for _, source in results].count("shared") == 4
+    assert cache.lookup(request()) is not None  # kept in memory all the same
+
+
 async def test_different_requests_are_not_shared(make_cache, api):
     cache = make_cache()
     await asyncio.gather(cache.fetch(request("a"), api()), cache.fetch(request("b"), api()))
@@ -435,6 +453,14 @@ def test_speedup_is_time_it_would_have_taken_over_time_it_took():
     only_hits = StatsCounter()
     only_hits.hit(latency=1.0, tokens=0, cost=0.0, elapsed=0.0)
     assert only_hits.snapshot().speedup == math.inf
+
+
+async def test_hits_of_a_model_without_a_price_are_counted_not_priced(make_cache, api):
+    cache = make_cache(price=lambda model, tokens_in, tokens_out: None)
+    await cache.fetch(request("a"), api())
+    await cache.fetch(request("a"), api())
+    stats = cache.stats()
+    assert (stats.hits, stats.unpriced, stats.cost_saved, stats.tokens_saved) == (1, 1, 0.0, 150)
 
 
 def test_stats_are_a_frozen_snapshot(make_cache):

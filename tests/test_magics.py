@@ -138,6 +138,7 @@ def test_stream_updates_the_answer_as_it_arrives(ip, server):
         ("refusal", "refused", "declined to answer"),
         ("tool_use", "tool use", "call a tool"),
         ("pause_turn", "paused", "send it again"),
+        ("model_context_window_exceeded", "truncated", "shorten the input"),
     ],
 )
 def test_an_incomplete_answer_is_shown_as_such(ip, server, stop_reason, status, hint):
@@ -146,6 +147,14 @@ def test_an_incomplete_answer_is_shown_as_such(ip, server, stop_reason, status, 
     result = ip.user_ns["r"]
     assert (result.success, result.status, result.stop_reason) == (True, status, stop_reason)
     assert f"{status}: " in bundle["text/plain"] and hint in bundle["text/plain"]
+
+
+def test_an_answer_ended_by_a_stop_sequence_is_complete(ip, server):
+    server.shape_next(stop_reason="stop_sequence")
+    [(bundle, _)] = displayed(ip, "agent", "explainer -o r", "x")
+    result = ip.user_ns["r"]
+    assert (result.success, result.status, result.stop_reason, result.complete) == (True, "ok", "stop_sequence", True)
+    assert "truncated" not in bundle["text/plain"]
 
 
 def test_a_sweep_shows_incomplete_answers_in_its_table_frame_and_progress(ip, server):
@@ -268,6 +277,19 @@ def test_background_sweep_can_be_waited_for(ip, server):
     results = run.wait()
     assert run.done and len(results) == 6 and all(r.success for r in results)
     assert run.progress.finished == 6
+
+
+def test_agent_list_and_show_keep_their_markdown_intact(ip, isolated_env):
+    agents = isolated_env["work"] / ".claude" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "odd.md").write_text(
+        "---\nname: odd\ndescription: a | b <script>x</script>\n---\nPrompt with a fence:\n```py\nx\n```\n"
+    )
+    listing = ip.run_line_magic("agent", "list")._repr_markdown_()
+    [row] = [line for line in listing.splitlines() if "`odd`" in line]
+    assert row.count(" | ") == 3 and "a \\| b &lt;script&gt;" in row and "<script>" not in listing
+    shown = ip.run_line_magic("agent", "show odd")._repr_markdown_()
+    assert "&lt;script&gt;" in shown and shown.rstrip().endswith("```\n````") and "````text\n" in shown
 
 
 def test_line_subcommands(ip, capsys):

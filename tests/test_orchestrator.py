@@ -17,6 +17,7 @@ from claude_force_nb import (
 )
 from claude_force_nb._config import Settings
 from claude_force_nb._errors import ModelNotFoundError
+from claude_force_nb.simulator import LocalServer
 
 
 @pytest.fixture
@@ -251,6 +252,23 @@ async def test_offline_answers_live_in_their_own_cache_file(monkeypatch, isolate
         assert db.execute("SELECT origin, synthetic FROM responses").fetchall() == [("local", 1)]
     with sqlite3.connect(home / "cache.sqlite") as db:
         assert db.execute("SELECT count(*) FROM responses").fetchone() == (0,)
+
+
+async def test_answers_recorded_from_an_endpoint_replay_offline_in_the_default_layout(monkeypatch, isolated_env):
+    # Tutorial 04's route: record with a key against the API, replay in CI with none.
+    monkeypatch.setenv("CLAUDE_FORCE_NB_SIMULATOR_LATENCY", "0")
+    with LocalServer(mark_synthetic=False) as claude:
+        async with AsyncAgentOrchestrator(base_url=claude.url, api_key="k") as recording:
+            recorded = await recording.execute_agent("explainer", "replay me")
+    assert not recorded.synthetic
+    async with AsyncAgentOrchestrator(cache_mode="replay") as ci:
+        assert ci.backend.offline
+        replayed = await ci.execute_agent("explainer", "replay me")
+        missing = await ci.execute_agent("explainer", "never recorded")
+    assert replayed.cached and replayed.output == recorded.output and not replayed.synthetic
+    assert isinstance(missing.error, CacheMissError)
+    with sqlite3.connect(isolated_env["nb-home"] / "cache.sqlite") as db:
+        assert db.execute("SELECT synthetic FROM responses").fetchall() == [(0,)]
 
 
 def test_settings_never_show_the_key_or_secret():

@@ -9,7 +9,7 @@ from IPython.utils.capture import capture_output
 from nbval.plugin import get_sanitize_patterns
 
 from claude_force_nb import AgentResult, AsyncAgentOrchestrator, CacheStats
-from claude_force_nb._notebook.panel import WIDGET_VIEW, StatsPanel, median_latencies, summary_text
+from claude_force_nb._notebook.panel import WIDGET_VIEW, StatsPanel, median_latencies, stat_items, summary_text
 
 CALLS = [("code-reviewer", f"review snippet {i}") for i in range(6)] + [("explainer", "what is a monad?")]
 
@@ -159,7 +159,7 @@ async def test_last_call_redraws_without_refresh(orchestrator, clock):
     assert counting.reads <= 4  # watch, the last call, and at most a trailing redraw or two
 
 
-async def test_quiet_spell_gets_a_trailing_redraw(orchestrator, clock):
+async def test_quiet_spell_gets_a_trailing_redraw(orchestrator, clock, until):
     counting = Counting(orchestrator)
     panel = StatsPanel(counting, timer=clock, interval=0.05)
     batch = orchestrator.batch(CALLS)
@@ -168,8 +168,15 @@ async def test_quiet_spell_gets_a_trailing_redraw(orchestrator, clock):
     for _ in range(20):
         panel.on_update(batch)  # all inside one interval: throttled
     assert counting.reads == 0
-    await asyncio.sleep(0.2)
+    await until(lambda: counting.reads >= 1)
     assert counting.reads == 1
+
+
+def test_unpriced_answers_are_said_beside_the_cost_saved():
+    stats = CacheStats(hits=3, cost_saved=0.25, unpriced=2)
+    cost = next(item for item in stat_items(stats) if item[0] == "cfnb-cost-saved")
+    assert cost[2:] == ("$0.2500", "estimated; 2 answers of models without a price not counted")
+    assert "(estimated; 2 answers" in summary_text(stats, None)
 
 
 def test_median_latency_per_agent_skips_unfinished_and_cancelled():

@@ -1,5 +1,7 @@
 """How one answer and a table of answers look, in each format and for each way an answer can end."""
 
+import pytest
+
 from claude_force_nb import AgentResult
 from claude_force_nb._notebook.render import Answer, footer, table_html, table_text
 from claude_force_nb._request import Completion
@@ -32,9 +34,31 @@ def test_code_format_shows_every_block_and_keeps_them_on_the_result():
     assert [(b.language, b.code) for b in answer.code_blocks] == [("python", "print(1)"), ("sql", "SELECT 1;")]
 
 
+@pytest.mark.parametrize(
+    ("text", "blocks"),
+    [
+        ("```python\nunclosed = 1\n", [("python", "unclosed = 1")]),
+        ("````md\n```py\nx\n```\n````\nafter", [("md", "```py\nx\n```")]),
+        ("~~~ {.python}\na\n~~~", [("python", "a")]),
+        ("inline ```x``` is not a block", []),
+        ("```\n\n  indented\n```", [("", "\n  indented")]),
+    ],
+)
+def test_code_blocks_are_read_as_markdown_reads_them(text, blocks):
+    assert [(b.language, b.code) for b in result(text).code_blocks] == blocks
+
+
+@pytest.mark.parametrize("text", ['{"a": NaN}', "[Infinity]", "-Infinity"])
+def test_nan_and_infinity_are_not_json(text):
+    with pytest.raises(ValueError, match="not JSON"):
+        result(text).json()
+
+
 def test_json_format_renders_json_and_says_when_the_answer_is_not():
     bundle = Answer(result('Here:\n```json\n{"a": [1, 2]}\n```'), "json")._repr_mimebundle_()
     assert bundle["application/json"] == {"a": [1, 2]}
+    assert bundle["text/markdown"].startswith('```json\n{\n  "a": [')
+    assert "<small>" in bundle["text/markdown"]
     plain = Answer(result("no json here"), "json")._repr_mimebundle_()
     assert "application/json" not in plain
     assert "Note: the answer is not JSON, so it is shown as text." in plain["text/plain"]

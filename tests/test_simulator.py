@@ -459,13 +459,24 @@ async def answer(client, stream, **overrides):
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 @pytest.mark.parametrize(
     ("stop_reason", "blocks"),
-    [("max_tokens", ["text"]), ("refusal", []), ("tool_use", ["text", "tool_use"]), ("pause_turn", ["text"])],
+    [
+        ("max_tokens", ["text"]),
+        ("refusal", []),
+        ("tool_use", ["text", "tool_use"]),
+        ("pause_turn", ["text"]),
+        ("stop_sequence", ["text"]),
+        ("model_context_window_exceeded", ["text"]),
+    ],
 )
 async def test_a_test_can_ask_for_each_stop_reason(client, server, stream, stop_reason, blocks):
     server.shape_next(stop_reason=stop_reason)
-    message = await answer(client, stream)
+    message = await answer(client, stream, stop_sequences=["###"])
     assert message.stop_reason == stop_reason
     assert [block.type for block in message.content] == blocks
+    assert message.stop_sequence == ("###" if stop_reason == "stop_sequence" else None)
+    assert message.usage.output_tokens >= 1
+    if stop_reason == "refusal":
+        assert message.usage.output_tokens == 1
     plain = await answer(client, stream)
     assert plain.stop_reason == "end_turn"  # one request only
 

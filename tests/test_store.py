@@ -264,6 +264,19 @@ def test_two_secrets_on_one_file_never_delete_each_others_rows(open_store, db, c
     assert raw(db).execute("SELECT count(*) FROM responses").fetchone()[0] == 40
 
 
+def test_two_secrets_can_each_keep_an_answer_to_the_same_request(open_store, db, clock):
+    mine, theirs = open_store(secrets=[b"mine"]), open_store(secrets=[b"theirs"])
+    mine.put(row("same", "my answer", now=clock.now))
+    mine.flush()
+    theirs.put(row("same", "their answer", now=clock.now))
+    theirs.flush()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CacheIntegrityWarning)  # each notes the other's row once
+        assert mine.get("same", ORIGIN).completion.text == "my answer"
+        assert theirs.get("same", ORIGIN).completion.text == "their answer"
+    assert raw(db).execute("SELECT count(*) FROM responses WHERE key = 'same'").fetchone()[0] == 2
+
+
 def test_rotation_reads_old_rows_and_writes_new_ones(open_store, clock):
     fill(open_store(secrets=[b"old"]), clock, "a")
     rotated = open_store(secrets=[b"new", b"old"])
@@ -593,6 +606,39 @@ def test_damage_found_later_sets_the_file_aside_once_and_the_session_goes_on(ope
         store.flush()
         assert store.get("after", ORIGIN).completion.text == "answer for after"
     assert raw(db).execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def test_two_stores_on_one_damaged_file_set_it_aside_once(open_store, db, clock):
+    # Two kernels on one file: the first to meet the damage rebuilds; the
+    # second must move to the fresh file, not set that one aside in turn.
+    first = filled_then_damaged(open_store, db, clock, zero_a_middle_page)
+    second = open_store()
+    with pytest.warns(CacheIntegrityWarning, match="This session goes on"):
+        [first.get(f"k{i}", ORIGIN) for i in range(300)]
+    first.put(row("rebuilt", now=clock.now))
+    first.flush()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CacheIntegrityWarning)
+        for i in range(300):
+            second.get(f"k{i}", ORIGIN)
+        second.put(row("second", now=clock.now))
+        second.flush()
+    assert len(list(db.parent.glob("cache.sqlite.corrupt-*"))) == 3  # one file set aside, with its -wal and -shm
+    assert second.get("rebuilt", ORIGIN) is not None and first.get("second", ORIGIN) is not None
+
+
+def test_a_rebuilt_file_is_private_whatever_the_umask(open_store, db, clock):
+    previous = os.umask(0)
+    try:
+        store = filled_then_damaged(open_store, db, clock, zero_a_middle_page)
+        with pytest.warns(CacheIntegrityWarning):
+            [store.get(f"k{i}", ORIGIN) for i in range(300)]
+        store.put(row("after", now=clock.now))
+        store.flush()
+    finally:
+        os.umask(previous)
+    for suffix in ("", "-wal", "-shm"):
+        assert stat.S_IMODE(os.stat(f"{db}{suffix}").st_mode) == 0o600, suffix
 
 
 def test_a_tampered_row_and_a_broken_page_raise_nothing(open_store, db, clock):

@@ -1,5 +1,7 @@
 """Values from the notebook as prompt text: whole tables and arrays, a note instead of a screen repr."""
 
+import io
+
 import numpy
 import pandas
 import pytest
@@ -25,6 +27,28 @@ def test_a_frame_over_the_limit_is_cut_at_a_row_with_a_note():
     text, note = as_text(FRAME, "df", limit=100)
     assert len(text) <= 100 and text.splitlines()[-1].count(",") == 1
     assert note.startswith("{df}: sent the first ") and "of 100 rows" in note and "df.iloc[a:b]" in note
+
+
+def test_a_cut_never_splits_a_quoted_multi_line_cell():
+    frame = pandas.DataFrame({"note": [f"line one\nline, two {i}" for i in range(50)], "n": range(50)})
+    text, note = as_text(frame, "df", limit=300)
+    back = pandas.read_csv(io.StringIO(text))
+    assert list(back.columns) == ["note", "n"] and back["note"].tolist() == frame["note"][: len(back)].tolist()
+    assert f"sent the first {len(back)} of 50 rows" in note
+
+
+def test_columns_wider_than_the_limit_send_nothing_and_say_so():
+    wide = pandas.DataFrame({f"column_{i}": [i] for i in range(40)})
+    assert as_text(wide, "df", limit=100) == (
+        None,
+        "{df}: its column names alone exceed 100 characters; send fewer columns.",
+    )
+
+
+def test_a_huge_array_is_cut_from_a_formatted_prefix():
+    text, note = as_text(numpy.arange(10_000_000).reshape(1_000, 10_000), "big", limit=1_000)
+    assert len(text) <= 1_004 and text.replace(" ", "").startswith("[[0,1,2")
+    assert note.startswith("{big}: sent the first 1,000 characters of a 1000x10000 array")
 
 
 def test_a_row_or_series_goes_as_label_value_lines():

@@ -27,7 +27,7 @@ class Entry(NamedTuple):
     # with, because the TTL restarts at promotion.
     deadline: float | None
     tokens: int
-    cost: float
+    cost: float | None  # None for a model without a price
 
 
 class Memory(TTLCache):

@@ -321,7 +321,7 @@ class ResponseCache:
         if row is None:
             return None
         completion = row.completion
-        cost = self._price(row.model, row.input_tokens, row.output_tokens) or 0.0
+        cost = self._price(row.model, row.input_tokens, row.output_tokens)
         if replay and (row.expires <= self._clock() or completion.origin != origin):
             with self._lock:
                 self._counter.file_hits += 1
@@ -371,7 +371,7 @@ class ResponseCache:
     def _entry(self, completion: Completion, model: str) -> Entry:
         # Tokens and cost are worked out once here, so a hit only adds numbers.
         tokens_in, tokens_out = completion.input_tokens, completion.output_tokens
-        cost = self._price(completion.model or model, tokens_in, tokens_out) or 0.0  # unpriced: no saving counted
+        cost = self._price(completion.model or model, tokens_in, tokens_out)
         return Entry(completion, None, tokens_in + tokens_out, cost)
 
     async def _call(self, call: Callable[[], Awaitable[Completion]]) -> Completion:

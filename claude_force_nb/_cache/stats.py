@@ -15,9 +15,11 @@ class CacheStats:
     ``calls`` (requests actually sent) can be lower than ``misses``.
     ``time_saved`` sums the original latencies of hits; ``tokens_saved`` and
     ``cost_saved`` also include shared calls, which cost nothing extra.
-    ``speedup`` is how long the answered requests would have taken without
-    the cache divided by how long they took: (time saved + time in calls) /
-    (time serving hits + time in calls).
+    ``unpriced`` counts the hits and shared calls among those whose model has
+    no price, so they add nothing to ``cost_saved``. ``speedup`` is how long
+    the answered requests would have taken without the cache divided by how
+    long they took: (time saved + time in calls) / (time serving hits + time
+    in calls).
     """
 
     memory_hits: int = 0
@@ -36,6 +38,7 @@ class CacheStats:
     speedup: float = 1.0
     tokens_saved: int = 0
     cost_saved: float = 0.0
+    unpriced: int = 0
     hit_time: float = 0.0
     call_time: float = 0.0
 
@@ -59,6 +62,7 @@ class StatsCounter:
         "time_saved",
         "tokens_saved",
         "trimmed",
+        "unpriced",
     )
 
     def __init__(self) -> None:
@@ -67,20 +71,26 @@ class StatsCounter:
     def reset(self) -> None:
         self.memory_hits = self.file_hits = self.misses = self.shared = 0
         self.calls = self.tampered = self.foreign = self.dropped = self.trimmed = self.evictions = 0
+        self.unpriced = 0
         self.tokens_saved = 0
         self.time_saved = self.cost_saved = self.hit_time = self.call_time = 0.0
 
-    def hit(self, latency: float, tokens: int, cost: float, elapsed: float) -> None:
+    def hit(self, latency: float, tokens: int, cost: float | None, elapsed: float) -> None:
         """Totals shared by memory and file hits; the caller counts which."""
         self.time_saved += latency
-        self.tokens_saved += tokens
-        self.cost_saved += cost
         self.hit_time += elapsed
+        self._saved(tokens, cost)
 
-    def joined(self, tokens: int, cost: float) -> None:
+    def joined(self, tokens: int, cost: float | None) -> None:
         self.shared += 1
+        self._saved(tokens, cost)
+
+    def _saved(self, tokens: int, cost: float | None) -> None:
         self.tokens_saved += tokens
-        self.cost_saved += cost
+        if cost is None:
+            self.unpriced += 1
+        else:
+            self.cost_saved += cost
 
     def called(self, elapsed: float) -> None:
         self.calls += 1
@@ -112,6 +122,7 @@ class StatsCounter:
             speedup=speedup,
             tokens_saved=self.tokens_saved,
             cost_saved=self.cost_saved,
+            unpriced=self.unpriced,
             hit_time=self.hit_time,
             call_time=self.call_time,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -66,13 +68,30 @@ def _list(context: Context, rest: list[str]) -> Document:
     rows = [(agent.name, agent.model or "default", agent.source, agent.description) for agent in registry]
     rows += [("(skipped)", "", path, str(problem)) for path, problem in registry.problems.items()]
     markdown = ["| agent | model | source | description |", "|---|---|---|---|"]
-    markdown += [f"| `{name}` | {model} | {source} | {about} |" for name, model, source, about in rows]
+    markdown += [
+        f"| {_code(name)} | {_cell(model)} | {_cell(source)} | {_cell(about)} |" for name, model, source, about in rows
+    ]
     widths = [max(len(row[c]) for row in [("agent", "model", "source", ""), *rows]) for c in range(3)]
     text = [
         "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
         for row in [("agent", "model", "source", "description"), *rows]
     ]
     return Document("\n".join(markdown), "\n".join(text))
+
+
+def _cell(text: str) -> str:
+    """``text`` as one Markdown table cell: no HTML, no column breaks, one line."""
+    return " ".join(html.escape(text).replace("|", "\\|").split())
+
+
+def _code(text: str) -> str:
+    # A code span's backticks must outnumber any run inside it.
+    ticks = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    return f"{ticks} {_cell(text)} {ticks}" if "`" in text else f"`{_cell(text)}`"
+
+
+def _fence(text: str) -> str:
+    return "`" * max(3, max((len(run) for run in re.findall("`{3,}", text)), default=0) + 1)
 
 
 def _show(context: Context, rest: list[str]) -> Document:
@@ -94,10 +113,11 @@ def _show(context: Context, rest: list[str]) -> Document:
         facts.append(
             f"ignored here: {', '.join(sorted(agent.ignored))} (Claude Code settings with no effect on API calls)"
         )
+    fence = _fence(agent.system_prompt)
     markdown = (
-        f"**{agent.name}** — {agent.description}\n\n"
-        + "".join(f"- {fact}\n" for fact in facts)
-        + f"\n```text\n{agent.system_prompt}\n```"
+        f"**{html.escape(agent.name)}** — {html.escape(agent.description)}\n\n"
+        + "".join(f"- {html.escape(fact)}\n" for fact in facts)
+        + f"\n{fence}text\n{agent.system_prompt}\n{fence}"
     )
     text = (
         f"{agent.name} — {agent.description}\n" + "".join(f"  {fact}\n" for fact in facts) + f"\n{agent.system_prompt}"

@@ -93,7 +93,7 @@ def stat_items(stats: CacheStats) -> list[tuple[str, str, str, str]]:
         ("cfnb-speedup", "speedup", speedup(stats.speedup), ""),
         ("cfnb-time-saved", "time saved", seconds(stats.time_saved), ""),
         ("cfnb-tokens-saved", "tokens saved", str(stats.tokens_saved), ""),
-        ("cfnb-cost-saved", "cost saved", f"${stats.cost_saved:.4f}", "estimated"),
+        ("cfnb-cost-saved", "cost saved", f"${stats.cost_saved:.4f}", _cost_note(stats)),
     ]
     if stats.tampered:
         items.append(("cfnb-tampered", "tampered rows", str(stats.tampered), "failed their signature, removed"))
@@ -104,6 +104,12 @@ def stat_items(stats: CacheStats) -> list[tuple[str, str, str, str]]:
     if stats.trimmed:
         items.append(("cfnb-trimmed", "trimmed", str(stats.trimmed), "oldest answers, to keep the file in bounds"))
     return items
+
+
+def _cost_note(stats: CacheStats) -> str:
+    if not stats.unpriced:
+        return "estimated"
+    return f"estimated; {stats.unpriced} answers of models without a price not counted"
 
 
 def progress_parts(progress: Progress) -> list[tuple[str, str]]:
@@ -156,8 +162,8 @@ def summary_text(stats: CacheStats, batch: Batch | None) -> str:
             f"{stats.hits} hits, {stats.misses} misses"
         ),
         (
-            f"Saved: {seconds(stats.time_saved)}, {stats.tokens_saved} tokens, ${stats.cost_saved:.4f}; "
-            f"speedup {speedup(stats.speedup)}"
+            f"Saved: {seconds(stats.time_saved)}, {stats.tokens_saved} tokens, ${stats.cost_saved:.4f} "
+            f"({_cost_note(stats)}); speedup {speedup(stats.speedup)}"
         ),
     ]
     if stats.tampered:

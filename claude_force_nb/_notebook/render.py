@@ -78,9 +78,12 @@ class Answer:
             except ValueError:
                 foot = f"Note: the answer is not JSON, so it is shown as text.\n{foot}"
             else:
+                pretty = json.dumps(parsed, indent=2, ensure_ascii=False)
+                # Front ends without a JSON viewer show the Markdown, footer included.
                 return {
                     "application/json": parsed,
-                    "text/plain": f"{thought_text}{json.dumps(parsed, indent=2)}\n\n{foot}",
+                    "text/markdown": f"{thought_md}```json\n{pretty}\n```\n\n<small>{html.escape(foot)}</small>",
+                    "text/plain": f"{thought_text}{pretty}\n\n{foot}",
                 }
         if self.format == "code":
             blocks = result.code_blocks or [CodeBlock("", text.strip())]

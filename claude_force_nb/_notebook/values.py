@@ -152,8 +152,9 @@ def _array(array: Any, name: str, limit: int) -> Text:
     part = array
     if array.ndim and array.size * 2 > limit:
         per_row = max(1, array[0].size) if array.ndim > 1 else 1
-        rows = max(1, limit // (2 * per_row))
-        part = array[:rows] if rows * per_row <= limit else array.ravel()[: limit // 2]
+        part = array[: max(1, limit // (2 * per_row))]
+        if part.size * 2 > limit:  # one row alone is too long: cut its last axis too, keeping the nesting
+            part = part[..., : max(1, limit // (2 * max(1, part.size // max(1, part.shape[-1]))))]
     text = numpy.array2string(part, threshold=part.size + 1, max_line_width=120, separator=", ")
     if part is array and len(text) <= limit:
         return Text(text)

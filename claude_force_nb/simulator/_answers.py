@@ -20,7 +20,15 @@ from .._models import KNOWN_MODELS, REJECTS_SAMPLING
 # so a truncated answer is a prefix of the full one, as at temperature 0.
 _HASHED = ("model", "system", "messages", "temperature", "top_p", "top_k", "tools", "tool_choice")
 
-STOP_REASONS = ("end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal")
+STOP_REASONS = (
+    "end_turn",
+    "max_tokens",
+    "stop_sequence",
+    "tool_use",
+    "pause_turn",
+    "refusal",
+    "model_context_window_exceeded",
+)
 
 # One "token" is a word with its trailing whitespace; joining them restores the text.
 _WORD = re.compile(r"\S+\s*")
@@ -228,12 +236,14 @@ def make_answer(body: Mapping[str, Any], shape: Shape | None = None) -> Answer:
         text, stop_reason, stop_sequence = "".join(words[:max_tokens]).rstrip(), "max_tokens", None
         words = words[:max_tokens]
     blocks: list[dict[str, Any]] = _thinking(body, shape)
-    if shape.stop_reason in ("max_tokens", "pause_turn"):
+    if shape.stop_reason in ("max_tokens", "pause_turn", "model_context_window_exceeded", "stop_sequence"):
         # Cut where a long answer would be: halfway.
         words = words[: max(1, len(words) // 2)]
         text, stop_reason, stop_sequence = "".join(words).rstrip(), shape.stop_reason, None
+        if stop_reason == "stop_sequence":
+            stop_sequence = next(iter(body.get("stop_sequences") or ()), "STOP")
     elif shape.stop_reason == "refusal":
-        blocks, text, stop_reason, stop_sequence = [], "", "refusal", None
+        blocks, text, stop_reason, stop_sequence, words = [], "", "refusal", None, []
     elif shape.stop_reason == "tool_use":
         text, stop_reason, stop_sequence = "I will look that up first.", "tool_use", None
     if text:

@@ -187,7 +187,9 @@ class MessagesHandler(BaseHTTPRequestHandler):
 
     def _write(self, status: int, headers: dict[str, str], body: bytes | list[bytes], request_id: str) -> None:
         reason = _REASONS.get(status) or self.responses.get(status, ("Error",))[0]
-        lines = [f"HTTP/1.1 {status} {reason}", f"request-id: {request_id}", f"{SYNTHETIC_HEADER}: 1"]
+        lines = [f"HTTP/1.1 {status} {reason}", f"request-id: {request_id}"]
+        if self.server.state.mark_synthetic:
+            lines.append(f"{SYNTHETIC_HEADER}: 1")
         if isinstance(body, list):
             lines += ["content-type: text/event-stream; charset=utf-8", "cache-control: no-cache"]
             lines.append("transfer-encoding: chunked")

@@ -17,8 +17,10 @@ class LocalServer:
     ``latency`` (seconds) delays every answer; a request header
     ``x-simulator-latency`` overrides it for that request. ``faults`` injects
     errors into valid ``/v1/messages`` requests; ``log`` records every request
-    (the newest ``log_limit`` to ``2 * log_limit`` of them). Everything the
-    handlers share lives in ``state``.
+    (the newest ``log_limit`` to ``2 * log_limit`` of them). Every answer is
+    marked synthetic (a response header) unless ``mark_synthetic`` is False,
+    which lets a test stand the server in for Claude. Everything the handlers
+    share lives in ``state``.
     """
 
     def __init__(
@@ -31,9 +33,11 @@ class LocalServer:
         seed: int = 0,
         log_limit: int = DEFAULT_LOG_LIMIT,
         timer: Callable[[], float] = time.monotonic,
+        mark_synthetic: bool = True,
     ):
         self.host = host
         self.state = ServerState(latency=latency, api_key=api_key, seed=seed, log_limit=log_limit, timer=timer)
+        self.state.mark_synthetic = mark_synthetic
         self._requested_port = port
         self._httpd: MessagesHTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -51,6 +51,7 @@ class ServerState:
     ):
         self.latency = latency  # checked by the property below
         self.api_key = api_key
+        self.mark_synthetic = True
         self.timer = timer
         self.faults = Faults(seed)
         self.log: list[RequestRecord] = []
