@@ -42,7 +42,7 @@ class Writer:
         *,
         on_error: Callable[[BaseException | None, list[tuple[str, tuple]]], None],
         batch_size: int = 512,
-        linger: float = 0.01,
+        linger: float = 0.002,
     ):
         self._connect = connect
         self._on_error = on_error
