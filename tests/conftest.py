@@ -30,10 +30,11 @@ def _session_server():
 
 @pytest.fixture
 def server(_session_server: LocalServer) -> LocalServer:
-    """The shared local server, with an empty log, no faults, no latency and any key accepted."""
+    """The shared local server, with an empty log, no faults, no latency, no rate limits and any key accepted."""
     _session_server.reset()
     _session_server.latency = 0.0
     _session_server.api_key = None
+    _session_server.rate_limits = None
     return _session_server
 
 

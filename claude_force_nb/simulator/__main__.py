@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 
+from ._limits import RateLimits
 from ._server import LocalServer
 
 DEFAULT_PORT = 8765
@@ -18,10 +19,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port (default: %(default)s)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each answer")
     parser.add_argument("--api-key", default=None, help="accept only this key (default: any key)")
+    limits = parser.add_argument_group("rate limits", "enforced as the API does, with its headers and 429s")
+    limits.add_argument("--rpm", type=int, help="requests per minute")
+    limits.add_argument("--itpm", type=int, help="input tokens per minute")
+    limits.add_argument("--otpm", type=int, help="output tokens per minute")
+    limits.add_argument("--minute", type=float, default=60.0, help="seconds a minute lasts (default: %(default)s)")
     args = parser.parse_args(argv)
-
     try:
-        server = LocalServer(args.host, args.port, args.latency, api_key=args.api_key).start()
+        rate_limits = RateLimits(args.rpm, args.itpm, args.otpm, args.minute)
+        server = LocalServer(args.host, args.port, args.latency, api_key=args.api_key, rate_limits=rate_limits)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        server.start()
     except OSError as exc:
         parser.exit(1, f"Cannot listen on {args.host}:{args.port}: {exc.strerror}. Pick another --port.\n")
     done = threading.Event()
@@ -33,10 +43,22 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, lambda *_: done.set())
     try:
         print(f"Serving synthetic Messages API answers (not Claude) at {server.url} - Ctrl-C to stop.", flush=True)
+        if rate_limits.any:
+            print(f"Rate limits: {_describe(rate_limits)}.", flush=True)
         done.wait()
     finally:
         server.stop()
     return 0
+
+
+def _describe(limits: RateLimits) -> str:
+    named = [
+        (limits.requests, "requests"),
+        (limits.input_tokens, "input tokens"),
+        (limits.output_tokens, "output tokens"),
+    ]
+    minute = "minute" if limits.minute == 60 else f"{limits.minute:g} s"
+    return ", ".join(f"{value:,} {name}" for value, name in named if value is not None) + f" per {minute}"
 
 
 if __name__ == "__main__":

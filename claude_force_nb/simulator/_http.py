@@ -14,6 +14,7 @@ from .. import _checks as checks
 from .._request import SYNTHETIC_HEADER
 from . import _answers, _wire
 from ._faults import DEFAULT_EVENTS_BEFORE_ERROR, DEFAULT_SLOW_SECONDS, ERRORS, Fault
+from ._limits import retry_headers
 from ._state import MAX_LATENCY, RequestRecord, ServerState
 
 LATENCY_HEADER = "x-simulator-latency"
@@ -135,35 +136,49 @@ class MessagesHandler(BaseHTTPRequestHandler):
             return self._error(404, "not_found_error", str(exc), rid)
         except _answers.InvalidRequest as exc:
             return self._error(400, "invalid_request_error", str(exc), rid)
-        state.sleep(latency)
         if count_only:
+            state.sleep(latency)
             return 200, {}, _json({"input_tokens": _answers.count_input_tokens(body)})
+        if state.limiter is not None:
+            admission = state.limiter.admit(_answers.count_input_tokens(body), body["max_tokens"])
+            if admission.wait:
+                headers = admission.headers | retry_headers(admission.wait)
+                return 429, headers, _json(_wire.error_json("rate_limit_error", admission.message(), rid))
+        state.sleep(latency)
         return self._message(state, record, body)
 
     def _message(self, state: ServerState, record: RequestRecord, body: dict[str, Any]) -> _Reply | None:
         """Answer a valid ``/v1/messages`` request, unless a fault says otherwise."""
         rid = record.request_id
         record.stream = stream = bool(body.get("stream"))
+
+        def limits(used: int) -> dict[str, str]:
+            # Gives back the output tokens reserved at admission that the answer did not use.
+            return state.limiter.settle(body["max_tokens"], used) if state.limiter is not None else {}
+
         fault = state.faults.take()
         if fault is not None:
             record.fault = fault.kind
             if fault.kind == "drop":
+                limits(0)
                 return None
             if fault.kind == "slow":
                 state.sleep(float(fault.options.get("seconds", DEFAULT_SLOW_SECONDS)))
             elif fault.kind in ERRORS or not stream:  # stream_error on a plain request is a 529
-                return self._fault_error(fault, rid)
+                status, fault_headers, fault_body = self._fault_error(fault, rid)
+                return status, limits(0) | fault_headers, fault_body
         answer = _answers.make_answer(body, state.take_shape())
+        headers = limits(answer.output_tokens)
         message_id = "msg_" + secrets.token_hex(12)
         if not stream:
-            return 200, {}, _json(_wire.message_json(answer, message_id=message_id, model=body["model"]))
+            return 200, headers, _json(_wire.message_json(answer, message_id=message_id, model=body["model"]))
         events = list(_wire.stream_events(answer, message_id=message_id, model=body["model"]))
         if fault is not None and fault.kind == "stream_error":
             keep = 3 + int(fault.options.get("after", DEFAULT_EVENTS_BEFORE_ERROR))  # start, block start, ping
             _, kind, message = ERRORS["529"]
             error = _wire.error_json(kind, fault.options.get("message", message), rid)
             events = [*events[:keep], _wire.sse("error", error)]
-        return 200, {}, events
+        return 200, headers, events
 
     def _auth_problem(self, state: ServerState) -> str | None:
         key = self.headers.get("x-api-key")

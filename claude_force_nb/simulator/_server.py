@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from ._faults import Faults
 from ._http import MessagesHTTPServer
+from ._limits import RateLimits
 from ._state import DEFAULT_LOG_LIMIT, RequestRecord, ServerState
 
 
@@ -17,7 +18,8 @@ class LocalServer:
     ``latency`` (seconds) delays every answer; a request header
     ``x-simulator-latency`` overrides it for that request. ``faults`` injects
     errors into valid ``/v1/messages`` requests; ``log`` records every request
-    (the newest ``log_limit`` to ``2 * log_limit`` of them). Every answer is
+    (the newest ``log_limit`` to ``2 * log_limit`` of them); ``rate_limits``
+    enforces requests and tokens per minute. Every answer is
     marked synthetic (a response header) unless ``mark_synthetic`` is False,
     which lets a test stand the server in for Claude. Everything the handlers
     share lives in ``state``.
@@ -34,10 +36,12 @@ class LocalServer:
         log_limit: int = DEFAULT_LOG_LIMIT,
         timer: Callable[[], float] = time.monotonic,
         mark_synthetic: bool = True,
+        rate_limits: RateLimits | None = None,
     ):
         self.host = host
         self.state = ServerState(latency=latency, api_key=api_key, seed=seed, log_limit=log_limit, timer=timer)
         self.state.mark_synthetic = mark_synthetic
+        self.state.rate_limits = rate_limits
         self._requested_port = port
         self._httpd: MessagesHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -93,6 +97,15 @@ class LocalServer:
         self.state.shape_next(stop_reason=stop_reason, thinking=thinking)
 
     # The state's settings and counters, read and set on the server for convenience.
+
+    @property
+    def rate_limits(self) -> RateLimits | None:
+        """Requests and tokens per (scaled) minute, enforced as the API does; None for no limits."""
+        return self.state.rate_limits
+
+    @rate_limits.setter
+    def rate_limits(self, limits: RateLimits | None) -> None:
+        self.state.rate_limits = limits
 
     @property
     def latency(self) -> float:

@@ -13,6 +13,7 @@ from .. import _checks as checks
 from .._config import MAX_SIMULATOR_LATENCY as MAX_LATENCY
 from ._answers import Shape
 from ._faults import Faults
+from ._limits import Limiter, RateLimits
 
 DEFAULT_LOG_LIMIT = 10_000
 
@@ -53,6 +54,7 @@ class ServerState:
         self.api_key = api_key
         self.mark_synthetic = True
         self.timer = timer
+        self.limiter: Limiter | None = None
         self.faults = Faults(seed)
         self.log: list[RequestRecord] = []
         self.log_limit = log_limit
@@ -74,6 +76,15 @@ class ServerState:
     @latency.setter
     def latency(self, seconds: float) -> None:
         self._latency = checks.delay("latency", seconds, high=MAX_LATENCY)
+
+    @property
+    def rate_limits(self) -> RateLimits | None:
+        """The organisation's limits, or None for none; setting them starts with full buckets."""
+        return self.limiter.limits if self.limiter is not None else None
+
+    @rate_limits.setter
+    def rate_limits(self, limits: RateLimits | None) -> None:
+        self.limiter = Limiter(limits, self.timer, time.time) if limits is not None and limits.any else None
 
     def record(self, record: RequestRecord) -> None:
         """Add a request to the log."""
