@@ -11,6 +11,18 @@ from typing import Any, NamedTuple
 _OPEN = re.compile(r" {0,3}(?P<fence>`{3,}(?=[^`]*$)|~{3,})\s*(?P<info>\S*)")
 
 
+def printable(text: str) -> str:
+    """``text`` with lone surrogates written as ``\\udXXX`` escapes, so that it can be encoded and sent.
+
+    ``json.loads`` and a cut emoji both make them; a kernel cannot put one in a message.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 class CodeBlock(NamedTuple):
     """One fenced block: its language tag ("" when none) and its code."""
 

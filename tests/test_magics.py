@@ -429,8 +429,32 @@ def test_a_bad_setting_is_refused_when_set_and_the_old_one_kept(ip, server, capl
 
 def test_out_names_a_builtin_with_a_note(ip, capsys):
     ip.run_cell_magic("agent", "explainer -o print;", "x")
-    assert "hides Python's built-in print()" in capsys.readouterr().out
+    assert "hides Python's built-in print in this notebook" in capsys.readouterr().out
     del ip.user_ns["print"]
+
+
+@pytest.mark.parametrize("name", ["__builtins__", "_oh", "_", "__", "_i3", "_12", "Out", "get_ipython", "__name__"])
+def test_out_refuses_the_names_ipython_keeps(ip, name):
+    kept = ip.user_ns.get(name)
+    with pytest.raises(UsageError, match=f"-o/--out cannot use {name}: IPython keeps that name"):
+        ip.run_cell_magic("agent", f"explainer -o {name};", "x")
+    assert ip.user_ns.get(name) is kept
+
+
+def test_a_usage_error_repeating_a_lone_surrogate_is_escaped(ip):
+    with pytest.raises(UsageError) as caught:
+        ip.run_cell_magic("agent", "explainer --bogus \ud83d", "x")
+    assert "\\ud83d" in str(caught.value)
+    str(caught.value).encode("utf-8")
+
+
+def test_an_item_with_a_lone_surrogate_displays_escaped(ip, server):
+    ip.user_ns["words"] = ["\ud83d", "fine"]
+    ip.run_cell_magic("agents", "explainer --over words --no-panel -o rs;", "Say {item}")
+    bundle = ip.user_ns["rs"]._repr_mimebundle_()
+    assert "\\ud83d" in bundle["text/plain"]
+    for text in bundle.values():
+        text.encode("utf-8")
 
 
 def test_format_applies_to_a_sweeps_answers(ip, server):

@@ -33,10 +33,11 @@ from .._errors import AgentNotFoundError, CacheFileError, ClaudeForceError
 from .._models import resolve_model
 from .._orchestrator import AsyncAgentOrchestrator
 from .._results import AgentResult
+from .._text import printable
 from . import commands as _commands
 from . import loop as _loop
 from .background import BackgroundRun
-from .options import call_options, common_arguments, parse, split, strip_quiet
+from .options import call_options, common_arguments, parse, sendable_errors, split, strip_quiet
 from .render import FORMATS, Answer
 from .resultset import Results
 from .sweep import cell_task, sweep_calls
@@ -204,6 +205,7 @@ class AgentMagics(Magics):
 
     # -- %%agent -----------------------------------------------------------
 
+    @sendable_errors
     @magic_arguments.magic_arguments(name="%agent")  # shown as %%agent: the parser adds one %
     @magic_arguments.argument("agent", nargs="?", help="agent name (default: AgentMagics.default_agent)")
     @magic_arguments.argument("-m", "--model", help="model to use instead of the agent's")
@@ -254,7 +256,7 @@ class AgentMagics(Magics):
             now = time.monotonic()
             if now - last >= STREAM_REFRESH_SECONDS:
                 last = now
-                handle.update({"text/plain": "".join(chunks)}, raw=True)
+                handle.update({"text/plain": printable("".join(chunks))}, raw=True)
 
         result = _loop.run(self.orchestrator.run(call, on_text=on_text))
         handle.update(Answer(result, fmt)._repr_mimebundle_(), raw=True)
@@ -262,6 +264,7 @@ class AgentMagics(Magics):
 
     # -- %%agents ----------------------------------------------------------
 
+    @sendable_errors
     @magic_arguments.magic_arguments(name="%agents")
     @magic_arguments.argument("agents", nargs="*", help="one or more agent names")
     @magic_arguments.argument("--over", metavar="VAR", help="sweep the cell over the items of VAR ({item} in the cell)")
@@ -368,6 +371,7 @@ class AgentMagics(Magics):
 
     # -- %agent ------------------------------------------------------------
 
+    @sendable_errors
     @line_magic("agent")  # type: ignore[arg-type]  # IPython types line_magic(name)(func) as uncallable
     def agent_command(self, line: str) -> Any:
         """Housekeeping: %agent list | show NAME | stats | cache info|verify|prune|clear [--yes] | config | help."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import keyword
+import re
 import shlex
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -13,6 +15,7 @@ from IPython.core.error import UsageError
 
 from .. import _checks as checks
 from .._models import resolve_model
+from .._text import printable
 from .render import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,6 +33,22 @@ _COMMON = (
     magic_arguments.argument("--raw", action="store_true", help="send the cell as is, without {name} interpolation"),
     magic_arguments.argument("--fence", action="store_true", help="wrap interpolated values as delimited data blocks"),
 )
+
+
+def sendable_errors(magic: F) -> F:
+    """Re-raise a magic's UsageError with lone surrogates escaped: one the kernel cannot send never ends the cell."""
+
+    @functools.wraps(magic)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return magic(*args, **kwargs)
+        except UsageError as exc:
+            message = str(exc)
+            if printable(message) == message:
+                raise
+            raise UsageError(printable(message)) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def common_arguments(func: F) -> F:
@@ -90,11 +109,19 @@ def models(names: str) -> list[str]:
 
 
 def check_variable(name: str) -> None:
-    """A name ``-o`` may assign to: an identifier and not a keyword; shadowing a builtin gets a note."""
+    """A name ``-o`` may assign to: an identifier, not a keyword, not one IPython keeps; a builtin gets a note."""
     if not name.isidentifier() or keyword.iskeyword(name):
         raise UsageError(f"-o/--out needs a variable name, got {name!r}.")
+    if name in _IPYTHON_NAMES or _KEPT_BY_IPYTHON.fullmatch(name):
+        raise UsageError(f"-o/--out cannot use {name}: IPython keeps that name for itself; choose another.")
     if hasattr(builtins, name):
-        print(f"Note: -o {name} hides Python's built-in {name}() in this notebook (del {name} brings it back).")
+        print(f"Note: -o {name} hides Python's built-in {name} in this notebook (del {name} brings it back).")
+
+
+# Names the shell reads or rewrites: magics run through get_ipython(), every
+# output lands in _ and Out, and dunders such as __builtins__ hold the language.
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "_ih", "_oh", "_dh"})
+_KEPT_BY_IPYTHON = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|__\w+__")
 
 
 def call_options(args: Any) -> dict[str, Any]:

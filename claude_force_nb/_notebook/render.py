@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._results import AgentResult
-from .._text import CodeBlock
+from .._text import CodeBlock, printable
 
 FORMATS = ("markdown", "text", "code", "json")
 
@@ -54,6 +54,17 @@ def error_line(result: AgentResult) -> str:
     return result.errors[0] if result.errors else result.status
 
 
+def sendable(value: Any) -> Any:
+    """A display bundle (or a part of it) whose strings a kernel message can carry: no lone surrogates."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {sendable(k): sendable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [sendable(v) for v in value]
+    return value
+
+
 class Answer:
     """One result, displayed in the chosen format with a footer (and its thinking, collapsed)."""
 
@@ -62,6 +73,9 @@ class Answer:
         self.format = fmt
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return sendable(self._bundle())
+
+    def _bundle(self) -> dict[str, Any]:
         result = self.result
         if not result.success:
             message = f"{result.agent_name} {result.status}: {error_line(result)}"

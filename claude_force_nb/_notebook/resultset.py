@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
 from .._results import AgentResult
-from .render import table_html, table_text
+from .render import sendable, table_html, table_text
 
 COLUMNS = (
     "agent",
@@ -107,7 +107,7 @@ class Results(Sequence[AgentResult]):
         return pd.DataFrame.from_records(self.to_records(), columns=list(COLUMNS))
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return {"text/html": table_html(self._results, self.format), "text/plain": table_text(self._results)}
+        return sendable({"text/html": table_html(self._results, self.format), "text/plain": table_text(self._results)})
 
     def __repr__(self) -> str:
         ok = sum(r.success for r in self._results)
