@@ -40,6 +40,9 @@ class Counted:
         self.redraws += 1
         return self.orchestrator.stats()
 
+    def pace(self):
+        return self.orchestrator.pace()
+
 
 async def one_sweep(orchestrator: AsyncAgentOrchestrator, calls: list, with_panel: bool) -> tuple[float, int, int]:
     """Seconds for one sweep, with the number of updates and redraws."""

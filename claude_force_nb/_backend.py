@@ -10,17 +10,19 @@ on a free loopback port and says so once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 import time
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from ._config import DEFAULT_MAX_RETRIES, DEFAULT_MODEL, ENV_API_KEY, ENV_AUTH_TOKEN, ENV_BASE_URL, Settings
 from ._errors import CallError, CallTimeoutError, ClaudeForceWarning
+from ._pacing import Pace, Pacer
 from ._request import SYNTHETIC_HEADER, Completion, Request
 
 if TYPE_CHECKING:
@@ -74,6 +76,9 @@ class Backend(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
 
+    def pace(self) -> Pace | None:
+        """How fast calls go out and the rate limit they ride; None before any call."""
+
 
 def endpoint(url: str) -> str:
     """``url`` normalised, as the cache files answers: scheme and host lower-case, no default port, no end slash."""
@@ -110,6 +115,7 @@ class AnthropicBackend:
         max_retries: int = DEFAULT_MAX_RETRIES,
         settings: Settings | None = None,
         timer: Callable[[], float] = time.perf_counter,
+        pace: bool = True,
         **client_options: Any,
     ):
         settings = settings or Settings.from_env()
@@ -125,6 +131,9 @@ class AnthropicBackend:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anthropic.AsyncAnthropic] = (
             weakref.WeakKeyDictionary()
         )
+        # One pacer per client: its buckets wait on that client's loop.
+        self._pacers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pacer | None] = weakref.WeakKeyDictionary()
+        self._pacing = pace
         self._lock = threading.Lock()
 
     @property
@@ -168,13 +177,27 @@ class AnthropicBackend:
         with self._lock:  # the kernel's loop and a background sweep's both ask for theirs
             client = self._clients.get(loop)
             if client is None:
-                client = self._clients[loop] = self._new_client()
+                pacer = self._pacers[loop] = Pacer(self.origin) if self._pacing else None
+                client = self._clients[loop] = self._new_client(pacer)
         return client
 
-    def _new_client(self) -> anthropic.AsyncAnthropic:
+    def pace(self) -> Pace | None:
+        """The pace of the loop that sent a call most recently."""
+        with self._lock:
+            paces = [pacer.pace() for pacer in self._pacers.values() if pacer is not None]
+        return max(paces, key=lambda pace: pace.requests_per_second, default=None)
+
+    def _finished(self, kwargs: dict[str, Any], usage: Any) -> None:
+        pacer = self._pacers.get(asyncio.get_running_loop())
+        if pacer is not None and isinstance(usage, dict):
+            pacer.finished(kwargs, usage)
+
+    def _new_client(self, pacer: Pacer | None) -> anthropic.AsyncAnthropic:
         import anthropic
 
         options: dict[str, Any] = {"max_retries": self.max_retries, **self._client_options}
+        if pacer is not None:
+            options["middleware"] = [pacer, *options.get("middleware", ())]
         base_url = self.base_url
         if base_url != PUBLIC_BASE_URL:
             options["base_url"] = base_url
@@ -188,10 +211,13 @@ class AnthropicBackend:
     async def complete(self, request: Request, *, timeout: float | None = None) -> Completion:
         """One ``messages.create`` call; SDK errors become :class:`CallError`."""
         # The client (and the SDK import behind it, a second or more) comes
-        # first: the deadline is for the answer, not for loading the library.
+        # first: the deadline is for the answer, not for loading the library,
+        # nor for waiting until the rate limits let the call go.
         client = self.client()
         _note_deprecated(request.model)
-        return await _within(self._create(client, request, timeout), timeout)
+        kwargs = request.to_kwargs()
+        async with self._admitted(kwargs):
+            return await _within(self._create(client, kwargs, timeout), timeout)
 
     async def stream(
         self, request: Request, on_text: Callable[[str], object], *, timeout: float | None = None
@@ -199,12 +225,25 @@ class AnthropicBackend:
         """Stream the answer, calling ``on_text`` with each chunk; return the final message."""
         client = self.client()
         _note_deprecated(request.model)
-        return await _within(self._stream(client, request, on_text, timeout), timeout)
+        kwargs = request.to_kwargs()
+        async with self._admitted(kwargs):
+            return await _within(self._stream(client, kwargs, on_text, timeout), timeout)
 
-    async def _create(self, client: anthropic.AsyncAnthropic, request: Request, timeout: float | None) -> Completion:
+    @contextlib.asynccontextmanager
+    async def _admitted(self, kwargs: dict[str, Any]) -> AsyncIterator[None]:
+        """Wait until the rate limits admit the call's first attempt; its retries are admitted as they come."""
+        pacer = self._pacers.get(asyncio.get_running_loop())
+        if pacer is None:
+            yield
+            return
+        async with pacer.admitted(kwargs):
+            yield
+
+    async def _create(
+        self, client: anthropic.AsyncAnthropic, kwargs: dict[str, Any], timeout: float | None
+    ) -> Completion:
         import anthropic  # loaded by client() by now
 
-        kwargs = request.to_kwargs()
         if timeout is not None:
             kwargs["timeout"] = timeout
         start = self._timer()
@@ -215,19 +254,19 @@ class AnthropicBackend:
             message = await response.json()
         except anthropic.AnthropicError as exc:
             raise self._error(exc) from exc
+        self._finished(kwargs, message.get("usage"))
         synthetic = SYNTHETIC_HEADER in response.headers
         return Completion(message, self._timer() - start, response.request_id, self.origin, synthetic)
 
     async def _stream(
         self,
         client: anthropic.AsyncAnthropic,
-        request: Request,
+        kwargs: dict[str, Any],
         on_text: Callable[[str], object],
         timeout: float | None,
     ) -> Completion:
         import anthropic
 
-        kwargs = request.to_kwargs()
         if timeout is not None:
             kwargs["timeout"] = timeout
         start = self._timer()
@@ -241,6 +280,7 @@ class AnthropicBackend:
         except anthropic.AnthropicError as exc:
             raise self._error(exc) from exc
         answer = message.model_dump(mode="json", exclude_none=True)
+        self._finished(kwargs, answer.get("usage"))
         return Completion(answer, self._timer() - start, request_id, self.origin, synthetic)
 
     async def aclose(self) -> None:

@@ -28,6 +28,7 @@ from ._config import (
 )
 from ._errors import AgentNotFoundError, ModelNotFoundError
 from ._models import resolve_model
+from ._pacing import Pace
 from ._pricing import DEFAULT_PRICES, estimate_cost
 from ._request import Completion, Request
 from ._results import AgentResult, failure
@@ -63,6 +64,7 @@ class AsyncAgentOrchestrator:
         cache: ResponseCache | None = None,
         settings: Settings | None = None,
         timer: Callable[[], float] = time.perf_counter,
+        pace: bool = True,
     ):
         settings = settings or Settings.from_env()
         self.settings = settings
@@ -74,7 +76,7 @@ class AsyncAgentOrchestrator:
         self.prices = dict(prices) if prices is not None else dict(DEFAULT_PRICES)
         self.agents = agents or AgentRegistry(user_home=settings.user_home)
         self.backend: Backend = backend or AnthropicBackend(
-            api_key=api_key, base_url=base_url, max_retries=max_retries, settings=settings
+            api_key=api_key, base_url=base_url, max_retries=max_retries, settings=settings, pace=pace
         )
         if cache is None and enable_cache:
             ttl_hours = DEFAULT_CACHE_TTL_HOURS if cache_ttl_hours is None else cache_ttl_hours
@@ -345,6 +347,10 @@ class AsyncAgentOrchestrator:
         cancels the calls still in flight.
         """
         return await self.batch(tasks, **options).wait()
+
+    def pace(self) -> Pace | None:
+        """How fast calls go out and the rate limit they ride (from the API's headers); None before any call."""
+        return self.backend.pace()
 
     def stats(self) -> CacheStats:
         """A snapshot of the cache's statistics."""

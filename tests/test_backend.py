@@ -44,6 +44,9 @@ class QueueBackend:
     async def aclose(self) -> None:
         pass
 
+    def pace(self):
+        return None
+
 
 async def test_the_orchestrator_runs_on_any_backend():
     backend = QueueBackend()

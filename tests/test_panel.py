@@ -10,6 +10,7 @@ from nbval.plugin import get_sanitize_patterns
 
 from claude_force_nb import AgentResult, AsyncAgentOrchestrator, CacheStats
 from claude_force_nb._notebook.panel import WIDGET_VIEW, StatsPanel, median_latencies, stat_items, summary_text
+from claude_force_nb.simulator import LocalServer, RateLimits
 
 CALLS = [("code-reviewer", f"review snippet {i}") for i in range(6)] + [("explainer", "what is a monad?")]
 
@@ -24,6 +25,9 @@ class Counting:
     def stats(self) -> CacheStats:
         self.reads += 1
         return self.orchestrator.stats()
+
+    def pace(self):
+        return self.orchestrator.pace()
 
 
 @pytest.fixture
@@ -172,6 +176,22 @@ async def test_quiet_spell_gets_a_trailing_redraw(orchestrator, clock, until):
     assert counting.reads == 1
 
 
+async def test_the_panel_shows_the_pace_and_the_limit_it_rides():
+    limited = LocalServer(rate_limits=RateLimits(requests=30, minute=1.0)).start()
+    async with AsyncAgentOrchestrator(base_url=limited.url, api_key="test", enable_cache=False) as orchestrator:
+        panel = await sweep(orchestrator)
+        bundle = panel._repr_mimebundle_()
+    limited.stop()
+    assert re.search(r"Pace: [\d.]+ requests/s, riding 30 requests per ", bundle["text/plain"])
+    assert "cfnb-pace" in bundle["text/html"] and "riding 30 requests" in state(panel, "cfnb-pace")["value"]
+
+
+async def test_no_pace_line_where_no_limits_are_reported(orchestrator):
+    panel = await sweep(orchestrator)
+    assert "Pace:" not in panel._repr_mimebundle_()["text/plain"]
+    assert state(panel, "cfnb-pace")["value"] == ""
+
+
 def test_unpriced_answers_are_said_beside_the_cost_saved():
     stats = CacheStats(hits=3, cost_saved=0.25, unpriced=2)
     cost = next(item for item in stat_items(stats) if item[0] == "cfnb-cost-saved")
@@ -192,13 +212,16 @@ def test_median_latency_per_agent_skips_unfinished_and_cancelled():
 
 
 class Fixed:
-    """Anything with ``stats()`` will do for the panel."""
+    """Anything with ``stats()`` and ``pace()`` will do for the panel."""
 
     def __init__(self, stats: CacheStats):
         self._stats = stats
 
     def stats(self) -> CacheStats:
         return self._stats
+
+    def pace(self):
+        return None
 
 
 def test_tampered_rows_show_only_when_there_are_some():

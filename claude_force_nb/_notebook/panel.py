@@ -35,6 +35,7 @@ import ipywidgets as widgets
 
 from .._batch import Batch, Progress
 from .._cache import CacheStats
+from .._pacing import Pace
 from .._results import AgentResult
 
 if TYPE_CHECKING:
@@ -154,7 +155,14 @@ def latency_html(latencies: dict[str, tuple[float, int]]) -> str:
     return f'<table class="cfnb-latency" style="font-size:90%"><tr>{head}</tr>{rows}</table>'
 
 
-def summary_text(stats: CacheStats, batch: Batch | None) -> str:
+def pace_text(pace: Pace | None) -> str | None:
+    """The pace line, when the API reports rate limits (or refused a call); None otherwise."""
+    if pace is None or not (pace.limits or pace.rate_limited):
+        return None
+    return f"Pace: {pace.describe()}"
+
+
+def summary_text(stats: CacheStats, batch: Batch | None, pace: Pace | None = None) -> str:
     """The text/plain form: fixed words and numbers."""
     lines = [
         (
@@ -179,10 +187,13 @@ def summary_text(stats: CacheStats, batch: Batch | None) -> str:
         latencies = median_latencies(batch.results)
         medians = ", ".join(f"{agent} {seconds(m)} ({n})" for agent, (m, n) in latencies.items())
         lines.append(f"Median latency: {medians or 'no calls finished yet'}")
+    paced = pace_text(pace)
+    if paced:
+        lines.append(paced)
     return "\n".join(lines)
 
 
-def summary_html(stats: CacheStats, batch: Batch | None) -> str:
+def summary_html(stats: CacheStats, batch: Batch | None, pace: Pace | None = None) -> str:
     """The text/html form, for renderers without widgets."""
     parts = [stats_html(stats)]
     if batch is not None:
@@ -192,6 +203,9 @@ def summary_html(stats: CacheStats, batch: Batch | None) -> str:
             f'max="{progress.total}"></progress> <span class="cfnb-progress-text">{progress_html(progress)}</span>'
             f"{latency_html(median_latencies(batch.results))}</div>"
         )
+    paced = pace_text(pace)
+    if paced:
+        parts.append(f'<div class="cfnb-pace"><small>{html.escape(paced)}</small></div>')
     return f'<div class="cfnb-panel cfnb-static">{"".join(parts)}</div>'
 
 
@@ -228,12 +242,14 @@ class StatsPanel:
         self._counts.add_class("cfnb-progress-text")
         self._latency = widgets.HTML()
         self._latency.add_class("cfnb-latency")
+        self._pace = widgets.HTML()
+        self._pace.add_class("cfnb-pace")
         heading = widgets.HTML("<b>Sweep</b>")
         self._sweep = widgets.VBox(
             [heading, widgets.HBox([self._bar, self._counts]), self._latency], layout=widgets.Layout(display="none")
         )
         self._sweep.add_class("cfnb-sweep")
-        self.widget = widgets.VBox([self._stats, self._sweep])
+        self.widget = widgets.VBox([self._stats, self._sweep, self._pace])
         self.widget.add_class("cfnb-panel")
         self._redraw()
 
@@ -287,6 +303,8 @@ class StatsPanel:
         self._last = self._timer() if now is None else now
         stats = self.orchestrator.stats()
         self._stats.value = stats_html(stats)
+        paced = pace_text(self.orchestrator.pace())
+        self._pace.value = f"<small>{html.escape(paced)}</small>" if paced else ""
         if self.batch is None:
             return
         progress = self.batch.progress
@@ -319,8 +337,11 @@ class StatsPanel:
         return {WIDGET_VIEW: bundle[WIDGET_VIEW]} if WIDGET_VIEW in bundle else {}
 
     def _static_bundle(self) -> dict[str, str]:
-        stats = self.orchestrator.stats()
-        return {"text/plain": summary_text(stats, self.batch), "text/html": summary_html(stats, self.batch)}
+        stats, pace = self.orchestrator.stats(), self.orchestrator.pace()
+        return {
+            "text/plain": summary_text(stats, self.batch, pace),
+            "text/html": summary_html(stats, self.batch, pace),
+        }
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """The widget view, with text and HTML forms for renderers without widgets."""

@@ -1,0 +1,143 @@
+"""Pacing to the rate limits the API reports: a sweep rides the limit instead of drowning in 429s."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from claude_force_nb import AsyncAgentOrchestrator
+from claude_force_nb._bucket import Bucket
+from claude_force_nb._pacing import Limit, Pace, Pacer
+from claude_force_nb.simulator import LocalServer, RateLimits
+
+
+@pytest.fixture
+def server():
+    """A server of its own: what a process learns of an endpoint's limits outlives a test."""
+    with LocalServer() as own:
+        yield own
+
+
+def messages(server):
+    return [record for record in server.log if record.path == "/v1/messages"]
+
+
+def sweep(count, prefix="item"):
+    return [("explainer", f"{prefix} {i}: name one prime") for i in range(count)]
+
+
+async def run(server, calls, **options):
+    options.setdefault("max_concurrent", 50)
+    async with AsyncAgentOrchestrator(base_url=server.url, api_key="k", enable_cache=False, **options) as orchestrator:
+        results = await orchestrator.execute_multiple(calls)
+        return results, orchestrator.pace()
+
+
+async def test_a_sweep_rides_the_request_limit_without_a_429_storm(server):
+    # 20 requests per "minute" of one second: 60 calls need two seconds of refills past the first 20.
+    server.rate_limits = RateLimits(requests=20, minute=1.0)
+    results, pace = await run(server, sweep(60))
+    assert all(r.success for r in results)
+    refused = sum(record.status == 429 for record in messages(server))
+    assert refused <= 1  # the first answer is the first the pacer hears of the limit
+    assert pace.riding.kind == "requests" and pace.riding.limit == 20
+    assert pace.riding.per_second == pytest.approx(20, rel=0.05)
+    assert "riding 20 requests per " in pace.describe()
+
+
+async def test_without_pacing_the_same_sweep_is_refused_again_and_again(server):
+    server.rate_limits = RateLimits(requests=20, minute=1.0)
+    results, pace = await run(server, sweep(60, "unpaced"), pace=False, max_retries=0)
+    assert pace is None
+    assert sum(not r.success for r in results) >= 30  # the contrast the pacer exists for
+
+
+async def test_output_tokens_held_for_max_tokens_come_back_when_answers_end(server):
+    # Each call holds 1,000 output tokens of a 3,000 bucket while it runs, but uses far fewer:
+    # given back, they let the sweep go on instead of waiting a whole refill per three calls.
+    server.rate_limits = RateLimits(output_tokens=3_000, minute=60.0)
+    server.latency = 0.05
+    results, pace = await run(server, sweep(12, "output"), max_concurrent=3, max_tokens=1_000)
+    assert all(r.success for r in results)
+    assert sum(record.status == 429 for record in messages(server)) <= 1
+    assert pace.riding.kind == "output-tokens"
+    # Without the give-back the bucket would be 9,000 tokens in debt; it is nearly full.
+    assert pace.riding.remaining > 3_000 - 3 * 1_000
+
+
+async def test_input_tokens_are_estimated_from_the_prompt_and_learned_from_answers(server):
+    server.rate_limits = RateLimits(input_tokens=2_000, minute=1.0)
+    task = "A longer prompt that costs a fair number of input tokens to send. " * 6
+    results, pace = await run(server, [("explainer", f"{i} {task}") for i in range(40)])
+    assert all(r.success for r in results)
+    assert sum(record.status == 429 for record in messages(server)) <= 2
+    assert pace.riding.kind == "input-tokens"
+
+
+async def test_a_new_client_starts_from_what_the_process_learned_of_the_endpoint(server):
+    server.rate_limits = RateLimits(requests=20, minute=1.0)
+    await run(server, sweep(30, "first"))  # leaves the bucket nearly empty
+    results, pace = await run(server, sweep(30, "second"))  # a new orchestrator: no probe, and no burst
+    assert all(r.success for r in results)
+    assert sum(record.status == 429 for record in messages(server)) <= 1
+    assert pace.riding.limit == 20
+
+
+async def test_limits_that_go_away_stop_holding_calls(server):
+    server.rate_limits = RateLimits(input_tokens=500, minute=60.0)  # about eight calls a minute
+    await run(server, sweep(3, "limited"))
+    server.rate_limits = None
+    results, pace = await run(server, sweep(20, "free"))  # would take minutes if the old bucket still held
+    assert all(r.success for r in results) and pace.limits == ()
+
+
+async def test_a_429_holds_every_call_until_its_retry_after():
+    pacer = Pacer()
+    pacer._observe({"retry-after-ms": "300"}, 429, {"requests": 1, "input-tokens": 0, "output-tokens": 0}, time.time())
+    resume = time.monotonic() + 0.25
+    assert pacer.pace().paused_for > 0.2 and pacer.pace().rate_limited == 1
+    await asyncio.gather(*(pacer._admit({"requests": 1}) for _ in range(3)))
+    assert time.monotonic() >= resume
+
+
+async def test_the_bucket_follows_what_the_api_reports():
+    bucket = Bucket(100, 10)  # 100 units, refilled at 10 a second
+    await bucket.acquire(30)
+    bucket.hold(80)  # the API says more is spent than this client took (another client)
+    assert bucket.remaining == pytest.approx(20, abs=1)
+    bucket.hold(10)  # an older answer saying less never lowers it
+    assert bucket.remaining == pytest.approx(20, abs=1)
+    bucket.give_back(50)
+    assert bucket.remaining == pytest.approx(70, abs=1)
+    bucket.follow(200, 40)
+    assert (bucket.max_rate, bucket.time_period) == (200, 5)
+    assert bucket.remaining == pytest.approx(170, abs=2)
+    assert bucket.has_capacity(160) and not bucket.has_capacity(180)
+
+
+def test_the_pace_says_which_limit_it_rides():
+    pace = Pace(
+        12.5,
+        (Limit("requests", 1_000, 1_000 / 60, 900), Limit("input-tokens", 80_000, 80_000 / 60, 8_000)),
+        rate_limited=2,
+    )
+    assert pace.riding.kind == "input-tokens"
+    assert pace.describe() == "12.5 requests/s, riding 80,000 input tokens per minute (10% left); 2 answered 429"
+    assert Pace(0.0).describe() == "0.0 requests/s; no rate limits reported"
+
+
+async def test_a_limit_whose_refill_has_not_shown_yet_is_reported_as_such():
+    # One answer with 1 of 10,000,000 output tokens spent says the limit but not how fast it refills.
+    pacer = Pacer()
+    reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+    headers = {
+        "anthropic-ratelimit-output-tokens-limit": "10000000",
+        "anthropic-ratelimit-output-tokens-remaining": "9999999",
+        "anthropic-ratelimit-output-tokens-reset": reset,
+    }
+    pacer._observe(headers, 200, {"requests": 1, "input-tokens": 10, "output-tokens": 1}, time.time())
+    (limit,) = pacer.pace().limits
+    assert (limit.kind, limit.per_second, limit.window) == ("output-tokens", 0.0, float("inf"))
+    assert "riding 10,000,000 output tokens (refill rate not seen yet)" in pacer.pace().describe()
