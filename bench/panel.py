@@ -43,6 +43,9 @@ class Counted:
     def pace(self):
         return self.orchestrator.pace()
 
+    def spent(self):
+        return self.orchestrator.spent()
+
 
 async def one_sweep(orchestrator: AsyncAgentOrchestrator, calls: list, with_panel: bool) -> tuple[float, int, int]:
     """Seconds for one sweep, with the number of updates and redraws."""

@@ -45,6 +45,8 @@ T = TypeVar("T")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 _CREDENTIAL_HEADERS = ("x-api-key", "authorization")
+# What decides a prompt's tokens: the rest of a request (max_tokens, sampling) is not counted.
+_COUNTED = ("model", "messages", "system", "tools", "tool_choice", "thinking", "output_config")
 _deprecation_noted: set[str] = set()
 _local_lock = threading.Lock()
 _local_server: LocalServer | None = None
@@ -72,6 +74,9 @@ class Backend(Protocol):
         self, request: Request, on_text: Callable[[str], object], *, timeout: float | None = None
     ) -> Completion:
         """As :meth:`complete`, calling ``on_text`` with each chunk of the answer as it arrives."""
+
+    async def count_tokens(self, request: Request) -> int:
+        """The input tokens ``request`` would use, from the token-counting endpoint; nothing is answered."""
 
     async def aclose(self) -> None:
         """Release connections."""
@@ -282,6 +287,18 @@ class AnthropicBackend:
         answer = message.model_dump(mode="json", exclude_none=True)
         self._finished(kwargs, answer.get("usage"))
         return Completion(answer, self._timer() - start, request_id, self.origin, synthetic)
+
+    async def count_tokens(self, request: Request) -> int:
+        """``messages.count_tokens`` for the request's prompt; SDK errors become :class:`CallError`."""
+        import anthropic
+
+        client = self.client()
+        kwargs = {k: v for k, v in request.to_kwargs().items() if k in _COUNTED}
+        try:
+            counted = await client.messages.count_tokens(**kwargs)
+        except anthropic.AnthropicError as exc:
+            raise self._error(exc) from exc
+        return counted.input_tokens
 
     async def aclose(self) -> None:
         """Close each loop's client on its own loop: its connections belong to that loop."""

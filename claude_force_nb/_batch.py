@@ -74,8 +74,9 @@ class Batch:
         self.results: list[AgentResult | None] = [None] * len(self.calls)
         self._running = [False] * len(self.calls)
         self._run_call = run
-        self._on_update = on_update
+        self.on_update = on_update  # called on every change; may be set until the batch starts
         self._concurrency = concurrency
+        self.budget: Any = None  # what the batch may spend, when its maker gave it a budget (shown by the panel)
         self._cancelled = False
         self._tasks: list[asyncio.Task] = []
         self._waiter: asyncio.Future | None = None
@@ -126,8 +127,8 @@ class Batch:
         self._notify()
 
     def _notify(self) -> None:
-        if self._on_update is not None:
-            self._on_update(self)
+        if self.on_update is not None:
+            self.on_update(self)
 
     @property
     def done(self) -> bool:

@@ -48,6 +48,14 @@ def count(name: str, value: Any, *, low: int = 1, high: int | None = None) -> in
     return value
 
 
+def dollars(name: str, value: Any) -> float:
+    """A positive, finite amount of money (a budget)."""
+    number = _number(name, value)
+    if not (number > 0 and math.isfinite(number)):
+        raise ValueError(f"{name} must be a positive, finite number of dollars, got {value!r}.")
+    return number
+
+
 def fraction(name: str, value: Any) -> float:
     """A finite number from 0 to 1 (temperature, top_p)."""
     number = _number(name, value)

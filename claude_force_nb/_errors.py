@@ -95,6 +95,10 @@ class CallTimeoutError(CallError, TimeoutError):
     """A call did not finish within its timeout."""
 
 
+class BudgetExceededError(ClaudeForceError):
+    """A sweep's spending would pass (or has passed) its budget: the calls it concerns were not sent."""
+
+
 class CacheError(ClaudeForceError):
     """A problem with the response cache."""
 

@@ -6,6 +6,7 @@ import asyncio
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,14 @@ from ._config import (
     ENV_MODEL,
     Settings,
 )
-from ._errors import AgentNotFoundError, ModelNotFoundError
+from ._errors import AgentNotFoundError, BudgetExceededError, ModelNotFoundError
+from ._estimate import Estimate, estimate
 from ._models import resolve_model
 from ._pacing import Pace
-from ._pricing import DEFAULT_PRICES, estimate_cost
+from ._pricing import DEFAULT_PRICES, PriceEntry, Usage, cost_of, estimate_cost
 from ._request import Completion, Request
 from ._results import AgentResult, failure
+from ._spend import Budget, Ledger, Spend
 
 
 class AsyncAgentOrchestrator:
@@ -58,7 +61,7 @@ class AsyncAgentOrchestrator:
         max_retries: int = DEFAULT_MAX_RETRIES,
         api_key: str | None = None,
         base_url: str | None = None,
-        prices: Mapping[str, tuple[float, float]] | None = None,
+        prices: Mapping[str, PriceEntry] | None = None,
         agents: AgentRegistry | None = None,
         backend: Backend | None = None,
         cache: ResponseCache | None = None,
@@ -96,12 +99,15 @@ class AsyncAgentOrchestrator:
                 ttl_seconds=ttl_hours * 3600,
                 maxsize=cache_maxsize,
                 mode=cache_mode or settings.cache_mode,
-                price=self.estimate_cost,
+                price=self.cost_of,
                 synthetic_path=synthetic_path,
                 max_rows=cache_max_rows,
                 max_bytes=cache_max_bytes,
             )
         self.cache = cache
+        self.ledger = Ledger()
+        # Output tokens of this session's answers by (agent, model): (answers, tokens), for estimates.
+        self._outputs: dict[tuple[str, str], tuple[int, int]] = {}
         self._timer = timer
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
@@ -110,6 +116,10 @@ class AsyncAgentOrchestrator:
     def estimate_cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
         """Estimated dollars for a call, from this orchestrator's price table; None without a price."""
         return estimate_cost(model, input_tokens, output_tokens, self.prices)
+
+    def cost_of(self, model: str, usage: Usage) -> float | None:
+        """Estimated dollars for an answer's usage (prompt cache and batch rates included); None without a price."""
+        return cost_of(model, usage, self.prices)
 
     def build_request(
         self,
@@ -194,17 +204,19 @@ class AsyncAgentOrchestrator:
         slot: Slot | None = None,
         on_text: Callable[[str], object] | None = None,
         looked_up: bool = False,
+        budget: Budget | None = None,
     ) -> AgentResult:
         """Answer ``call`` from the cache or the API. Failures come back as results, not exceptions.
 
         ``slot`` is the concurrency limit of the batch the call belongs to;
         ``on_text`` streams the answer as it arrives; ``looked_up`` says that
-        :meth:`cached` has just missed, so the cache is not read again.
+        :meth:`cached` has just missed, so the cache is not read again;
+        ``budget``, once spent, stops the call from being sent (a hit is still served).
         """
         start = self._timer()
 
         async def send() -> Completion:
-            return await self._send(call, slot, on_text)
+            return await self._send(call, slot, on_text, budget)
 
         try:
             if self.cache is not None:
@@ -221,7 +233,11 @@ class AsyncAgentOrchestrator:
                 completion, source = await send(), API
         except Exception as exc:  # one call's failure, or a bug it met, must not escape as an exception
             return failure(call, exc, latency=self._timer() - start)
-        return self._result(call, completion, source, start)
+        result = self._result(call, completion, source, start)
+        self.ledger.add(result)
+        if budget is not None:
+            budget.ledger.add(result)
+        return result
 
     @staticmethod
     def _default_model(model: str | None, settings: Settings) -> str:
@@ -273,17 +289,20 @@ class AsyncAgentOrchestrator:
     def _result(self, call: PreparedCall, completion: Completion, source: str, start: float) -> AgentResult:
         message_model = completion.model or call.model
         cached = source != API
+        usage = Usage.of(completion.message.get("usage"))
+        seen = self._outputs.get((call.agent, call.model), (0, 0))
+        self._outputs[call.agent, call.model] = (seen[0] + 1, seen[1] + usage.output)
         return AgentResult(
             call.agent,
             True,
             output=completion.text,
             model=message_model,
-            input_tokens=completion.input_tokens,
-            output_tokens=completion.output_tokens,
+            input_tokens=usage.input,
+            output_tokens=usage.output,
+            cache_read_tokens=usage.cache_read,
+            cache_write_tokens=usage.cache_write_5m + usage.cache_write_1h,
             # A cached answer costs nothing now; the saving shows in stats().cost_saved.
-            cost=0.0
-            if cached
-            else self.estimate_cost(message_model, completion.input_tokens, completion.output_tokens),
+            cost=0.0 if cached else self.cost_of(message_model, usage),
             # A live call's own time, not the wait for a concurrency slot before it.
             latency=completion.latency if not cached else self._timer() - start,
             original_latency=completion.latency,
@@ -296,9 +315,17 @@ class AsyncAgentOrchestrator:
             completion=completion,
         )
 
-    async def _send(self, call: PreparedCall, slot: Slot | None, on_text: Callable[[str], object] | None) -> Completion:
+    async def _send(
+        self,
+        call: PreparedCall,
+        slot: Slot | None,
+        on_text: Callable[[str], object] | None,
+        budget: Budget | None = None,
+    ) -> Completion:
         semaphore = slot.semaphore if slot is not None and slot.semaphore is not None else self._semaphore()
         async with semaphore:
+            if budget is not None:  # checked with the slot held: what the calls before it spent is known by now
+                budget.check()
             if slot is not None:
                 slot.started()
             if on_text is not None:
@@ -318,15 +345,19 @@ class AsyncAgentOrchestrator:
         *,
         on_update: Callable[[Batch], object] | None = None,
         concurrency: int | None = None,
+        budget: float | None = None,
         **options: Any,
     ) -> Batch:
         """A :class:`Batch` of calls, prepared but not started; ``await`` it or call ``start()``.
 
         ``options`` apply to every call (a call's own options and model win);
-        ``concurrency`` replaces ``max_concurrent`` for this batch's calls.
+        ``concurrency`` replaces ``max_concurrent`` for this batch's calls;
+        once the batch's answers have cost ``budget`` dollars, its remaining
+        calls are not sent (status "over budget"; hits are still served).
         A call that cannot be prepared (an unknown agent, options that cannot
         be sent) raises here, before any call is made.
         """
+        cap = Budget(budget) if budget is not None else None
         calls = []
         for call in as_calls(tasks):
             merged = {**options, **call.options}
@@ -335,18 +366,71 @@ class AsyncAgentOrchestrator:
             merged.pop("model", None)
             merged.pop("item", None)
             calls.append(self.prepare(call.agent, call.task, model=model, item=item, **merged))
-        return Batch(calls, self._run_in_slot, on_update=on_update, concurrency=concurrency)
+        batch = Batch(calls, partial(self._run_in_slot, budget=cap), on_update=on_update, concurrency=concurrency)
+        batch.budget = cap
+        return batch
 
-    def _run_in_slot(self, call: PreparedCall, slot: Slot) -> Awaitable[AgentResult]:
-        return self.run(call, slot=slot)
+    def _run_in_slot(self, call: PreparedCall, slot: Slot, *, budget: Budget | None) -> Awaitable[AgentResult]:
+        return self.run(call, slot=slot, budget=budget)
 
-    async def execute_multiple(self, tasks: Iterable[Call | Sequence[Any]], **options: Any) -> list[AgentResult]:
+    async def execute_multiple(
+        self, tasks: Iterable[Call | Sequence[Any]], *, budget: float | None = None, **options: Any
+    ) -> list[AgentResult]:
         """Run many ``(agent, task)`` calls concurrently; results in input order.
 
         A failed call never loses the others. Cancelling this coroutine
-        cancels the calls still in flight.
+        cancels the calls still in flight. With ``budget`` (dollars), a sweep
+        whose :meth:`estimate` exceeds it raises :class:`BudgetExceededError`
+        before anything is sent, and one that reaches it while running sends
+        nothing more.
         """
-        return await self.batch(tasks, **options).wait()
+        batch = self.batch(tasks, budget=budget, **options)
+        if budget is not None:
+            self.check_budget(await self.estimate(batch.calls), budget)
+        return await batch.wait()
+
+    async def estimate(self, calls: Sequence[PreparedCall], *, batch: bool = False) -> Estimate:
+        """What ``calls`` would cost: cache hits, input tokens counted by the API, expected output, dollars.
+
+        Only the token-counting endpoint is called; ``batch`` prices the
+        calls at the Message Batches rate.
+        """
+        return await estimate(
+            calls,
+            is_cached=self._is_cached,
+            count=self.backend.count_tokens,
+            cost=self.cost_of,
+            expected_output=self._expected_output,
+            batch=batch,
+        )
+
+    @staticmethod
+    def check_budget(estimate: Estimate, budget: float) -> None:
+        """Raise :class:`BudgetExceededError` when the estimate passes ``budget`` dollars (or has no price)."""
+        cost = estimate.cost
+        if cost is None:
+            raise BudgetExceededError(
+                f"Cannot hold this sweep to a ${budget:.2f} budget: {estimate.unpriced} of its requests are to "
+                "models without a price (add them with prices=)."
+            )
+        if cost > budget:
+            raise BudgetExceededError(
+                f"Not started: estimated ${cost:.4f} for {estimate.to_send:,} requests exceeds the ${budget:.2f} "
+                "budget (lower --max-tokens, sweep fewer items or raise --budget); nothing was sent."
+            )
+
+    def _is_cached(self, call: PreparedCall) -> bool:
+        if self.cache is None or call.key is None or call.mode == "refresh":
+            return False
+        return self.cache.contains(call.key, call.origin)
+
+    def _expected_output(self, call: PreparedCall) -> int | None:
+        answers, tokens = self._outputs.get((call.agent, call.model), (0, 0))
+        return min(round(tokens / answers), call.request.max_tokens) if answers else None
+
+    def spent(self) -> Spend:
+        """What this session's live answers cost (cache hits cost nothing)."""
+        return self.ledger.snapshot()
 
     def pace(self) -> Pace | None:
         """How fast calls go out and the rate limit they ride (from the API's headers); None before any call."""

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ._errors import BudgetExceededError
 from ._request import Completion, Thought
 from ._text import CodeBlock, code_blocks, parse_json
 
@@ -26,7 +27,9 @@ class AgentResult:
     ``latency`` is what this call took now (microseconds for a cache hit);
     ``original_latency`` is what the API call took when it was made; ``cost``
     is what this call cost (nothing when it was served from the cache; None
-    when its model has no price).
+    when its model has no price). ``input_tokens`` are the fresh ones;
+    ``cache_read_tokens`` and ``cache_write_tokens`` went through the prompt
+    cache, at their own rates.
     """
 
     agent_name: str
@@ -36,6 +39,8 @@ class AgentResult:
     model: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
     cost: float | None = 0.0  # None: the model has no price in the table
     latency: float = 0.0
     original_latency: float = 0.0
@@ -53,11 +58,17 @@ class AgentResult:
 
     @property
     def tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
+        return self.prompt_tokens + self.output_tokens
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every input token: fresh, written to the prompt cache and read from it."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
 
     @property
     def cancelled(self) -> bool:
-        return isinstance(self.error, asyncio.CancelledError)
+        """True for a call that was never answered: cancelled, interrupted, or not sent once its budget was spent."""
+        return isinstance(self.error, (asyncio.CancelledError, BudgetExceededError))
 
     @property
     def status(self) -> str:
@@ -67,6 +78,8 @@ class AgentResult:
             if incomplete is not None:
                 return incomplete[0]
             return "cached" if self.cached else "ok"
+        if isinstance(self.error, BudgetExceededError):
+            return "over budget"
         return "cancelled" if self.cancelled else "failed"
 
     @property
@@ -111,6 +124,8 @@ class AgentResult:
             "model": self.model,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
             "tokens_used": self.tokens,
             "execution_time_ms": self.latency * 1000,
             "estimated_cost": self.cost,

@@ -14,6 +14,7 @@ from claude_force_nb._cache import ResponseCache
 from claude_force_nb._cache.stats import CacheStats, StatsCounter
 from claude_force_nb._config import Settings
 from claude_force_nb._errors import CacheIntegrityWarning, CacheMissError, ClaudeForceWarning
+from claude_force_nb._pricing import Usage
 from claude_force_nb._request import Completion, Request
 
 SECRET = b"cache-test-secret"
@@ -58,8 +59,8 @@ def request(task="Explain closures in Python.", **params):
     return Request.for_task(task, model=MODEL, max_tokens=256, **params)
 
 
-def price(model, input_tokens, output_tokens):
-    return input_tokens * 0.01 + output_tokens * 0.1
+def price(model, usage):
+    return usage.input * 0.01 + usage.output * 0.1
 
 
 @pytest.fixture
@@ -433,7 +434,7 @@ async def test_stats_add_up(make_cache, api, clock):
     assert stats.hit_rate == 0.5
     assert stats.time_saved == 4.0 and stats.call_time == 2.0
     assert stats.tokens_saved == 300
-    assert stats.cost_saved == pytest.approx(2 * price(MODEL, 100, 50))
+    assert stats.cost_saved == pytest.approx(2 * price(MODEL, Usage(100, 50)))
     # Hits took no fake time: (4 s saved + 2 s calling) / (0 s serving + 2 s calling).
     assert stats.hit_time == 0.0 and stats.speedup == 3.0
     cache.reset_stats()
@@ -456,7 +457,7 @@ def test_speedup_is_time_it_would_have_taken_over_time_it_took():
 
 
 async def test_hits_of_a_model_without_a_price_are_counted_not_priced(make_cache, api):
-    cache = make_cache(price=lambda model, tokens_in, tokens_out: None)
+    cache = make_cache(price=lambda model, usage: None)
     await cache.fetch(request("a"), api())
     await cache.fetch(request("a"), api())
     stats = cache.stats()
@@ -475,9 +476,10 @@ def test_stats_are_a_frozen_snapshot(make_cache):
 def test_price_gets_the_answering_model_and_tokens(make_cache):
     seen = []
     cache = make_cache(persist=False, price=lambda *args: seen.append(args) or 1.0)
-    message = {"model": "claude-haiku-4-5", "content": [], "usage": {"input_tokens": 7, "output_tokens": 3}}
+    usage = {"input_tokens": 7, "output_tokens": 3, "cache_read_input_tokens": 90, "service_tier": "batch"}
+    message = {"model": "claude-haiku-4-5", "content": [], "usage": usage}
     cache.store(request(), Completion(message, 1.0))
-    assert seen == [("claude-haiku-4-5", 7, 3)]
+    assert seen == [("claude-haiku-4-5", Usage(7, 3, cache_read=90, batch=True))]
 
 
 # -- sharing between processes -------------------------------------------------------------------------

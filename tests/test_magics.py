@@ -492,3 +492,33 @@ def test_a_lone_surrogate_in_a_cell_is_a_one_line_failure(ip, server, capsys):
     out = capsys.readouterr().out.strip()
     assert len(out.splitlines()) == 1 and "explainer failed" in out and "surrogates not allowed" in out
     assert isinstance(ip.user_ns["r"].error, UnicodeEncodeError)
+
+
+def test_a_dry_run_shows_the_estimate_and_sends_nothing(ip, server, capsys):
+    ip.user_ns["topics"] = ["a", "b", "c"]
+    ip.run_cell_magic("agents", "explainer summarizer --over topics --dry-run -o plan", "Explain {item}")
+    out = capsys.readouterr().out
+    assert "Dry run: nothing was sent." in out and "calls: 6; answered by the cache: 0; to send: 6" in out
+    assert "estimated cost: $" in out
+    assert calls(server) == [] and len([r for r in server.log if r.path.endswith("/count_tokens")]) == 6
+    assert ip.user_ns["plan"].to_send == 6
+
+
+def test_a_budget_below_the_estimate_is_refused_in_one_line(ip, server):
+    with pytest.raises(UsageError, match=r"Not started: estimated \$.* exceeds the \$0\.00 budget"):
+        ip.run_cell_magic("agents", "explainer summarizer --budget 0.0001 --no-panel", "x")
+    assert calls(server) == []
+    for bad in ("0", "nan", "-1", "inf"):
+        with pytest.raises(UsageError, match="--budget must be a positive, finite number of dollars"):
+            ip.run_cell_magic("agents", f"explainer --budget {bad}", "x")
+
+
+def test_a_sweep_within_its_budget_runs_and_the_panel_shows_the_spend(ip, server):
+    ip.run_cell_magic("agents", "explainer summarizer --budget 5 -o rs", "x")
+    assert all(r.success for r in ip.user_ns["rs"])
+    magics = ip.magics_manager.registry["AgentMagics"]
+    panel = ip.run_line_magic("agent", "stats")
+    text = panel._repr_mimebundle_()["text/plain"]
+    spent = magics.orchestrator.spent()
+    assert spent.calls == 2 and f"Spent: ${spent.cost:.4f} (2 calls" in text
+    assert "budget $5.00, $" in text

@@ -10,6 +10,7 @@ from nbval.plugin import get_sanitize_patterns
 
 from claude_force_nb import AgentResult, AsyncAgentOrchestrator, CacheStats
 from claude_force_nb._notebook.panel import WIDGET_VIEW, StatsPanel, median_latencies, stat_items, summary_text
+from claude_force_nb._spend import Spend
 from claude_force_nb.simulator import LocalServer, RateLimits
 
 CALLS = [("code-reviewer", f"review snippet {i}") for i in range(6)] + [("explainer", "what is a monad?")]
@@ -28,6 +29,9 @@ class Counting:
 
     def pace(self):
         return self.orchestrator.pace()
+
+    def spent(self):
+        return self.orchestrator.spent()
 
 
 @pytest.fixture
@@ -212,7 +216,7 @@ def test_median_latency_per_agent_skips_unfinished_and_cancelled():
 
 
 class Fixed:
-    """Anything with ``stats()`` and ``pace()`` will do for the panel."""
+    """Anything with ``stats()``, ``pace()`` and ``spent()`` will do for the panel."""
 
     def __init__(self, stats: CacheStats):
         self._stats = stats
@@ -222,6 +226,9 @@ class Fixed:
 
     def pace(self):
         return None
+
+    def spent(self):
+        return Spend()
 
 
 def test_tampered_rows_show_only_when_there_are_some():

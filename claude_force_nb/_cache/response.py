@@ -36,7 +36,7 @@ from .._config import (
     Settings,
 )
 from .._errors import CacheMissError, ClaudeForceWarning
-from .._pricing import estimate_cost
+from .._pricing import Usage, cost_of
 from .._request import Completion, Request
 from .database import CACHE_FILENAME
 from .fingerprint import fingerprint
@@ -49,8 +49,8 @@ from .store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Endpoint, Store, VerifyR
 # Where an answer came from, as returned by fetch().
 MEMORY, FILE, SHARED, API = "memory", "file", "shared", "api"
 
-# Dollars for (model, input tokens, output tokens); None when the model has no price.
-Price = Callable[[str, int, int], "float | None"]
+# Dollars for a model's answer from its usage; None when the model has no price.
+Price = Callable[[str, Usage], "float | None"]
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class ResponseCache:
         settings: Settings | None = None,
         timer: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
-        price: Price = estimate_cost,
+        price: Price = cost_of,
         synthetic_path: str | os.PathLike | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
         max_bytes: int = DEFAULT_MAX_BYTES,
@@ -321,14 +321,15 @@ class ResponseCache:
         if row is None:
             return None
         completion = row.completion
-        cost = self._price(row.model, row.input_tokens, row.output_tokens)
+        usage = Usage.of(completion.message.get("usage"))
+        cost = self._price(row.model, usage)
         if replay and (row.expires <= self._clock() or completion.origin != origin):
             with self._lock:
                 self._counter.file_hits += 1
-                self._counter.hit(completion.latency, row.input_tokens + row.output_tokens, cost, self._timer() - start)
+                self._counter.hit(completion.latency, usage.prompt + usage.output, cost, self._timer() - start)
             return Hit(completion, FILE)
         deadline = row.expires if row.expires < self._clock() + self._ttl else None
-        entry = Entry(completion, deadline, row.input_tokens + row.output_tokens, cost)
+        entry = Entry(completion, deadline, usage.prompt + usage.output, cost)
         with self._lock:
             self._memory[slot] = entry
             counter = self._counter
@@ -370,9 +371,8 @@ class ResponseCache:
 
     def _entry(self, completion: Completion, model: str) -> Entry:
         # Tokens and cost are worked out once here, so a hit only adds numbers.
-        tokens_in, tokens_out = completion.input_tokens, completion.output_tokens
-        cost = self._price(completion.model or model, tokens_in, tokens_out)
-        return Entry(completion, None, tokens_in + tokens_out, cost)
+        usage = Usage.of(completion.message.get("usage"))
+        return Entry(completion, None, usage.prompt + usage.output, self._price(completion.model or model, usage))
 
     async def _call(self, call: Callable[[], Awaitable[Completion]]) -> Completion:
         start = self._timer()

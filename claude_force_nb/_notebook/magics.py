@@ -29,7 +29,7 @@ from .._config import (
     ENV_HOME,
     ENV_MODEL,
 )
-from .._errors import AgentNotFoundError, CacheFileError, ClaudeForceError
+from .._errors import AgentNotFoundError, BudgetExceededError, CacheFileError, ClaudeForceError
 from .._models import resolve_model
 from .._orchestrator import AsyncAgentOrchestrator
 from .._results import AgentResult
@@ -274,6 +274,12 @@ class AgentMagics(Magics):
         "--background", action="store_true", help="return at once; -o VAR holds a handle to watch, await or cancel"
     )
     @magic_arguments.argument("--no-panel", action="store_true", help="do not show the stats panel")
+    @magic_arguments.argument(
+        "--dry-run", action="store_true", help="show calls, cache hits, input tokens and estimated cost; send nothing"
+    )
+    @magic_arguments.argument(
+        "--budget", type=float, metavar="USD", help="refuse to start above this estimate; stop sending once spent"
+    )
     @common_arguments
     @cell_magic
     def agents(self, line: str, cell: str) -> None:
@@ -317,18 +323,31 @@ class AgentMagics(Magics):
             fence=args.fence,
             limit=self.data_limit,
         )
+        try:
+            batch = orchestrator.batch(calls, concurrency=args.concurrency, budget=args.budget, **call_options(args))
+        except (AgentNotFoundError, ValueError, TypeError) as exc:
+            raise UsageError(str(exc)) from None
+        if args.dry_run or args.budget is not None:
+            try:
+                estimate = _loop.run(orchestrator.estimate(batch.calls))
+            except ClaudeForceError as exc:  # the token-counting endpoint failed
+                raise UsageError(f"Could not estimate the sweep: {exc}") from None
+            if args.dry_run:
+                self._store(args.out, estimate)
+                if not quiet:
+                    print(f"Dry run: nothing was sent.\n{estimate.describe()}")
+                return
+            try:
+                orchestrator.check_budget(estimate, args.budget)
+            except BudgetExceededError as exc:
+                raise UsageError(str(exc)) from None
         panel = None
-        on_update = None
         if not (args.no_panel or not self.panel or quiet):
             from .panel import live_panel  # ipywidgets loads with the first panel, not with the extension
 
             panel = live_panel(orchestrator)
             # A background sweep reports from its worker thread; the panel changes on this one.
-            on_update = _loop.on_this_loop(panel.on_update) if args.background else panel.on_update
-        try:
-            batch = orchestrator.batch(calls, concurrency=args.concurrency, on_update=on_update, **call_options(args))
-        except (AgentNotFoundError, ValueError, TypeError) as exc:
-            raise UsageError(str(exc)) from None
+            batch.on_update = _loop.on_this_loop(panel.on_update) if args.background else panel.on_update
         self.last_batch = batch
         if panel is not None:
             panel.watch(batch)

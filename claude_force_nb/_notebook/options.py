@@ -87,6 +87,8 @@ def parse(magic: Any, line: str) -> Any:
             checks.fraction("--temperature", args.temperature)
         if getattr(args, "concurrency", None) is not None:
             checks.count("--concurrency", args.concurrency, high=checks.MAX_CONCURRENCY)
+        if getattr(args, "budget", None) is not None:
+            checks.dollars("--budget", args.budget)
         if getattr(args, "model", None) is not None:
             args.model = resolve_model(args.model)
         if getattr(args, "models", None) is not None:

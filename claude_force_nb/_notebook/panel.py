@@ -37,6 +37,7 @@ from .._batch import Batch, Progress
 from .._cache import CacheStats
 from .._pacing import Pace
 from .._results import AgentResult
+from .._spend import Spend
 
 if TYPE_CHECKING:
     from .._orchestrator import AsyncAgentOrchestrator
@@ -85,8 +86,8 @@ def median_latencies(results: Sequence[AgentResult | None]) -> dict[str, tuple[f
     return {agent: (statistics.median(values), len(values)) for agent, values in latencies.items()}
 
 
-def stat_items(stats: CacheStats) -> list[tuple[str, str, str, str]]:
-    """(css class, label, value, detail) for each cache figure shown."""
+def stat_items(stats: CacheStats, spend: Spend | None = None) -> list[tuple[str, str, str, str]]:
+    """(css class, label, value, detail) for each figure shown: the cache's, then what live answers cost."""
     items = [
         ("cfnb-hit-rate", "hit rate", percent(stats.hit_rate), f"{stats.memory_hits} memory, {stats.file_hits} file"),
         ("cfnb-hits", "hits", str(stats.hits), ""),
@@ -104,7 +105,22 @@ def stat_items(stats: CacheStats) -> list[tuple[str, str, str, str]]:
         items.append(("cfnb-dropped", "not saved", str(stats.dropped), "answers the file did not take"))
     if stats.trimmed:
         items.append(("cfnb-trimmed", "trimmed", str(stats.trimmed), "oldest answers, to keep the file in bounds"))
+    if spend is not None:
+        items.append(("cfnb-spent", "spent", f"${spend.cost:.4f}", _spend_note(spend)))
     return items
+
+
+def _spend_note(spend: Spend) -> str:
+    note = f"{spend.calls} calls, {spend.input_tokens + spend.output_tokens} tokens"
+    return f"{note}; {spend.unpriced} without a price" if spend.unpriced else note
+
+
+def budget_text(batch: Batch) -> str | None:
+    """The sweep's budget and what it spent of it; None without one."""
+    budget = batch.budget
+    if budget is None:
+        return None
+    return f"budget ${budget.limit:.2f}, ${budget.spent:.4f} spent"
 
 
 def _cost_note(stats: CacheStats) -> str:
@@ -128,19 +144,20 @@ def progress_parts(progress: Progress) -> list[tuple[str, str]]:
     return parts
 
 
-def stats_html(stats: CacheStats) -> str:
+def stats_html(stats: CacheStats, spend: Spend | None = None) -> str:
     cards = "".join(
         f'<div class="cfnb-stat {cls}" style="{_CARD}"><div style="{_LABEL}">{label}</div>'
         f'<div class="cfnb-value" style="{_VALUE}">{html.escape(value)}</div>'
         + (f'<div style="{_LABEL}">{html.escape(detail)}</div>' if detail else "")
         + "</div>"
-        for cls, label, value, detail in stat_items(stats)
+        for cls, label, value, detail in stat_items(stats, spend)
     )
     return f"<div><b>Agent cache</b> <small>(since start)</small></div><div>{cards}</div>"
 
 
-def progress_html(progress: Progress) -> str:
-    return " · ".join(f'<span class="{cls}">{html.escape(text)}</span>' for cls, text in progress_parts(progress))
+def progress_html(progress: Progress, budget: str | None = None) -> str:
+    parts = progress_parts(progress) + ([("cfnb-budget", budget)] if budget else [])
+    return " · ".join(f'<span class="{cls}">{html.escape(text)}</span>' for cls, text in parts)
 
 
 def latency_html(latencies: dict[str, tuple[float, int]]) -> str:
@@ -162,7 +179,7 @@ def pace_text(pace: Pace | None) -> str | None:
     return f"Pace: {pace.describe()}"
 
 
-def summary_text(stats: CacheStats, batch: Batch | None, pace: Pace | None = None) -> str:
+def summary_text(stats: CacheStats, batch: Batch | None, pace: Pace | None = None, spend: Spend | None = None) -> str:
     """The text/plain form: fixed words and numbers."""
     lines = [
         (
@@ -182,8 +199,12 @@ def summary_text(stats: CacheStats, batch: Batch | None, pace: Pace | None = Non
         lines.append(f"Answers not saved to the file (kept in memory): {stats.dropped}")
     if stats.trimmed:
         lines.append(f"Answers trimmed to keep the file within its bounds: {stats.trimmed}")
+    if spend is not None:
+        lines.append(f"Spent: ${spend.cost:.4f} ({_spend_note(spend)})")
     if batch is not None:
-        lines.append("Sweep: " + ", ".join(text for _, text in progress_parts(batch.progress)))
+        budget = budget_text(batch)
+        parts = [text for _, text in progress_parts(batch.progress)] + ([budget] if budget else [])
+        lines.append("Sweep: " + ", ".join(parts))
         latencies = median_latencies(batch.results)
         medians = ", ".join(f"{agent} {seconds(m)} ({n})" for agent, (m, n) in latencies.items())
         lines.append(f"Median latency: {medians or 'no calls finished yet'}")
@@ -193,14 +214,15 @@ def summary_text(stats: CacheStats, batch: Batch | None, pace: Pace | None = Non
     return "\n".join(lines)
 
 
-def summary_html(stats: CacheStats, batch: Batch | None, pace: Pace | None = None) -> str:
+def summary_html(stats: CacheStats, batch: Batch | None, pace: Pace | None = None, spend: Spend | None = None) -> str:
     """The text/html form, for renderers without widgets."""
-    parts = [stats_html(stats)]
+    parts = [stats_html(stats, spend)]
     if batch is not None:
         progress = batch.progress
         parts.append(
             f'<div class="cfnb-sweep"><b>Sweep</b><br><progress class="cfnb-progress" value="{progress.finished}" '
-            f'max="{progress.total}"></progress> <span class="cfnb-progress-text">{progress_html(progress)}</span>'
+            f'max="{progress.total}"></progress> <span class="cfnb-progress-text">'
+            f"{progress_html(progress, budget_text(batch))}</span>"
             f"{latency_html(median_latencies(batch.results))}</div>"
         )
     paced = pace_text(pace)
@@ -302,7 +324,7 @@ class StatsPanel:
     def _redraw(self, now: float | None = None) -> None:
         self._last = self._timer() if now is None else now
         stats = self.orchestrator.stats()
-        self._stats.value = stats_html(stats)
+        self._stats.value = stats_html(stats, self.orchestrator.spent())
         paced = pace_text(self.orchestrator.pace())
         self._pace.value = f"<small>{html.escape(paced)}</small>" if paced else ""
         if self.batch is None:
@@ -312,7 +334,7 @@ class StatsPanel:
             self._bar.max = max(progress.total, 1)
             self._bar.value = progress.finished if progress.total else 1
             self._bar.bar_style = _bar_style(progress)
-        self._counts.value = progress_html(progress)
+        self._counts.value = progress_html(progress, budget_text(self.batch))
         self._latency.value = latency_html(median_latencies(self.batch.results))
 
     def _schedule(self, delay: float) -> None:
@@ -337,10 +359,11 @@ class StatsPanel:
         return {WIDGET_VIEW: bundle[WIDGET_VIEW]} if WIDGET_VIEW in bundle else {}
 
     def _static_bundle(self) -> dict[str, str]:
-        stats, pace = self.orchestrator.stats(), self.orchestrator.pace()
+        orchestrator = self.orchestrator
+        stats, pace, spend = orchestrator.stats(), orchestrator.pace(), orchestrator.spent()
         return {
-            "text/plain": summary_text(stats, self.batch, pace),
-            "text/html": summary_html(stats, self.batch, pace),
+            "text/plain": summary_text(stats, self.batch, pace, spend),
+            "text/html": summary_html(stats, self.batch, pace, spend),
         }
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:

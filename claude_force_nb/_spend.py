@@ -1,0 +1,76 @@
+"""Money: what live answers cost this session, and the budget a sweep may spend."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from . import _checks as checks
+from ._errors import BudgetExceededError
+from ._results import AgentResult
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What the answers that reached the API cost: cache hits cost nothing and are not here.
+
+    ``unpriced`` counts answers whose model has no price, so they add nothing to ``cost``.
+    """
+
+    calls: int = 0
+    input_tokens: int = 0  # every prompt token, fresh or through the prompt cache
+    output_tokens: int = 0
+    cost: float = 0.0
+    unpriced: int = 0
+
+
+class Ledger:
+    """Running totals of live answers; safe to add to from a background sweep's thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spend = Spend()
+
+    def add(self, result: AgentResult) -> None:
+        if not result.success or result.cached:
+            return
+        with self._lock:
+            spend = self._spend
+            self._spend = Spend(
+                spend.calls + 1,
+                spend.input_tokens + result.prompt_tokens,
+                spend.output_tokens + result.output_tokens,
+                spend.cost + (result.cost or 0.0),
+                spend.unpriced + (result.cost is None),
+            )
+
+    def snapshot(self) -> Spend:
+        return self._spend
+
+    def reset(self) -> None:
+        with self._lock:
+            self._spend = Spend()
+
+
+class Budget:
+    """A sweep's cap in dollars: new calls are sent only while what the sweep spent is below it.
+
+    Calls already in flight when it is reached finish (their answers are kept), so
+    the spend can pass the cap by what they cost.
+    """
+
+    def __init__(self, dollars: float) -> None:
+        self.limit = checks.dollars("budget", dollars)
+        self.ledger = Ledger()
+
+    @property
+    def spent(self) -> float:
+        return self.ledger.snapshot().cost
+
+    def check(self) -> None:
+        """Raise :class:`BudgetExceededError` once the cap is reached: the call about to be sent is not."""
+        if self.spent >= self.limit:
+            raise BudgetExceededError(
+                f"Not sent: the sweep spent ${self.spent:.4f} of its ${self.limit:.2f} budget; "
+                "re-run with a larger --budget (budget=) for the rest."
+            )
