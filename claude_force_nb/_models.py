@@ -63,6 +63,34 @@ REJECTS_SAMPLING = frozenset(
         "claude-mythos-preview",
     }
 )
+# The shortest prompt prefix, in tokens, that each model's prompt cache takes (the API's prompt
+# caching guide, "Cache limitations"); a shorter one is sent unmarked and billed as plain input.
+# Fable and Mythos 5.2 are not listed there yet and take their family's figure.
+MINIMUM_CACHEABLE_TOKENS = {
+    "claude-fable-5-2": 512,
+    "claude-mythos-5-2": 512,
+    "claude-opus-5-5": 512,
+    "claude-sonnet-5-5": 512,
+    "claude-haiku-5-5": 512,
+    "claude-fable-5-1": 512,
+    "claude-mythos-5-1": 512,
+    "claude-fable-5": 512,
+    "claude-mythos-5": 512,
+    "claude-opus-5": 512,
+    "claude-sonnet-5": 1024,
+    "claude-opus-4-8": 1024,
+    "claude-opus-4-7": 2048,
+    "claude-mythos-preview": 2048,
+    "claude-opus-4-6": 4096,
+    "claude-sonnet-4-6": 1024,
+    "claude-haiku-4-5": 4096,
+    "claude-haiku-4-5-20251001": 4096,
+    "claude-opus-4-5": 4096,
+    "claude-opus-4-5-20251101": 4096,
+    "claude-sonnet-4-5": 1024,
+    "claude-sonnet-4-5-20250929": 1024,
+}
+DEFAULT_MINIMUM_CACHEABLE_TOKENS = 1024
 # Claude Code's aliases, pointing at the generation this package defaults to:
 # the newest that still takes sampling parameters. Name a full id
 # (claude-sonnet-5-5) for another generation.

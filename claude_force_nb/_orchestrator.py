@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,8 @@ from ._estimate import Estimate, estimate
 from ._models import resolve_model
 from ._pacing import Pace
 from ._pricing import DEFAULT_PRICES, PriceEntry, Usage, cost_of, estimate_cost
+from ._prompt_cache import Turn
+from ._prompt_cache import plan as plan_prompt_cache
 from ._request import Completion, Request
 from ._results import AgentResult, failure
 from ._spend import Budget, Ledger, Spend
@@ -68,6 +70,7 @@ class AsyncAgentOrchestrator:
         settings: Settings | None = None,
         timer: Callable[[], float] = time.perf_counter,
         pace: bool = True,
+        prompt_caching: bool = True,
     ):
         settings = settings or Settings.from_env()
         self.settings = settings
@@ -105,6 +108,7 @@ class AsyncAgentOrchestrator:
                 max_bytes=cache_max_bytes,
             )
         self.cache = cache
+        self.prompt_caching = prompt_caching
         self.ledger = Ledger()
         # Output tokens of this session's answers by (agent, model): (answers, tokens), for estimates.
         self._outputs: dict[tuple[str, str], tuple[int, int]] = {}
@@ -366,12 +370,28 @@ class AsyncAgentOrchestrator:
             merged.pop("model", None)
             merged.pop("item", None)
             calls.append(self.prepare(call.agent, call.task, model=model, item=item, **merged))
-        batch = Batch(calls, partial(self._run_in_slot, budget=cap), on_update=on_update, concurrency=concurrency)
+        turns: dict[int, Turn] = {}
+        if self.prompt_caching:
+            calls, by_index = plan_prompt_cache(calls, will_send=lambda call: not self._is_cached(call))
+            turns = {id(calls[index]): turn for index, turn in by_index.items()}
+        run = partial(self._run_in_slot, budget=cap, turns=turns)
+        batch = Batch(calls, run, on_update=on_update, concurrency=concurrency)
         batch.budget = cap
         return batch
 
-    def _run_in_slot(self, call: PreparedCall, slot: Slot, *, budget: Budget | None) -> Awaitable[AgentResult]:
-        return self.run(call, slot=slot, budget=budget)
+    async def _run_in_slot(
+        self, call: PreparedCall, slot: Slot, *, budget: Budget | None, turns: Mapping[int, Turn]
+    ) -> AgentResult:
+        turn = turns.get(id(call))
+        if turn is None:
+            return await self.run(call, slot=slot, budget=budget)
+        if not turn.first:
+            await turn.written.wait()
+        try:
+            return await self.run(call, slot=slot, budget=budget)
+        finally:
+            if turn.first:
+                turn.written.set()
 
     async def execute_multiple(
         self, tasks: Iterable[Call | Sequence[Any]], *, budget: float | None = None, **options: Any

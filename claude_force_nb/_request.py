@@ -24,6 +24,9 @@ class Request:
     system: str | None = None
     params: dict[str, Any] = field(default_factory=dict)  # TYPED_PARAMS only
     extra_body: dict[str, Any] = field(default_factory=dict)
+    # Mark the system prompt (and the tools before it) for the API's prompt cache. Billing
+    # only: the cache key leaves it out.
+    cache_system: bool = False
 
     @classmethod
     def for_task(cls, task: str, *, model: str, max_tokens: int, system: str | None = None, **params: Any) -> Request:
@@ -37,6 +40,8 @@ class Request:
         kwargs: dict[str, Any] = {"model": self.model, "messages": self.messages, "max_tokens": self.max_tokens}
         if self.system:
             kwargs["system"] = self.system
+            if self.cache_system:
+                kwargs["system"] = [{"type": "text", "text": self.system, "cache_control": {"type": "ephemeral"}}]
         kwargs.update(self.params)
         if self.extra_body:
             kwargs["extra_body"] = self.extra_body

@@ -29,7 +29,7 @@ def test_known_answer_pins_the_encoding():
     # with it, or stored rows would answer under a different meaning.
     req = Request(MODEL, [{"role": "user", "content": "hi"}], 16, "sys", {"stop_sequences": ["x"]}, {"top_k": 5})
     stream = (
-        b"claude-force-nb/key/1\x00"
+        b"claude-force-nb/key/2\x00"
         b"s17:claude-sonnet-4-6"
         b"i16;"
         b"s3:sys"
@@ -47,7 +47,7 @@ def test_known_answer_pins_the_encoding():
         b"s5:top_k"
         b"i5;"
     )
-    assert KEY_VERSION == 1
+    assert KEY_VERSION == 2
     assert fingerprint(req) == hashlib.blake2b(stream, digest_size=32).hexdigest()
 
 
@@ -210,3 +210,32 @@ def test_sdk_models_key_like_their_json():
 def test_unsupported_values_say_so():
     with pytest.raises(TypeError, match="object value"):
         fingerprint(request(top_k=object()))
+
+
+def test_prompt_cache_marks_change_billing_not_the_key():
+    plain = Request(
+        MODEL,
+        [{"role": "user", "content": [{"type": "text", "text": "long document"}, {"type": "text", "text": "q"}]}],
+        16,
+        "sys",
+        {"tools": [{"name": "t", "input_schema": {"type": "object"}}]},
+    )
+    marked = Request(
+        MODEL,
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "long document", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+                    {"type": "text", "text": "q"},
+                ],
+            }
+        ],
+        16,
+        "sys",
+        {"tools": [{"name": "t", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}]},
+        cache_system=True,
+    )
+    assert fingerprint(marked) == fingerprint(plain)
+    assert marked.to_kwargs()["system"] == [{"type": "text", "text": "sys", "cache_control": {"type": "ephemeral"}}]
+    assert plain.to_kwargs()["system"] == "sys"

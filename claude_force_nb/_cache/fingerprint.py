@@ -4,7 +4,9 @@ Values are fed to one BLAKE2b object as a type-tagged, length-prefixed stream
 rather than as canonical JSON: a 10 KB prompt is hashed as it is instead of
 being escaped and copied first, and tags keep ``[1]``, ``"1"``, ``1``, ``1.5``
 and ``True`` apart. Integral floats are written as integers, so ``0`` and
-``0.0`` (which the API treats alike) give the same key. BLAKE2b rather than
+``0.0`` (which the API treats alike) give the same key. ``cache_control``
+marks, at any depth, are left out: they change what a call is billed, not
+what it answers. BLAKE2b rather than
 SHA-256 because it is markedly faster on CPUs without SHA extensions; this
 is an identity, not a signature (rows are signed with HMAC-SHA256 in the store).
 """
@@ -19,11 +21,14 @@ from .._request import Request
 
 # Bump when the encoding or the set of covered fields changes: old rows then
 # simply stop matching instead of answering the wrong request.
-KEY_VERSION = 1
+KEY_VERSION = 2
 
 # Request.params entries that change how a call is billed or routed, not what
 # it answers.
 IGNORED_PARAMS = frozenset({"metadata", "service_tier"})
+
+# Prompt caching's mark on a block: left out of keys wherever it appears.
+_BILLING_ONLY = "cache_control"
 
 _HEADER = b"claude-force-nb/key/%d\x00" % KEY_VERSION
 _SHORT = 64
@@ -66,11 +71,13 @@ def _feed(add: _Sink, value: Any) -> None:
             add(b"s%d:" % len(data))
             add(data)
     elif t is dict:
-        add(b"d%d:" % len(value))
         try:
             keys = sorted(value)
         except TypeError:
             keys = _sorted_mixed(value)
+        if _BILLING_ONLY in value:
+            keys.remove(_BILLING_ONLY)
+        add(b"d%d:" % len(keys))
         for k in keys:
             _feed(add, k)
             _feed(add, value[k])
