@@ -9,6 +9,7 @@ import threading
 
 from ._limits import RateLimits
 from ._server import LocalServer
+from ._state import DEFAULT_BATCH_EXPIRY_SECONDS, DEFAULT_BATCH_SECONDS
 
 DEFAULT_PORT = 8765
 
@@ -24,10 +25,31 @@ def main(argv: list[str] | None = None) -> int:
     limits.add_argument("--itpm", type=int, help="input tokens per minute")
     limits.add_argument("--otpm", type=int, help="output tokens per minute")
     limits.add_argument("--minute", type=float, default=60.0, help="seconds a minute lasts (default: %(default)s)")
+    batches = parser.add_argument_group("message batches", "processed on the server clock; no background work")
+    batches.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=DEFAULT_BATCH_SECONDS,
+        help="seconds a batch takes from creation to end, its requests finishing evenly over it (default: %(default)s)",
+    )
+    batches.add_argument(
+        "--batch-expiry-seconds",
+        type=float,
+        default=DEFAULT_BATCH_EXPIRY_SECONDS,
+        help="seconds after creation at which an unfinished batch expires (default: %(default)s, 24 hours)",
+    )
     args = parser.parse_args(argv)
     try:
         rate_limits = RateLimits(args.rpm, args.itpm, args.otpm, args.minute)
-        server = LocalServer(args.host, args.port, args.latency, api_key=args.api_key, rate_limits=rate_limits)
+        server = LocalServer(
+            args.host,
+            args.port,
+            args.latency,
+            api_key=args.api_key,
+            rate_limits=rate_limits,
+            batch_seconds=args.batch_seconds,
+            batch_expiry_seconds=args.batch_expiry_seconds,
+        )
     except ValueError as exc:
         parser.error(str(exc))
     try:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._models import KNOWN_MODELS, REJECTS_SAMPLING
+from . import _prompt
+from ._caching import NOT_CACHED, CacheUsage
 
 # Parameters that change what a real model would say. ``max_tokens`` and
 # ``stop_sequences`` are left out on purpose: they only cut the answer short,
@@ -107,6 +109,10 @@ def validate(body: Any, *, count_only: bool = False) -> None:
     system = body.get("system")
     if system is not None and not _is_system(system):
         raise InvalidRequest("system: Input should be a string or a list of text blocks.")
+    try:
+        _prompt.blocks(body)
+    except ValueError as exc:  # cache_control: a bad mark, or too many
+        raise InvalidRequest(str(exc)) from exc
 
 
 def _check_sampling(model: str, body: Mapping[str, Any]) -> None:
@@ -142,22 +148,29 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+def _unmarked(value: Any) -> Any:
+    # cache_control decides what is cached, never what the model says.
+    if isinstance(value, list):
+        return [_unmarked(item) for item in value]
+    if isinstance(value, dict):
+        return {k: _unmarked(v) for k, v in value.items() if k != "cache_control"}
+    return value
+
+
 def _preview(text: str, limit: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit].rstrip() + "\u2026"
 
 
 def count_input_tokens(body: Mapping[str, Any]) -> int:
-    """Roughly chars/4 of the system prompt and messages, at least 1."""
-    chars = len(_text_of(body.get("system")))
-    for message in body["messages"]:
-        chars += len(_text_of(message.get("content")))
-    return max(1, chars // 4)
+    """Roughly chars/4 of the tools, system prompt and messages, at least 1; cached or not."""
+    return _prompt.count(_prompt.blocks(body))
 
 
 def answer_text(body: Mapping[str, Any]) -> str:
     """The full, untruncated answer; the same body always gives the same text."""
-    canonical = json.dumps({k: body.get(k) for k in _HASHED}, sort_keys=True, separators=(",", ":"), default=str)
+    hashed = {k: _unmarked(body.get(k)) for k in _HASHED}
+    canonical = json.dumps(hashed, sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(canonical.encode()).digest()
     system = _text_of(body.get("system"))
     origin = f'system "{_preview(system, _SYSTEM_PREVIEW)}"' if system.strip() else "no system prompt"
@@ -195,21 +208,25 @@ class Answer:
     blocks: tuple[dict[str, Any], ...]
     stop_reason: str
     stop_sequence: str | None
-    input_tokens: int
+    input_tokens: int  # what the prompt cache neither read nor wrote
     output_tokens: int
+    cached: CacheUsage = NOT_CACHED
 
     @property
     def text(self) -> str:
         return "".join(block["text"] for block in self.blocks if block["type"] == "text")
 
-    def usage(self) -> dict[str, Any]:
+    def usage(self, service_tier: str = "standard") -> dict[str, Any]:
         return {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
-            "service_tier": "standard",
+            "cache_creation_input_tokens": self.cached.written,
+            "cache_read_input_tokens": self.cached.read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": self.cached.written_5m,
+                "ephemeral_1h_input_tokens": self.cached.written_1h,
+            },
+            "service_tier": service_tier,
         }
 
 
@@ -221,8 +238,11 @@ def chunks(text: str) -> list[str]:
     return ["".join(words[i : i + _WORDS_PER_DELTA]) for i in range(0, len(words), _WORDS_PER_DELTA)]
 
 
-def make_answer(body: Mapping[str, Any], shape: Shape | None = None) -> Answer:
-    """Generate, then stop at whichever comes first: a stop sequence or ``max_tokens``; ``shape`` overrides."""
+def make_answer(body: Mapping[str, Any], shape: Shape | None = None, cached: CacheUsage = NOT_CACHED) -> Answer:
+    """Generate, then stop at whichever comes first: a stop sequence or ``max_tokens``; ``shape`` overrides.
+
+    ``cached`` is what the prompt cache read and wrote; it changes the usage, never the text.
+    """
     shape = shape or Shape()
     text = answer_text(body)
     stop_reason, stop_sequence = "end_turn", None
@@ -252,13 +272,15 @@ def make_answer(body: Mapping[str, Any], shape: Shape | None = None) -> Answer:
         blocks.append(_tool_use(body))
     thought = sum(len(_WORD.findall(b.get("thinking", ""))) for b in blocks)
     # The API never reports zero output tokens, even for an empty answer.
-    return Answer(tuple(blocks), stop_reason, stop_sequence, count_input_tokens(body), max(1, len(words) + thought))
+    uncached = count_input_tokens(body) - cached.read - cached.written
+    return Answer(tuple(blocks), stop_reason, stop_sequence, uncached, max(1, len(words) + thought), cached)
 
 
 def _thinking(body: Mapping[str, Any], shape: Shape) -> list[dict[str, Any]]:
     enabled = isinstance(body.get("thinking"), dict) and body["thinking"].get("type") in ("enabled", "adaptive")
     if shape.thinking == "redacted":
-        digest = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True, default=str).encode()).hexdigest()
+        messages = _unmarked(body.get("messages"))
+        digest = hashlib.sha256(json.dumps(messages, sort_keys=True, default=str).encode()).hexdigest()
         return [{"type": "redacted_thinking", "data": "synthetic-redacted-" + digest[:32]}]
     if not (enabled or shape.thinking == "plain"):
         return []

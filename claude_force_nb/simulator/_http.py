@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import _checks as checks
 from .._request import SYNTHETIC_HEADER
-from . import _answers, _wire
+from . import _answers, _batch_api, _batches, _caching, _wire
 from ._faults import DEFAULT_EVENTS_BEFORE_ERROR, DEFAULT_SLOW_SECONDS, ERRORS, Fault
 from ._limits import retry_headers
 from ._state import MAX_LATENCY, RequestRecord, ServerState
@@ -70,7 +70,7 @@ class MessagesHTTPServer(ThreadingHTTPServer):
 
 
 class MessagesHandler(BaseHTTPRequestHandler):
-    """Serves ``/v1/messages`` and ``/v1/messages/count_tokens``; 404 for anything else."""
+    """Serves ``/v1/messages``, ``/v1/messages/count_tokens`` and ``/v1/messages/batches``; 404 for anything else."""
 
     protocol_version = "HTTP/1.1"
     # Without TCP_NODELAY, Nagle plus delayed ACKs add about 40 ms to each small response.
@@ -82,9 +82,11 @@ class MessagesHandler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         state = self.server.state
-        raw = self._read_body()
         request_id = "req_" + secrets.token_hex(12)
-        path = self.path.partition("?")[0]
+        path, _, query = self.path.partition("?")
+        # A body over the limit is refused unread, and the connection closed, as it still holds the body.
+        oversize = self.command == "POST" and path == _batch_api.ROOT and self._length() > _batches.MAX_BYTES
+        raw = b"" if oversize else self._read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
         for name in _SECRET_HEADERS:
             if name in headers:
@@ -93,8 +95,16 @@ class MessagesHandler(BaseHTTPRequestHandler):
         state.record(record)
         counted = self.command == "POST" and path == "/v1/messages"
         token = state.enter() if counted else 0
+        reply: _Reply | None
         try:
-            reply = self._reply(state, record, raw)
+            if oversize:
+                self.close_connection = True
+                message = f"Request exceeds the maximum allowed number of bytes ({_batches.MAX_BYTES:,} for a batch)."
+                reply = self._error(413, "request_too_large", message, request_id)
+            elif _batch_api.owns(path):
+                reply = self._batch(state, record, query, raw)
+            else:
+                reply = self._reply(state, record, raw)
         except Exception as exc:  # a bug here should reach the client as a 500, not a dropped socket
             reply = self._error(500, "api_error", f"Simulator failure: {exc!r}", request_id)
         finally:
@@ -109,9 +119,39 @@ class MessagesHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
+    def _length(self) -> int:
+        return int(self.headers.get("content-length") or 0)
+
     def _read_body(self) -> bytes:
-        length = int(self.headers.get("content-length") or 0)
+        length = self._length()
         return self.rfile.read(length) if length > 0 else b""
+
+    def _batch(self, state: ServerState, record: RequestRecord, query: str, raw: bytes) -> _Reply:
+        """Authenticate, wait out the latency and hand over to the batch endpoints."""
+        rid = record.request_id
+        problem = self._auth_problem(state)
+        if problem:
+            return self._error(401, "authentication_error", problem, rid)
+        try:
+            record.body = json.loads(raw) if raw else None
+            latency = self._latency(state)
+        except ValueError as exc:
+            return self._error(400, "invalid_request_error", f"Could not parse the request: {exc}", rid)
+        state.sleep(latency)
+        # The results URL points back at this server, by the name the client used for it.
+        host = self.headers.get("host")
+        if not host:  # an HTTP/1.0 client: the address it reached
+            address, port = self.connection.getsockname()[:2]
+            host = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        try:
+            return _batch_api.handle(state, self.command, record.path, query, record.body, f"http://{host}")
+        except _batch_api.Refused as refused:
+            return self._error(refused.status, refused.kind, refused.message, rid)
+
+    def _latency(self, state: ServerState) -> float:
+        if LATENCY_HEADER not in self.headers:
+            return state.latency
+        return checks.delay(LATENCY_HEADER, float(self.headers[LATENCY_HEADER]), high=MAX_LATENCY)
 
     def _reply(self, state: ServerState, record: RequestRecord, raw: bytes) -> _Reply | None:
         """Route, authenticate and validate; None means drop the connection."""
@@ -124,9 +164,7 @@ class MessagesHandler(BaseHTTPRequestHandler):
             return self._error(401, "authentication_error", problem, rid)
         try:
             record.body = body = json.loads(raw)
-            latency = state.latency
-            if LATENCY_HEADER in self.headers:
-                latency = checks.delay(LATENCY_HEADER, float(self.headers[LATENCY_HEADER]), high=MAX_LATENCY)
+            latency = self._latency(state)
         except ValueError as exc:
             return self._error(400, "invalid_request_error", f"Could not parse the request: {exc}", rid)
         count_only = record.path.endswith("/count_tokens")
@@ -139,15 +177,19 @@ class MessagesHandler(BaseHTTPRequestHandler):
         if count_only:
             state.sleep(latency)
             return 200, {}, _json({"input_tokens": _answers.count_input_tokens(body)})
+        cache = state.prompt_cache.plan(body)
         if state.limiter is not None:
-            admission = state.limiter.admit(_answers.count_input_tokens(body), body["max_tokens"])
+            # As on the API, tokens read from the prompt cache do not count towards input tokens per minute.
+            admission = state.limiter.admit(cache.total - cache.usage.read, body["max_tokens"])
             if admission.wait:
                 headers = admission.headers | retry_headers(admission.wait)
                 return 429, headers, _json(_wire.error_json("rate_limit_error", admission.message(), rid))
         state.sleep(latency)
-        return self._message(state, record, body)
+        return self._message(state, record, body, cache)
 
-    def _message(self, state: ServerState, record: RequestRecord, body: dict[str, Any]) -> _Reply | None:
+    def _message(
+        self, state: ServerState, record: RequestRecord, body: dict[str, Any], cache: _caching.Plan
+    ) -> _Reply | None:
         """Answer a valid ``/v1/messages`` request, unless a fault says otherwise."""
         rid = record.request_id
         record.stream = stream = bool(body.get("stream"))
@@ -167,7 +209,9 @@ class MessagesHandler(BaseHTTPRequestHandler):
             elif fault.kind in ERRORS or not stream:  # stream_error on a plain request is a 529
                 status, fault_headers, fault_body = self._fault_error(fault, rid)
                 return status, limits(0) | fault_headers, fault_body
-        answer = _answers.make_answer(body, state.take_shape())
+        # Only an answer writes to the prompt cache: a request that failed read and wrote nothing.
+        state.prompt_cache.commit(cache)
+        answer = _answers.make_answer(body, state.take_shape(), cache.usage)
         headers = limits(answer.output_tokens)
         message_id = "msg_" + secrets.token_hex(12)
         if not stream:
@@ -211,8 +255,9 @@ class MessagesHandler(BaseHTTPRequestHandler):
             # One chunk per event, as the API sends them; the final empty chunk keeps the connection reusable.
             body = b"".join([b"%x\r\n%s\r\n" % (len(event), event) for event in body]) + b"0\r\n\r\n"
         else:
-            lines += ["content-type: application/json", f"content-length: {len(body)}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
+            kind = headers.get("content-type", "application/json")
+            lines += [f"content-type: {kind}", f"content-length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items() if name != "content-type"]
         if self.close_connection:
             lines.append("connection: close")
         # Head and body in one send: on a TCP_NODELAY socket two writes mean two packets.

@@ -9,7 +9,14 @@ from collections.abc import Callable
 from ._faults import Faults
 from ._http import MessagesHTTPServer
 from ._limits import RateLimits
-from ._state import DEFAULT_LOG_LIMIT, RequestRecord, ServerState
+from ._outcomes import BatchOutcomes
+from ._state import (
+    DEFAULT_BATCH_EXPIRY_SECONDS,
+    DEFAULT_BATCH_SECONDS,
+    DEFAULT_LOG_LIMIT,
+    RequestRecord,
+    ServerState,
+)
 
 
 class LocalServer:
@@ -23,6 +30,12 @@ class LocalServer:
     marked synthetic (a response header) unless ``mark_synthetic`` is False,
     which lets a test stand the server in for Claude. Everything the handlers
     share lives in ``state``.
+
+    Message batches take ``batch_seconds`` from creation to end, their
+    requests finishing evenly over that time, and expire
+    ``batch_expiry_seconds`` after creation; ``batch_outcomes`` makes chosen
+    requests error or expire. ``cache_control`` marks are honoured: usage
+    reports the tokens the prompt cache wrote and read, with TTLs on ``timer``.
     """
 
     def __init__(
@@ -37,9 +50,19 @@ class LocalServer:
         timer: Callable[[], float] = time.monotonic,
         mark_synthetic: bool = True,
         rate_limits: RateLimits | None = None,
+        batch_seconds: float = DEFAULT_BATCH_SECONDS,
+        batch_expiry_seconds: float = DEFAULT_BATCH_EXPIRY_SECONDS,
     ):
         self.host = host
-        self.state = ServerState(latency=latency, api_key=api_key, seed=seed, log_limit=log_limit, timer=timer)
+        self.state = ServerState(
+            latency=latency,
+            api_key=api_key,
+            seed=seed,
+            log_limit=log_limit,
+            timer=timer,
+            batch_seconds=batch_seconds,
+            batch_expiry_seconds=batch_expiry_seconds,
+        )
         self.state.mark_synthetic = mark_synthetic
         self.state.rate_limits = rate_limits
         self._requested_port = port
@@ -89,7 +112,10 @@ class LocalServer:
         return f"http://{host}:{self.port}"
 
     def reset(self) -> None:
-        """Forget the log, counters, pending faults and shapes; requests still sleeping answer at once."""
+        """Forget the log, counters, pending faults and shapes, batches, batch outcomes and cached prompts.
+
+        Requests still sleeping answer at once.
+        """
         self.state.reset()
 
     def shape_next(self, *, stop_reason: str | None = None, thinking: str | None = None) -> None:
@@ -114,6 +140,29 @@ class LocalServer:
     @latency.setter
     def latency(self, seconds: float) -> None:
         self.state.latency = seconds
+
+    @property
+    def batch_seconds(self) -> float:
+        """Seconds a message batch takes from creation to end (0: at once), as set when it is created."""
+        return self.state.batch_seconds
+
+    @batch_seconds.setter
+    def batch_seconds(self, seconds: float) -> None:
+        self.state.batch_seconds = seconds
+
+    @property
+    def batch_expiry_seconds(self) -> float:
+        """Seconds after creation at which a batch still processing ends with the rest of its requests expired."""
+        return self.state.batch_expiry_seconds
+
+    @batch_expiry_seconds.setter
+    def batch_expiry_seconds(self, seconds: float) -> None:
+        self.state.batch_expiry_seconds = seconds
+
+    @property
+    def batch_outcomes(self) -> BatchOutcomes:
+        """Which batch requests error or expire instead of succeeding: by custom_id, or by seeded rates."""
+        return self.state.batch_outcomes
 
     @property
     def api_key(self) -> str | None:

@@ -1,4 +1,4 @@
-"""What the local server keeps between requests: its settings, faults, request log and counters."""
+"""What the local server keeps between requests: settings, faults, request log, counters, batches, prompt cache."""
 
 from __future__ import annotations
 
@@ -12,10 +12,17 @@ from typing import Any
 from .. import _checks as checks
 from .._config import MAX_SIMULATOR_LATENCY as MAX_LATENCY
 from ._answers import Shape
+from ._batches import Batches
+from ._caching import PromptCache
 from ._faults import Faults
 from ._limits import Limiter, RateLimits
+from ._outcomes import BatchOutcomes
 
 DEFAULT_LOG_LIMIT = 10_000
+DEFAULT_BATCH_SECONDS = 2.0
+DEFAULT_BATCH_EXPIRY_SECONDS = 24 * 3600.0
+# A bound against typos, not a policy: far beyond the API's 24 hours.
+MAX_BATCH_SECONDS = 30 * 24 * 3600.0
 
 
 @dataclass(slots=True)
@@ -39,6 +46,9 @@ class ServerState:
 
     ``latency`` (seconds) delays every answer; ``faults`` injects errors;
     ``log`` keeps the newest ``log_limit`` to ``2 * log_limit`` requests.
+    A message batch takes ``batch_seconds`` to process and expires
+    ``batch_expiry_seconds`` after creation, both as set when it is created;
+    ``batch_outcomes`` makes chosen batch requests error or expire.
     """
 
     def __init__(
@@ -49,13 +59,20 @@ class ServerState:
         seed: int = 0,
         log_limit: int = DEFAULT_LOG_LIMIT,
         timer: Callable[[], float] = time.monotonic,
+        batch_seconds: float = DEFAULT_BATCH_SECONDS,
+        batch_expiry_seconds: float = DEFAULT_BATCH_EXPIRY_SECONDS,
     ):
         self.latency = latency  # checked by the property below
+        self.batch_seconds = batch_seconds
+        self.batch_expiry_seconds = batch_expiry_seconds
         self.api_key = api_key
         self.mark_synthetic = True
         self.timer = timer
         self.limiter: Limiter | None = None
         self.faults = Faults(seed)
+        self.batches = Batches(timer)
+        self.batch_outcomes = BatchOutcomes(seed)
+        self.prompt_cache = PromptCache(timer)
         self.log: list[RequestRecord] = []
         self.log_limit = log_limit
         self.shapes: deque[Shape] = deque()  # how the next answers end, one per request
@@ -76,6 +93,24 @@ class ServerState:
     @latency.setter
     def latency(self, seconds: float) -> None:
         self._latency = checks.delay("latency", seconds, high=MAX_LATENCY)
+
+    @property
+    def batch_seconds(self) -> float:
+        """Seconds a message batch takes from creation to end, 0 for at once."""
+        return self._batch_seconds
+
+    @batch_seconds.setter
+    def batch_seconds(self, seconds: float) -> None:
+        self._batch_seconds = checks.delay("batch_seconds", seconds, high=MAX_BATCH_SECONDS)
+
+    @property
+    def batch_expiry_seconds(self) -> float:
+        """Seconds after creation at which a batch still processing ends, the rest of its requests expired."""
+        return self._batch_expiry_seconds
+
+    @batch_expiry_seconds.setter
+    def batch_expiry_seconds(self, seconds: float) -> None:
+        self._batch_expiry_seconds = checks.seconds("batch_expiry_seconds", seconds)
 
     @property
     def rate_limits(self) -> RateLimits | None:
@@ -132,11 +167,17 @@ class ServerState:
         wake.set()
 
     def reset(self) -> None:
-        """Forget the log, counters and pending faults; requests still sleeping answer at once."""
+        """Forget the log, counters, pending faults, batches, batch outcomes and cached prompts.
+
+        Requests still sleeping answer at once.
+        """
         with self._lock:
             self.log.clear()
             self.shapes.clear()
             self.in_flight = self.max_in_flight = self.connections = 0
             self._generation += 1
         self.faults.clear()
+        self.batches.clear()
+        self.batch_outcomes.clear()
+        self.prompt_cache.clear()
         self.wake_sleepers()

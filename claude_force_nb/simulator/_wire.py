@@ -9,8 +9,8 @@ from typing import Any
 from ._answers import Answer, chunks
 
 
-def message_json(answer: Answer, *, message_id: str, model: str) -> dict[str, Any]:
-    """A complete non-streaming ``Message``."""
+def message_json(answer: Answer, *, message_id: str, model: str, service_tier: str = "standard") -> dict[str, Any]:
+    """A complete non-streaming ``Message``; a batch's answers are on the "batch" tier."""
     return {
         "id": message_id,
         "type": "message",
@@ -19,7 +19,7 @@ def message_json(answer: Answer, *, message_id: str, model: str) -> dict[str, An
         "content": list(answer.blocks),
         "stop_reason": answer.stop_reason,
         "stop_sequence": answer.stop_sequence,
-        "usage": answer.usage(),
+        "usage": answer.usage(service_tier),
     }
 
 
@@ -76,6 +76,14 @@ def _block_events(index: int, block: dict[str, Any]) -> Iterable[bytes]:
     yield sse("content_block_stop", {"type": "content_block_stop", "index": index})
 
 
-def error_json(kind: str, message: str, request_id: str) -> dict[str, Any]:
-    """Anthropic's error body."""
-    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
+def error_json(kind: str, message: str, request_id: str | None) -> dict[str, Any]:
+    """Anthropic's error body; a batch result's error has no request of its own, so no ``request_id``."""
+    body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
+    if request_id is not None:
+        body["request_id"] = request_id
+    return body
+
+
+def dumps(data: Any) -> bytes:
+    """Compact JSON, as the API sends it."""
+    return json.dumps(data, separators=(",", ":")).encode()
