@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from ._config import DEFAULT_MAX_RETRIES, DEFAULT_MODEL, ENV_API_KEY, ENV_AUTH_TOKEN, ENV_BASE_URL, Settings
 from ._errors import CallError, CallTimeoutError, ClaudeForceWarning
 from ._pacing import Pace, Pacer
+from ._remote import BatchStatus, batch_params
 from ._request import SYNTHETIC_HEADER, Completion, Request
 
 if TYPE_CHECKING:
@@ -77,6 +78,18 @@ class Backend(Protocol):
 
     async def count_tokens(self, request: Request) -> int:
         """The input tokens ``request`` would use, from the token-counting endpoint; nothing is answered."""
+
+    async def create_batch(self, requests: list[tuple[str, Request]]) -> BatchStatus:
+        """Submit ``(custom_id, request)`` pairs as one Message Batch."""
+
+    async def retrieve_batch(self, batch_id: str) -> BatchStatus:
+        """A Message Batch's state now."""
+
+    async def cancel_batch(self, batch_id: str) -> BatchStatus:
+        """Ask the API to cancel a Message Batch; requests already answered stay answered."""
+
+    def batch_results(self, batch: BatchStatus) -> AsyncIterator[tuple[str, Completion | CallError]]:
+        """An ended batch's results: each custom_id with its answer, or the error that ended it."""
 
     async def aclose(self) -> None:
         """Release connections."""
@@ -300,6 +313,44 @@ class AnthropicBackend:
             raise self._error(exc) from exc
         return counted.input_tokens
 
+    async def create_batch(self, requests: list[tuple[str, Request]]) -> BatchStatus:
+        body = [{"custom_id": custom_id, "params": batch_params(request)} for custom_id, request in requests]
+        return await self._batch_call(lambda batches: batches.create(requests=body))
+
+    async def retrieve_batch(self, batch_id: str) -> BatchStatus:
+        return await self._batch_call(lambda batches: batches.retrieve(batch_id))
+
+    async def cancel_batch(self, batch_id: str) -> BatchStatus:
+        return await self._batch_call(lambda batches: batches.cancel(batch_id))
+
+    async def batch_results(self, batch: BatchStatus) -> AsyncIterator[tuple[str, Completion | CallError]]:
+        import anthropic
+
+        client = self.client()
+        try:
+            async for line in await client.messages.batches.results(batch.id):
+                outcome = line.result
+                if outcome.type == "succeeded":
+                    message = outcome.message.model_dump(mode="json", exclude_none=True)
+                    # What the Batches API answers is billed at its rate; say so where pricing looks.
+                    message.setdefault("usage", {}).setdefault("service_tier", "batch")
+                    yield line.custom_id, Completion(message, 0.0, None, self.origin, batch.synthetic)
+                else:
+                    yield line.custom_id, _batch_error(outcome, batch.id)
+        except anthropic.AnthropicError as exc:
+            raise self._error(exc) from exc
+
+    async def _batch_call(self, send: Callable[[Any], Awaitable[Any]]) -> BatchStatus:
+        import anthropic
+
+        client = self.client()
+        try:
+            response = await send(client.messages.batches.with_raw_response)
+            batch = await response.json()
+        except anthropic.AnthropicError as exc:
+            raise self._error(exc) from exc
+        return BatchStatus.of(batch, synthetic=SYNTHETIC_HEADER in response.headers)
+
     async def aclose(self) -> None:
         """Close each loop's client on its own loop: its connections belong to that loop."""
         with self._lock:
@@ -316,6 +367,16 @@ class AnthropicBackend:
     def _error(self, exc: anthropic.AnthropicError) -> CallError:
         _redact(exc)
         return call_error(exc, where=self.base_url, credentials=bool(self.api_key or self.auth_token))
+
+
+def _batch_error(outcome: Any, batch_id: str) -> CallError:
+    """The error a batch result that did not succeed stands for."""
+    if outcome.type == "errored":
+        error = getattr(outcome.error, "error", None)
+        kind, message = getattr(error, "type", "api_error"), getattr(error, "message", "")
+        return CallError(f"The Message Batch {batch_id} answered this request with {kind}: {message}")
+    how = "expired" if outcome.type == "expired" else "was canceled"
+    return CallError(f"The Message Batch {batch_id} {how} before this request was processed; re-run to resubmit it.")
 
 
 def _redact(exc: BaseException) -> None:

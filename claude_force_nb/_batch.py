@@ -77,6 +77,7 @@ class Batch:
         self.on_update = on_update  # called on every change; may be set until the batch starts
         self._concurrency = concurrency
         self.budget: Any = None  # what the batch may spend, when its maker gave it a budget (shown by the panel)
+        self.remote: Any = None  # the Message Batches it waits for, when it runs through them (shown by the panel)
         self._cancelled = False
         self._tasks: list[asyncio.Task] = []
         self._waiter: asyncio.Future | None = None
@@ -119,14 +120,15 @@ class Batch:
 
     def _mark_running(self, index: int) -> None:
         self._running[index] = True
-        self._notify()
+        self.notify()
 
     def _finish(self, index: int, result: AgentResult) -> None:
         self._running[index] = False
         self.results[index] = result
-        self._notify()
+        self.notify()
 
-    def _notify(self) -> None:
+    def notify(self) -> None:
+        """Tell ``on_update`` that something changed (its runner may call this too)."""
         if self.on_update is not None:
             self.on_update(self)
 

@@ -15,6 +15,7 @@ from ._agents import Agent, AgentRegistry
 from ._backend import AnthropicBackend, Backend
 from ._batch import Batch, Slot
 from ._cache import API, CACHE_FILENAME, OFFLINE_CACHE_FILENAME, CacheStats, ResponseCache, check_mode
+from ._cache.journal import BatchJournal, Job
 from ._cache.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
 from ._call import Call, PreparedCall, as_calls
 from ._config import (
@@ -29,11 +30,13 @@ from ._config import (
 )
 from ._errors import AgentNotFoundError, BudgetExceededError, ModelNotFoundError
 from ._estimate import Estimate, estimate
+from ._message_batches import DEFAULT_POLL_SECONDS, UNKEYED, BatchRunner, collect_open
 from ._models import resolve_model
 from ._pacing import Pace
 from ._pricing import DEFAULT_PRICES, PriceEntry, Usage, cost_of, estimate_cost
 from ._prompt_cache import Turn
 from ._prompt_cache import plan as plan_prompt_cache
+from ._remote import BatchStatus
 from ._request import Completion, Request
 from ._results import AgentResult, failure
 from ._spend import Budget, Ledger, Spend
@@ -109,6 +112,7 @@ class AsyncAgentOrchestrator:
             )
         self.cache = cache
         self.prompt_caching = prompt_caching
+        self._journal: BatchJournal | None = None
         self.ledger = Ledger()
         # Output tokens of this session's answers by (agent, model): (answers, tokens), for estimates.
         self._outputs: dict[tuple[str, str], tuple[int, int]] = {}
@@ -362,14 +366,7 @@ class AsyncAgentOrchestrator:
         be sent) raises here, before any call is made.
         """
         cap = Budget(budget) if budget is not None else None
-        calls = []
-        for call in as_calls(tasks):
-            merged = {**options, **call.options}
-            model = call.model or merged.pop("model", None)
-            item = call.item if call.item is not None else merged.pop("item", None)
-            merged.pop("model", None)
-            merged.pop("item", None)
-            calls.append(self.prepare(call.agent, call.task, model=model, item=item, **merged))
+        calls = self._prepare_all(tasks, options)
         turns: dict[int, Turn] = {}
         if self.prompt_caching:
             calls, by_index = plan_prompt_cache(calls, will_send=lambda call: not self._is_cached(call))
@@ -378,6 +375,88 @@ class AsyncAgentOrchestrator:
         batch = Batch(calls, run, on_update=on_update, concurrency=concurrency)
         batch.budget = cap
         return batch
+
+    def message_batch(
+        self,
+        tasks: Iterable[Call | Sequence[Any]],
+        *,
+        on_update: Callable[[Batch], object] | None = None,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+        **options: Any,
+    ) -> Batch:
+        """As :meth:`batch`, but the cache misses go to the Message Batches API (half price, asynchronous).
+
+        Requests are deduplicated by cache key (their ``custom_id``), written
+        down in the cache file before submission and collected into the cache
+        when their batch ends; an earlier run's open batch is polled, not
+        submitted again. ``batch.remote`` describes the batches while polling
+        (every ``poll_seconds`` at most).
+        """
+        calls = self._prepare_all(tasks, options)
+        runner = BatchRunner(
+            calls,
+            self.backend,
+            journal=self.journal,
+            cached=self.cached,
+            will_send=self._will_send,
+            answered=self._batch_answer,
+            store=self._store_batch_answer,
+            fallback=self.run,
+            poll_seconds=checks.seconds("poll_seconds", poll_seconds),
+        )
+        batch = Batch(calls, runner, on_update=on_update)
+        runner.on_status = batch.notify
+        batch.remote = runner
+        return batch
+
+    async def execute_batch(self, tasks: Iterable[Call | Sequence[Any]], **options: Any) -> list[AgentResult]:
+        """Run many calls through the Message Batches API (see :meth:`message_batch`); results in input order."""
+        return await self.message_batch(tasks, **options).wait()
+
+    @property
+    def journal(self) -> BatchJournal | None:
+        """Where Message Batches are written down: the cache file (None without a cache file)."""
+        if self._journal is None and self.cache is not None and self.cache.path is not None:
+            self._journal = BatchJournal(self.cache.path)
+        return self._journal
+
+    async def collect_batches(self) -> list[tuple[Job, BatchStatus | None]]:
+        """Poll this endpoint's open Message Batches and collect the ended ones into the cache.
+
+        Each written-down job with its state now (None when the endpoint no
+        longer knows it); answers of ended ones are in the cache afterwards.
+        """
+        journal = self.journal
+        if journal is None:
+            return []
+        return await collect_open(self.backend, journal, self._store_batch_answer)
+
+    async def cancel_batch(self, batch_id: str) -> BatchStatus:
+        """Ask the API to cancel a Message Batch; what it already answered can still be collected."""
+        return await self.backend.cancel_batch(batch_id)
+
+    def _prepare_all(self, tasks: Iterable[Call | Sequence[Any]], options: Mapping[str, Any]) -> list[PreparedCall]:
+        calls = []
+        for call in as_calls(tasks):
+            merged = {**options, **call.options}
+            model = call.model or merged.pop("model", None)
+            item = call.item if call.item is not None else merged.pop("item", None)
+            merged.pop("model", None)
+            merged.pop("item", None)
+            calls.append(self.prepare(call.agent, call.task, model=model, item=item, **merged))
+        return calls
+
+    def _will_send(self, call: PreparedCall) -> bool:
+        return call.mode != "replay" and not self._is_cached(call)
+
+    def _batch_answer(self, call: PreparedCall, completion: Completion) -> AgentResult:
+        result = self._result(call, completion, API, self._timer())
+        self.ledger.add(result)
+        return result
+
+    def _store_batch_answer(self, key: str, request: Request, completion: Completion, agent: str) -> None:
+        if self.cache is not None and not key.startswith(UNKEYED):
+            self.cache.store(request, completion, agent=agent, key=key)
 
     async def _run_in_slot(
         self, call: PreparedCall, slot: Slot, *, budget: Budget | None, turns: Mapping[int, Turn]
@@ -465,6 +544,8 @@ class AsyncAgentOrchestrator:
     async def close(self) -> None:
         """Close HTTP connections and flush the cache file."""
         await self.backend.aclose()
+        if self._journal is not None:
+            self._journal.close()
         if self.cache is not None:
             self.cache.close()
 

@@ -522,3 +522,40 @@ def test_a_sweep_within_its_budget_runs_and_the_panel_shows_the_spend(ip, server
     spent = magics.orchestrator.spent()
     assert spent.calls == 2 and f"Spent: ${spent.cost:.4f} (2 calls" in text
     assert "budget $5.00, $" in text
+
+
+@pytest.fixture
+def quick_batches(server):
+    server.batch_seconds = 0.2
+    yield server
+    server.batch_seconds = 2.0
+
+
+def test_a_batch_sweep_runs_through_message_batches_and_re_runs_from_the_cache(ip, quick_batches, capsys):
+    server = quick_batches
+    ip.run_line_magic("config", "AgentMagics.batch_poll_seconds = 0.05")
+    ip.user_ns["topics"] = ["a", "b", "c"]
+    ip.run_cell_magic("agents", "explainer --over topics --batch -o rs", "Explain {item}")
+    assert [r.status for r in ip.user_ns["rs"]] == ["ok"] * 3
+    assert calls(server) == [] and len([r for r in server.log if r.path == "/v1/messages/batches"]) == 1
+    assert "Message Batches: 1 (1 ended): 0 processing, 3 succeeded" in capsys.readouterr().out
+    ip.run_cell_magic("agents", "explainer --over topics --batch -o again --no-panel", "Explain {item}")
+    assert all(r.cached for r in ip.user_ns["again"])
+    listing = ip.run_line_magic("agent", "batches")
+    assert "msgbatch_" in repr(listing) and "collected" in repr(listing)
+
+
+def test_agent_batches_cancel_needs_an_id_and_says_what_the_api_said(ip, quick_batches, capsys):
+    with pytest.raises(UsageError, match="Usage: %agent batches cancel BATCH_ID"):
+        ip.run_line_magic("agent", "batches cancel")
+    with pytest.raises(UsageError, match=r"Could not cancel msgbatch_nope: .*404"):
+        ip.run_line_magic("agent", "batches cancel msgbatch_nope")
+    ip.run_line_magic("agent", "batches")
+    assert "No Message Batches submitted from this cache file" in capsys.readouterr().out
+
+
+def test_a_batch_dry_run_prices_at_the_batch_rate(ip, server, capsys):
+    ip.run_cell_magic("agents", "explainer summarizer --dry-run -o plain", "x")
+    ip.run_cell_magic("agents", "explainer summarizer --dry-run --batch -o half", "x")
+    assert ip.user_ns["half"].cost == pytest.approx(ip.user_ns["plain"].cost / 2)
+    assert "at the Message Batches price" in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,8 +13,9 @@ from IPython.core.error import UsageError
 
 from .._batch import Batch
 from .._config import ENV_OLD_SECRETS, ENV_SECRET
-from .._errors import AgentNotFoundError
+from .._errors import AgentNotFoundError, ClaudeForceError
 from .._orchestrator import AsyncAgentOrchestrator
+from . import loop as _loop
 
 USAGE = """\
 %agent list                      agents with their source file and description
@@ -23,6 +25,8 @@ USAGE = """\
 %agent cache verify              check every row's signature
 %agent cache prune               remove expired rows
 %agent cache clear --yes         delete every cached answer
+%agent batches                   Message Batches of this cache file; collects ended ones
+%agent batches cancel ID         cancel a Message Batch (answered requests stay collectable)
 %agent config                    current settings (%config AgentMagics.<name> = value)
 %agent help                      this text; %%agent? and %%agents? for cell options"""
 
@@ -188,4 +192,51 @@ def _config(context: Context, rest: list[str]) -> None:
     print("\n".join(lines))
 
 
-_HANDLERS = {"list": _list, "show": _show, "stats": _stats, "cache": _cache, "config": _config}
+def _batches(context: Context, rest: list[str]) -> Document | None:
+    orchestrator = context.orchestrator()
+    if rest[:1] == ["cancel"]:
+        if len(rest) != 2:
+            raise UsageError("Usage: %agent batches cancel BATCH_ID")
+        try:
+            status = _loop.run(orchestrator.cancel_batch(rest[1]))
+        except ClaudeForceError as exc:
+            raise UsageError(f"Could not cancel {rest[1]}: {exc}") from None
+        print(f"Cancel requested. {status.describe()}")
+        return None
+    if rest:
+        raise UsageError("Usage: %agent batches [cancel BATCH_ID]")
+    if orchestrator.journal is None:
+        raise UsageError("Message Batches are written down in the cache file, and the cache is off.")
+    try:
+        polled = {job.job: status for job, status in _loop.run(orchestrator.collect_batches())}
+    except ClaudeForceError as exc:
+        raise UsageError(f"Could not reach the Message Batches API: {exc}") from None
+    jobs = orchestrator.journal.jobs(limit=20)
+    if not jobs:
+        print("No Message Batches submitted from this cache file (%%agents ... --batch submits them).")
+        return None
+    rows = []
+    for job in jobs:
+        seen = polled.get(job.job)
+        now = seen.describe().partition(": ")[2] if seen is not None else ""
+        if job.job in polled and seen is None:
+            now = "unknown to the endpoint (lost): re-run the sweep to submit it again"
+        elif seen is not None and seen.ended:
+            now += "; collected into the cache"
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created))
+        rows.append((job.batch_id or "(not submitted)", created, f"{job.size:,}", job.state, now, job.origin))
+    head = ("batch", "created", "requests", "state", "now", "endpoint")
+    markdown = ["| " + " | ".join(head) + " |", "|---|---|---:|---|---|---|"]
+    markdown += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
+    text = ["  ".join(row) for row in [head, *rows]]
+    return Document("\n".join(markdown), "\n".join(text))
+
+
+_HANDLERS = {
+    "list": _list,
+    "show": _show,
+    "stats": _stats,
+    "cache": _cache,
+    "batches": _batches,
+    "config": _config,
+}

@@ -30,6 +30,7 @@ from .._config import (
     ENV_MODEL,
 )
 from .._errors import AgentNotFoundError, BudgetExceededError, CacheFileError, ClaudeForceError
+from .._message_batches import DEFAULT_POLL_SECONDS
 from .._models import resolve_model
 from .._orchestrator import AsyncAgentOrchestrator
 from .._results import AgentResult
@@ -55,6 +56,7 @@ _NUMBER_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "cache_max_rows": checks.count,
     "cache_max_mb": checks.count,
     "data_limit": partial(checks.count, low=100),
+    "batch_poll_seconds": checks.seconds,
 }
 
 
@@ -95,6 +97,9 @@ class AgentMagics(Magics):
     data_limit = Integer(
         DEFAULT_DATA_LIMIT, help="Characters a table or array may take when interpolated ({df}); more is cut."
     ).tag(config=True)
+    batch_poll_seconds = Float(
+        DEFAULT_POLL_SECONDS, help="Longest wait between polls of a --batch sweep's Message Batches."
+    ).tag(config=True)
 
     # Class-level defaults so that config applied inside __init__ (which calls the
     # observer, which calls release()) finds them; release() assigns new values.
@@ -115,6 +120,7 @@ class AgentMagics(Magics):
         "cache_max_rows",
         "cache_max_mb",
         "data_limit",
+        "batch_poll_seconds",
     )
     def _check_number(self, proposal: Any) -> Any:
         name = proposal["trait"].name
@@ -280,6 +286,9 @@ class AgentMagics(Magics):
     @magic_arguments.argument(
         "--budget", type=float, metavar="USD", help="refuse to start above this estimate; stop sending once spent"
     )
+    @magic_arguments.argument(
+        "--batch", action="store_true", help="send the cache misses through the Message Batches API (half price)"
+    )
     @common_arguments
     @cell_magic
     def agents(self, line: str, cell: str) -> None:
@@ -324,12 +333,17 @@ class AgentMagics(Magics):
             limit=self.data_limit,
         )
         try:
-            batch = orchestrator.batch(calls, concurrency=args.concurrency, budget=args.budget, **call_options(args))
+            if args.batch:
+                batch = orchestrator.message_batch(calls, poll_seconds=self.batch_poll_seconds, **call_options(args))
+            else:
+                batch = orchestrator.batch(
+                    calls, concurrency=args.concurrency, budget=args.budget, **call_options(args)
+                )
         except (AgentNotFoundError, ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from None
         if args.dry_run or args.budget is not None:
             try:
-                estimate = _loop.run(orchestrator.estimate(batch.calls))
+                estimate = _loop.run(orchestrator.estimate(batch.calls, batch=args.batch))
             except ClaudeForceError as exc:  # the token-counting endpoint failed
                 raise UsageError(f"Could not estimate the sweep: {exc}") from None
             if args.dry_run:

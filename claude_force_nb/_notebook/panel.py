@@ -115,6 +115,11 @@ def _spend_note(spend: Spend) -> str:
     return f"{note}; {spend.unpriced} without a price" if spend.unpriced else note
 
 
+def remote_text(batch: Batch | None) -> str | None:
+    """The Message Batches line of a --batch sweep; None for other sweeps."""
+    return batch.remote.describe() if batch is not None and batch.remote is not None else None
+
+
 def budget_text(batch: Batch) -> str | None:
     """The sweep's budget and what it spent of it; None without one."""
     budget = batch.budget
@@ -208,6 +213,9 @@ def summary_text(stats: CacheStats, batch: Batch | None, pace: Pace | None = Non
         latencies = median_latencies(batch.results)
         medians = ", ".join(f"{agent} {seconds(m)} ({n})" for agent, (m, n) in latencies.items())
         lines.append(f"Median latency: {medians or 'no calls finished yet'}")
+    remote = remote_text(batch)
+    if remote:
+        lines.append(remote)
     paced = pace_text(pace)
     if paced:
         lines.append(paced)
@@ -225,6 +233,9 @@ def summary_html(stats: CacheStats, batch: Batch | None, pace: Pace | None = Non
             f"{progress_html(progress, budget_text(batch))}</span>"
             f"{latency_html(median_latencies(batch.results))}</div>"
         )
+    remote = remote_text(batch)
+    if remote:
+        parts.append(f'<div class="cfnb-remote"><small>{html.escape(remote)}</small></div>')
     paced = pace_text(pace)
     if paced:
         parts.append(f'<div class="cfnb-pace"><small>{html.escape(paced)}</small></div>')
@@ -325,8 +336,8 @@ class StatsPanel:
         self._last = self._timer() if now is None else now
         stats = self.orchestrator.stats()
         self._stats.value = stats_html(stats, self.orchestrator.spent())
-        paced = pace_text(self.orchestrator.pace())
-        self._pace.value = f"<small>{html.escape(paced)}</small>" if paced else ""
+        notes = [text for text in (remote_text(self.batch), pace_text(self.orchestrator.pace())) if text]
+        self._pace.value = "<br>".join(f"<small>{html.escape(text)}</small>" for text in notes)
         if self.batch is None:
             return
         progress = self.batch.progress

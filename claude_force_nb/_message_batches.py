@@ -1,0 +1,332 @@
+"""A sweep's cache misses sent through the Message Batches API instead of one call each.
+
+:class:`BatchRunner` is what a :class:`~._batch.Batch` runs each call with.
+Hits are answered at once. The misses, one request per cache key (the key is
+the ``custom_id``), are written down in the cache file's journal, submitted in
+batches within the API's limits, polled, and collected when their batch ends:
+every answer goes into the signed cache (so a re-run is a hit) before the
+calls waiting for it get it. Requests that an earlier run (this kernel's or
+another's) already submitted and that are still open are not submitted again:
+their batch is polled and collected instead. Errored, expired and canceled
+requests are failures; re-running the sweep submits them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar
+
+from ._batch import Slot
+from ._cache.journal import CANCELED, COLLECTED, LOST, SUBMITTED, BatchJournal, Entry, Job
+from ._call import PreparedCall
+from ._errors import CallError, ClaudeForceWarning
+from ._remote import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchStatus, batch_params
+from ._request import Completion, Request
+from ._results import AgentResult, failure
+
+T = TypeVar("T")
+
+DEFAULT_POLL_SECONDS = 10.0
+# Polls start quick (a small batch can end within seconds) and slow down to this.
+MAX_POLL_SECONDS = 60.0
+# Room left for the request's envelope and JSON escaping when sizing batches.
+_ENVELOPE_BYTES = 200
+
+
+class BatchAPI(Protocol):
+    """The part of a backend the runner needs (see :class:`~._backend.Backend`)."""
+
+    @property
+    def origin(self) -> str: ...
+    async def create_batch(self, requests: list[tuple[str, Request]]) -> BatchStatus: ...
+    async def retrieve_batch(self, batch_id: str) -> BatchStatus: ...
+    def batch_results(self, batch: BatchStatus) -> AsyncIterator[tuple[str, Completion | CallError]]: ...
+
+
+class BatchRunner:
+    """Runs one sweep's calls through the Message Batches API; call it as a Batch's runner.
+
+    ``cached`` answers a call from the cache (counting the hit) or gives None;
+    ``will_send`` says, counting nothing, whether a call needs the API;
+    ``answered`` turns a call and its completion into a result; ``store``
+    puts an answer in the cache under a custom_id (its key); ``fallback``
+    answers a call that is not for the API; ``on_status`` is called whenever
+    a batch's counts change.
+    """
+
+    def __init__(
+        self,
+        calls: Sequence[PreparedCall],
+        backend: BatchAPI,
+        *,
+        journal: BatchJournal | None,
+        cached: Callable[[PreparedCall], AgentResult | None],
+        will_send: Callable[[PreparedCall], bool],
+        answered: Callable[[PreparedCall, Completion], AgentResult],
+        store: Callable[[str, Request, Completion, str], None],
+        fallback: Callable[[PreparedCall], Awaitable[AgentResult]] | None = None,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+        on_status: Callable[[], object] | None = None,
+    ):
+        self.calls = list(calls)
+        self.backend = backend
+        self.journal = journal
+        self.statuses: dict[str, BatchStatus] = {}
+        self.poll_seconds = poll_seconds
+        self.on_status = on_status
+        self._cached = cached
+        self._will_send = will_send
+        self._answered = answered
+        self._store = store
+        self._fallback = fallback
+        self._answers: dict[str, asyncio.Future[Completion]] = {}
+        self._requests: dict[str, PreparedCall] = {}
+        self._waiting = 0
+        self._work: asyncio.Task | None = None
+
+    async def __call__(self, call: PreparedCall, slot: Slot) -> AgentResult:
+        hit = self._cached(call)
+        if hit is not None:
+            return hit
+        if self._work is None:
+            self.plan()
+            self._work = asyncio.get_running_loop().create_task(self._run())
+        answer = self._answers.get(custom_id(call))
+        if answer is None:  # not for the API (a replay miss, say): answered as a single call would be
+            if self._fallback is None:
+                return failure(call, CallError("This call is not part of the Message Batch."))
+            return await self._fallback(call)
+        slot.started()
+        self._waiting += 1
+        try:
+            completion = await asyncio.shield(answer)
+        except asyncio.CancelledError:
+            # The last call to stop waiting stops the polling; the batch itself runs on at the
+            # API and re-running the sweep (or %agent batches) collects it.
+            self._waiting -= 1
+            if self._waiting == 0 and not self._work.done():
+                self._work.cancel()
+            raise
+        except Exception as exc:
+            self._waiting -= 1
+            return failure(call, exc)
+        self._waiting -= 1
+        return self._answered(call, completion)
+
+    def plan(self) -> None:
+        """Decide, counting nothing, which calls the batches must answer (one request per custom_id)."""
+        loop = asyncio.get_running_loop()
+        for call in self.calls:
+            if self._will_send(call):
+                cid = custom_id(call)
+                if cid not in self._answers:
+                    self._answers[cid] = loop.create_future()
+                    self._requests[cid] = call
+
+    def describe(self) -> str:
+        """One line on the batches: how many requests each count holds."""
+        if not self.statuses:
+            return "Message Batches: submitting" if self._requests else "Message Batches: nothing to submit"
+        totals = {name: sum(getattr(s, name) for s in self.statuses.values()) for name in _COUNTS}
+        counts = ", ".join(f"{value:,} {name}" for name, value in totals.items())
+        ended = sum(s.ended for s in self.statuses.values())
+        return f"Message Batches: {len(self.statuses)} ({ended} ended): {counts}"
+
+    async def _run(self) -> None:
+        try:
+            await self._submit_and_collect()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every waiting call fails with it; what was collected stays
+            for answer in self._answers.values():
+                if not answer.done():
+                    answer.set_exception(exc)
+        for answer in self._answers.values():
+            if not answer.done():
+                answer.set_exception(CallError("The Message Batches API returned no result for this request."))
+
+    async def _submit_and_collect(self) -> None:
+        origin = self.backend.origin
+        nothing: dict[str, Job] = {}
+        already = self._journal_call(lambda j: j.open_requests(origin), nothing)
+        jobs: dict[str, Job | None] = {}  # batch id -> its job in the journal
+        members: dict[str, list[str]] = {}  # batch id -> this sweep's custom_ids in it
+        pending: list[str] = []
+        unsent: set[int] = set()
+        for cid in self._requests:
+            job = already.get(cid)
+            if job is not None and job.batch_id is not None:
+                jobs[job.batch_id] = job
+                members.setdefault(job.batch_id, []).append(cid)
+            else:
+                pending.append(cid)
+                if job is not None:  # written down, but the kernel stopped before the API answered
+                    unsent.add(job.job)
+        for number in unsent:
+            self._finish(number, LOST)
+        while pending or jobs:
+            for chunk in _chunks(pending, self._requests):
+                batch_id, job = await self._submit(chunk)
+                jobs[batch_id], members[batch_id] = job, chunk
+            pending = []
+            delay = min(1.0, self.poll_seconds)
+            while jobs and not pending:
+                for batch_id, job in list(jobs.items()):
+                    status = await self._status(batch_id, job)
+                    if status is None:  # the endpoint no longer knows it (a local server restarted)
+                        del jobs[batch_id]
+                        pending += members.pop(batch_id, [])
+                    elif status.ended:
+                        await self._collect(status, job)
+                        del jobs[batch_id]
+                if jobs and not pending:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.poll_seconds, MAX_POLL_SECONDS)
+
+    async def _submit(self, cids: list[str]) -> tuple[str, Job | None]:
+        origin = self.backend.origin
+        entries = [_entry(cid, self._requests[cid]) for cid in cids]
+        number = self._journal_call(lambda j: j.begin(origin, entries), None)
+        status = await self.backend.create_batch([(cid, self._requests[cid].request) for cid in cids])
+        job = None
+        if number is not None:
+            self._journal_call(lambda j: j.submitted(number, status.id), None)
+            job = Job(number, status.id, origin, 0.0, len(cids), SUBMITTED)
+        self.statuses[status.id] = status
+        self._changed()
+        return status.id, job
+
+    async def _status(self, batch_id: str, job: Job | None) -> BatchStatus | None:
+        try:
+            status = await self.backend.retrieve_batch(batch_id)
+        except CallError as exc:
+            if exc.status != 404:
+                raise
+            if job is not None:
+                self._finish(job.job, LOST)
+            self.statuses.pop(batch_id, None)
+            return None
+        if self.statuses.get(batch_id) != status:
+            self.statuses[batch_id] = status
+            self._changed()
+        return status
+
+    async def _collect(self, status: BatchStatus, job: Job | None) -> None:
+        none: list[Entry] = []
+        entries = self._journal_call(lambda j: j.entries(job.job), none) if job is not None else none
+        known = {entry.custom_id: entry for entry in entries}
+        async for cid, outcome in self.backend.batch_results(status):
+            call = self._requests.get(cid)
+            if isinstance(outcome, Completion):
+                # Answers of an earlier run's requests are paid for too: they go into the cache.
+                if call is not None:
+                    self._store(cid, call.request, outcome, call.agent)
+                elif cid in known:
+                    entry = known[cid]
+                    request = Request.for_task(entry.task, model=entry.model, max_tokens=1)
+                    self._store(cid, request, outcome, entry.agent)
+            answer = self._answers.get(cid)
+            if answer is not None and not answer.done():
+                if isinstance(outcome, Completion):
+                    answer.set_result(outcome)
+                else:
+                    answer.set_exception(outcome)
+        if job is not None:
+            self._finish(job.job, CANCELED if status.canceled and not status.succeeded else COLLECTED)
+
+    def _finish(self, number: int, state: str) -> None:
+        self._journal_call(lambda j: j.finish(number, state), None)
+
+    def _changed(self) -> None:
+        if self.on_status is not None:
+            self.on_status()
+
+    def _journal_call(self, action: Callable[[BatchJournal], T], otherwise: T) -> T:
+        if self.journal is None:
+            return otherwise
+        try:
+            return action(self.journal)
+        except sqlite3.Error as exc:
+            warnings.warn(
+                f"Could not record the Message Batch in {self.journal.path} ({exc}); "
+                "it will not be found again after a restart.",
+                ClaudeForceWarning,
+                stacklevel=2,
+            )
+            return otherwise
+
+
+_COUNTS = ("processing", "succeeded", "errored", "canceled", "expired")
+# custom_id prefix of a request without a cache key (cache off): its answer is not stored.
+UNKEYED = "nc-"
+
+
+async def collect_open(
+    backend: BatchAPI, journal: BatchJournal, store: Callable[[str, Request, Completion, str], None]
+) -> list[tuple[Job, BatchStatus | None]]:
+    """Poll every open job of ``backend``'s endpoint once; collect the ended ones into the cache."""
+    runner = BatchRunner(
+        [],
+        backend,
+        journal=journal,
+        cached=_no_hit,
+        will_send=_not_sent,
+        answered=_unused,
+        store=store,
+    )
+    found: list[tuple[Job, BatchStatus | None]] = []
+    none: list[Job] = []
+    for job in runner._journal_call(lambda j: j.jobs(open_only=True), none):
+        if job.origin != backend.origin or job.batch_id is None:
+            continue
+        status = await runner._status(job.batch_id, job)
+        if status is not None and status.ended:
+            await runner._collect(status, job)
+        found.append((job, status))
+    return found
+
+
+def _no_hit(call: PreparedCall) -> AgentResult | None:
+    return None
+
+
+def _not_sent(call: PreparedCall) -> bool:
+    return False
+
+
+def _unused(call: PreparedCall, completion: Completion) -> AgentResult:
+    raise AssertionError("collect_open answers no calls")
+
+
+def custom_id(call: PreparedCall) -> str:
+    """The request's cache key (64 hex digits, a valid custom_id); a hash of the request when it has none."""
+    if call.key is not None:
+        return call.key
+    body = json.dumps(batch_params(call.request), sort_keys=True, default=str).encode()
+    return UNKEYED + hashlib.blake2b(body, digest_size=24).hexdigest()
+
+
+def _entry(cid: str, call: PreparedCall) -> Entry:
+    return Entry(cid, call.agent, call.model, call.task)
+
+
+def _chunks(cids: list[str], calls: dict[str, PreparedCall]) -> list[list[str]]:
+    """``cids`` split so that each batch stays within the API's request count and size."""
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for cid in cids:
+        body = len(json.dumps(batch_params(calls[cid].request), default=str).encode()) + _ENVELOPE_BYTES
+        if current and (len(current) >= MAX_BATCH_REQUESTS or size + body > MAX_BATCH_BYTES):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(cid)
+        size += body
+    if current:
+        chunks.append(current)
+    return chunks
