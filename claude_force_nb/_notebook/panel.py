@@ -111,7 +111,8 @@ def stat_items(stats: CacheStats, spend: Spend | None = None) -> list[tuple[str,
 
 
 def _spend_note(spend: Spend) -> str:
-    note = f"{spend.calls} calls, {spend.input_tokens + spend.output_tokens} tokens"
+    calls = "1 call" if spend.calls == 1 else f"{spend.calls} calls"
+    note = f"{calls}, {spend.input_tokens + spend.output_tokens} tokens"
     return f"{note}; {spend.unpriced} without a price" if spend.unpriced else note
 
 
