@@ -88,6 +88,9 @@ class Backend(Protocol):
     async def cancel_batch(self, batch_id: str) -> BatchStatus:
         """Ask the API to cancel a Message Batch; requests already answered stay answered."""
 
+    async def recent_batches(self, limit: int = 20) -> list[BatchStatus]:
+        """The newest Message Batches of the organisation (or workspace), newest first."""
+
     def batch_results(self, batch: BatchStatus) -> AsyncIterator[tuple[str, Completion | CallError]]:
         """An ended batch's results: each custom_id with its answer, or the error that ended it."""
 
@@ -322,6 +325,19 @@ class AnthropicBackend:
 
     async def cancel_batch(self, batch_id: str) -> BatchStatus:
         return await self._batch_call(lambda batches: batches.cancel(batch_id))
+
+    async def recent_batches(self, limit: int = 20) -> list[BatchStatus]:
+        import anthropic
+
+        client = self.client()
+        try:
+            response = await client.messages.batches.with_raw_response.list(limit=limit)
+            page = await response.json()
+        except anthropic.AnthropicError as exc:
+            raise self._error(exc) from exc
+        synthetic = SYNTHETIC_HEADER in response.headers
+        batches = page.get("data", ()) if isinstance(page, dict) else ()
+        return [BatchStatus.of(batch, synthetic=synthetic) for batch in batches]
 
     async def batch_results(self, batch: BatchStatus) -> AsyncIterator[tuple[str, Completion | CallError]]:
         import anthropic

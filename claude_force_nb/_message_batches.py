@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 from ._batch import Slot
-from ._cache.journal import CANCELED, COLLECTED, LOST, SUBMITTED, BatchJournal, Entry, Job
+from ._cache.journal import CANCELED, COLLECTED, LOST, OPEN, SUBMITTED, BatchJournal, Entry, Job
 from ._call import PreparedCall
 from ._errors import CallError, ClaudeForceWarning
 from ._remote import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchStatus, batch_params
@@ -34,6 +34,10 @@ T = TypeVar("T")
 DEFAULT_POLL_SECONDS = 10.0
 # Polls start quick (a small batch can end within seconds) and slow down to this.
 MAX_POLL_SECONDS = 60.0
+# How far the API's clock may be behind ours when matching a submission the kernel did not see answered,
+# and how long to wait before looking for it a second time.
+CLOCK_SKEW_SECONDS = 120.0
+ADOPT_RETRY_SECONDS = 2.0
 # Room left for the request's envelope and JSON escaping when sizing batches.
 _ENVELOPE_BYTES = 200
 
@@ -45,6 +49,7 @@ class BatchAPI(Protocol):
     def origin(self) -> str: ...
     async def create_batch(self, requests: list[tuple[str, Request]]) -> BatchStatus: ...
     async def retrieve_batch(self, batch_id: str) -> BatchStatus: ...
+    async def recent_batches(self, limit: int = 20) -> list[BatchStatus]: ...
     def batch_results(self, batch: BatchStatus) -> AsyncIterator[tuple[str, Completion | CallError]]: ...
 
 
@@ -157,18 +162,28 @@ class BatchRunner:
         jobs: dict[str, Job | None] = {}  # batch id -> its job in the journal
         members: dict[str, list[str]] = {}  # batch id -> this sweep's custom_ids in it
         pending: list[str] = []
-        unsent: set[int] = set()
+        unanswered: dict[int, Job] = {}
         for cid in self._requests:
             job = already.get(cid)
-            if job is not None and job.batch_id is not None:
+            if job is not None and job.batch_id is None:
+                # Written down, but the kernel stopped before the API's answer named the batch.
+                unanswered[job.job] = job
+        for number, job in unanswered.items():
+            found = await self._find_submitted(job)
+            if found is None:
+                self._finish(number, LOST)
+            else:
+                self._record_submitted(number, found)
+                for cid, other in already.items():
+                    if other.job == number:
+                        already[cid] = Job(number, found, other.origin, other.created, other.size, SUBMITTED)
+        for cid in self._requests:
+            job = already.get(cid)
+            if job is not None and job.state in OPEN and job.batch_id is not None:
                 jobs[job.batch_id] = job
                 members.setdefault(job.batch_id, []).append(cid)
             else:
                 pending.append(cid)
-                if job is not None:  # written down, but the kernel stopped before the API answered
-                    unsent.add(job.job)
-        for number in unsent:
-            self._finish(number, LOST)
         while pending or jobs:
             for chunk in _chunks(pending, self._requests):
                 batch_id, job = await self._submit(chunk)
@@ -188,6 +203,29 @@ class BatchRunner:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.poll_seconds, MAX_POLL_SECONDS)
 
+    async def _find_submitted(self, job: Job) -> str | None:
+        """The batch an unanswered submission created, if the API has one just like it; else None.
+
+        Matched by size and creation time among the newest batches, and only if
+        no other job of the journal has it. One more look a moment later, for a
+        submission the API was still taking when the kernel stopped.
+        """
+        for attempt in range(2):
+            if attempt:
+                await asyncio.sleep(ADOPT_RETRY_SECONDS)
+            candidates = [
+                status.id
+                for status in await self.backend.recent_batches()
+                if status.total == job.size
+                and (status.created or 0) >= job.created - CLOCK_SKEW_SECONDS
+                and not self._known(status.id)
+            ]
+            if len(candidates) == 1:
+                return candidates[0]
+            if candidates:
+                return None  # more than one: better to submit again than to collect the wrong one
+        return None
+
     async def _submit(self, cids: list[str]) -> tuple[str, Job | None]:
         origin = self.backend.origin
         entries = [_entry(cid, self._requests[cid]) for cid in cids]
@@ -195,7 +233,7 @@ class BatchRunner:
         status = await self.backend.create_batch([(cid, self._requests[cid].request) for cid in cids])
         job = None
         if number is not None:
-            self._journal_call(lambda j: j.submitted(number, status.id), None)
+            self._record_submitted(number, status.id)
             job = Job(number, status.id, origin, 0.0, len(cids), SUBMITTED)
         self.statuses[status.id] = status
         self._changed()
@@ -238,6 +276,12 @@ class BatchRunner:
                     answer.set_exception(outcome)
         if job is not None:
             self._finish(job.job, CANCELED if status.canceled and not status.succeeded else COLLECTED)
+
+    def _record_submitted(self, number: int, batch_id: str) -> None:
+        self._journal_call(lambda j: j.submitted(number, batch_id), None)
+
+    def _known(self, batch_id: str) -> bool:
+        return self._journal_call(lambda j: j.find(batch_id), None) is not None
 
     def _finish(self, number: int, state: str) -> None:
         self._journal_call(lambda j: j.finish(number, state), None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ._request import Request
@@ -41,6 +42,14 @@ class BatchStatus:
             ended_at=batch.get("ended_at"),
             synthetic=synthetic,
         )
+
+    @property
+    def created(self) -> float | None:
+        """``created_at`` as a Unix time; None when missing or unreadable."""
+        try:
+            return datetime.fromisoformat(self.created_at.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
 
     @property
     def ended(self) -> bool:

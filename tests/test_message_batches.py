@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from claude_force_nb import AsyncAgentOrchestrator
-from claude_force_nb._cache.journal import BatchJournal
+from claude_force_nb._cache.journal import BatchJournal, Entry
 from claude_force_nb.simulator import LocalServer
 
 POLL = 0.05
@@ -134,3 +134,28 @@ async def test_the_journal_lives_in_the_cache_file(server, tmp_path):
         await orch.execute_batch(sweep(2), poll_seconds=POLL)
         assert orch.journal.path == path
     assert BatchJournal(path).jobs()[0].size == 2
+
+
+async def test_a_submission_the_kernel_never_saw_answered_is_found_not_sent_again(server):
+    async with orchestrator(server) as first:
+        calls = first._prepare_all(sweep(3), {})
+        first.journal.begin(first.backend.origin, [Entry(c.key, c.agent, c.model, c.task) for c in calls])
+        # The API takes the batch; the kernel dies before it writes the batch id down.
+        await first.backend.create_batch([(c.key, c.request) for c in calls])
+    async with orchestrator(server) as second:
+        results = await second.execute_batch(sweep(3), poll_seconds=POLL)
+        states = [job.state for job in second.journal.jobs()]
+    assert all(r.success for r in results)
+    assert len(created(server)) == 1 and states == ["collected"]
+
+
+async def test_a_submission_the_api_never_took_is_sent_again(server, monkeypatch):
+    monkeypatch.setattr("claude_force_nb._message_batches.ADOPT_RETRY_SECONDS", 0.01)
+    async with orchestrator(server) as first:
+        calls = first._prepare_all(sweep(2), {})
+        first.journal.begin(first.backend.origin, [Entry(c.key, c.agent, c.model, c.task) for c in calls])
+    async with orchestrator(server) as second:
+        results = await second.execute_batch(sweep(2), poll_seconds=POLL)
+        states = [job.state for job in second.journal.jobs()]
+    assert all(r.success for r in results)
+    assert len(created(server)) == 1 and states == ["collected", "lost"]
