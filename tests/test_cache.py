@@ -547,3 +547,23 @@ def test_two_threads_with_their_own_loops_share_one_cache(make_cache, api):
     assert 50 <= stats.calls <= 100  # each task asked once per thread at most; never lost, never doubled within one
     cache.flush()
     assert cache.info().entries == 50
+
+
+def test_an_answer_evicted_from_memory_before_its_commit_is_still_served(make_cache, tmp_path):
+    # A burst larger than the memory tier, while another kernel holds the write lock: nothing is in the
+    # file yet and most answers have left memory, yet none of them is asked for again.
+    cache = make_cache(maxsize=2)
+    cache.lookup(request("warm-up"))  # opens the file
+    blocker = sqlite3.connect(tmp_path / "cache.sqlite", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        for i in range(10):
+            message = {"model": MODEL, "content": [{"type": "text", "text": f"answer {i}"}], "usage": {}}
+            cache.store(request(f"task {i}"), Completion(message, 1.0))
+        found = [cache.lookup(request(f"task {i}")) for i in range(10)]
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+    assert [c.text if c else None for c in found] == [f"answer {i}" for i in range(10)]
+    cache.flush()
+    assert all(cache.lookup(request(f"task {i}")) for i in range(10))

@@ -143,12 +143,17 @@ class Store:
         self._warned_read = self._warned_tampered = False
         self._dropped_since_warning, self._next_drop_warning = 0, -math.inf
         self._set_aside: set[int | None] = set()  # files found damaged and replaced, by inode
+        # Rows queued but not yet committed, by (key, origin): read as if they were in the file, so an
+        # answer the memory tier has already evicted (a burst larger than it) is not asked for again.
+        self._pending: dict[tuple[str, str], tuple[Record, Row]] = {}
         # A holder, so that the finalizer closes whichever reader is current after a rebuild.
         self._connections = _Connections(open_database(self.path, busy_timeout=busy_timeout, clock=clock))
         self._opened = _inode(self.path)  # the file this store reads; another kernel may replace what the path names
         # The writer (and its thread) must not refer back to self, or a store
         # nobody closes would never be collected and its finalizer never run.
-        self._writer = Writer(partial(connect, self.path, busy_timeout), on_error=_weak_handler(self))
+        self._writer = Writer(
+            partial(connect, self.path, busy_timeout), on_error=_weak_handler(self), on_settled=_weak_settled(self)
+        )
         # Commits what is queued when the store is collected or the interpreter exits.
         self._finalizer = weakref.finalize(self, _shutdown, self._writer, self._connections, self._lock)
 
@@ -163,6 +168,9 @@ class Store:
         """
         if self._writer.closed:
             return None
+        queued = self._pending.get((key, origin)) if self._pending else None
+        if queued is not None and (replay or queued[1].expires > self._clock()):
+            return queued[1]
         sql = _SELECT_ANY if replay else _SELECT_ONE
         try:
             with self._lock:
@@ -236,6 +244,8 @@ class Store:
             return
         record = Record.of(row, self.signer.key_id)
         record = record._replace(signature=self.signer.sign(payload(record)))
+        with self._lock:
+            self._pending[(record.key, record.origin)] = (record, row)
         if not self._pruned:
             # Once per session, on the first write, so read-only sessions never write.
             self._pruned = True
@@ -249,6 +259,16 @@ class Store:
                 self._writer.submit(_weakly(self._bound))
             except RuntimeError:
                 pass  # closed
+
+    def _settled(self, statements: list[tuple[str, tuple]]) -> None:
+        """Queued rows are in the file now (or given up on): reads go to the file again."""
+        with self._lock:
+            for sql, params in statements:
+                if sql is _INSERT:
+                    slot = (params[0], params[1])  # key, origin
+                    queued = self._pending.get(slot)
+                    if queued is not None and queued[0] is params:
+                        del self._pending[slot]
 
     def flush(self) -> None:
         """Wait until queued writes are committed."""
@@ -501,6 +521,17 @@ def _weak_handler(store: Store) -> Callable[[BaseException | None, list[tuple[st
             target._write_failed(exc, statements)
 
     return on_error
+
+
+def _weak_settled(store: Store) -> Callable[[list[tuple[str, tuple]]], None]:
+    ref = weakref.ref(store)
+
+    def on_settled(statements: list[tuple[str, tuple]]) -> None:
+        target = ref()
+        if target is not None:
+            target._settled(statements)
+
+    return on_settled
 
 
 def _weakly(method: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:

@@ -41,11 +41,13 @@ class Writer:
         connect: Callable[[], sqlite3.Connection],
         *,
         on_error: Callable[[BaseException | None, list[tuple[str, tuple]]], None],
+        on_settled: Callable[[list[tuple[str, tuple]]], None] | None = None,
         batch_size: int = 512,
         linger: float = 0.002,
     ):
         self._connect = connect
         self._on_error = on_error
+        self._on_settled = on_settled
         self._batch_size = batch_size
         self._linger = linger
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -177,6 +179,7 @@ class Writer:
                 for sql, params in statements:
                     conn.execute(sql, params)
                 conn.execute("COMMIT")
+                self._settled(statements)
                 return conn
             except sqlite3.OperationalError as exc:
                 # Locked past busy_timeout, disk full, read-only: roll back and retry.
@@ -192,7 +195,17 @@ class Writer:
             _close(conn)
             conn = None
         self._report(error, statements)
+        self._settled(statements)
         return conn
+
+    def _settled(self, statements: list[tuple[str, tuple]]) -> None:
+        """Tell the owner these statements are done with: committed, or given up and reported."""
+        if self._on_settled is None:
+            return
+        try:
+            self._on_settled(statements)
+        except Exception:  # the owner's bookkeeping must not stop the writer
+            pass
 
     def _report(self, error: BaseException | None, statements: list[tuple[str, tuple]]) -> None:
         try:
