@@ -34,9 +34,10 @@ T = TypeVar("T")
 DEFAULT_POLL_SECONDS = 10.0
 # Polls start quick (a small batch can end within seconds) and slow down to this.
 MAX_POLL_SECONDS = 60.0
-# How far the API's clock may be behind ours when matching a submission the kernel did not see answered,
-# and how long to wait before looking for it a second time.
-CLOCK_SKEW_SECONDS = 120.0
+# How far the API's clock may be behind ours when matching a submission the kernel did not see answered
+# (kept small: a batch of the same size from a little earlier must not match), and how long to wait
+# before looking for it a second time.
+CLOCK_SKEW_SECONDS = 10.0
 ADOPT_RETRY_SECONDS = 2.0
 # Room left for the request's envelope and JSON escaping when sizing batches.
 _ENVELOPE_BYTES = 200

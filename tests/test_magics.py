@@ -545,6 +545,11 @@ def test_a_batch_sweep_runs_through_message_batches_and_re_runs_from_the_cache(i
     assert "msgbatch_" in repr(listing) and "collected" in repr(listing)
 
 
+def test_batch_and_concurrency_do_not_go_together(ip, server):
+    with pytest.raises(UsageError, match="-c sets calls in flight, and --batch sends none one by one"):
+        ip.run_cell_magic("agents", "explainer --batch -c 5", "x")
+
+
 def test_agent_batches_cancel_needs_an_id_and_says_what_the_api_said(ip, quick_batches, capsys):
     with pytest.raises(UsageError, match="Usage: %agent batches cancel BATCH_ID"):
         ip.run_line_magic("agent", "batches cancel")

@@ -159,3 +159,19 @@ async def test_a_submission_the_api_never_took_is_sent_again(server, monkeypatch
         states = [job.state for job in second.journal.jobs()]
     assert all(r.success for r in results)
     assert len(created(server)) == 1 and states == ["collected", "lost"]
+
+
+async def test_an_earlier_batch_of_the_same_size_is_not_taken_for_the_lost_submission(server, monkeypatch):
+    monkeypatch.setattr("claude_force_nb._message_batches.ADOPT_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr("claude_force_nb._message_batches.CLOCK_SKEW_SECONDS", 0.0)
+    async with orchestrator(server) as first:
+        others = first._prepare_all(sweep(2, "someone else's"), {})
+        await first.backend.create_batch([(c.key, c.request) for c in others])
+        await asyncio.sleep(0.05)
+        calls = first._prepare_all(sweep(2), {})
+        first.journal.begin(first.backend.origin, [Entry(c.key, c.agent, c.model, c.task) for c in calls])
+    async with orchestrator(server) as second:
+        results = await second.execute_batch(sweep(2), poll_seconds=POLL)
+        states = [job.state for job in second.journal.jobs()]
+    assert [r.output for r in results] and all(r.success for r in results)
+    assert states == ["collected", "lost"] and len(created(server)) == 2

@@ -316,6 +316,8 @@ class AgentMagics(Magics):
             raise UsageError("--background needs -o VAR to hold the handle (to watch, await or cancel the sweep).")
         if args.over and args.raw:
             raise UsageError("--over fills {item} into the cell, which --raw turns off; drop one of them.")
+        if args.batch and args.concurrency is not None:
+            raise UsageError("-c sets calls in flight, and --batch sends none one by one; drop one of them.")
         orchestrator = self.orchestrator
         orchestrator.agents.refresh()
         for name in args.agents:
