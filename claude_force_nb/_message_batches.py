@@ -61,8 +61,9 @@ class BatchRunner:
     ``will_send`` says, counting nothing, whether a call needs the API;
     ``answered`` turns a call and its completion into a result; ``store``
     puts an answer in the cache under a custom_id (its key); ``fallback``
-    answers a call that is not for the API; ``on_status`` is called whenever
-    a batch's counts change.
+    answers a call that is not for the API; ``missed`` counts a call the
+    cache did not answer; ``on_status`` is called whenever a batch's counts
+    change.
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class BatchRunner:
         answered: Callable[[PreparedCall, Completion], AgentResult],
         store: Callable[[str, Request, Completion, str], None],
         fallback: Callable[[PreparedCall], Awaitable[AgentResult]] | None = None,
+        missed: Callable[[PreparedCall], None] | None = None,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         on_status: Callable[[], object] | None = None,
     ):
@@ -90,6 +92,7 @@ class BatchRunner:
         self._answered = answered
         self._store = store
         self._fallback = fallback
+        self._missed = missed
         self._answers: dict[str, asyncio.Future[Completion]] = {}
         self._requests: dict[str, PreparedCall] = {}
         self._waiting = 0
@@ -107,6 +110,8 @@ class BatchRunner:
             if self._fallback is None:
                 return failure(call, CallError("This call is not part of the Message Batch."))
             return await self._fallback(call)
+        if self._missed is not None:
+            self._missed(call)
         slot.started()
         self._waiting += 1
         try:

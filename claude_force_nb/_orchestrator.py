@@ -402,6 +402,7 @@ class AsyncAgentOrchestrator:
             answered=self._batch_answer,
             store=self._store_batch_answer,
             fallback=self.run,
+            missed=self._count_miss,
             poll_seconds=checks.seconds("poll_seconds", poll_seconds),
         )
         batch = Batch(calls, runner, on_update=on_update)
@@ -445,6 +446,10 @@ class AsyncAgentOrchestrator:
             merged.pop("item", None)
             calls.append(self.prepare(call.agent, call.task, model=model, item=item, **merged))
         return calls
+
+    def _count_miss(self, call: PreparedCall) -> None:
+        if self.cache is not None and call.key is not None:
+            self.cache.missed()
 
     def _will_send(self, call: PreparedCall) -> bool:
         return call.mode != "replay" and not self._is_cached(call)

@@ -42,8 +42,10 @@ async def test_a_sweep_goes_as_one_batch_and_comes_back_cached_at_half_price(ser
         assert len(created(server)) == 1 and len(submitted_ids(server)) == 6  # one request per cache key
         assert [r for r in server.log if r.path == "/v1/messages"] == []
         batch_cost = sum(r.cost for r in results[:6])
+        assert (orch.stats().misses, orch.stats().hits) == (8, 0)
         again = await orch.execute_batch(sweep(6), poll_seconds=POLL)
         assert all(r.cached for r in again) and len(created(server)) == 1
+        assert (orch.stats().misses, orch.stats().hits) == (8, 6)
         live = await orch.execute_multiple(sweep(6), cache_mode="refresh")
         assert batch_cost == pytest.approx(sum(r.cost for r in live) / 2)
         assert [r.output for r in again] == [r.output for r in live]  # the same answers either way

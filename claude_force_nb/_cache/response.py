@@ -169,6 +169,11 @@ class ResponseCache:
             return None
         return found.completion
 
+    def missed(self) -> None:
+        """Count a miss that :meth:`find` saw, for an answer that comes another way (a Message Batch)."""
+        with self._lock:
+            self._counter.misses += 1
+
     def find(self, key: str, origin: str = "", *, replay: bool = False) -> Hit | None:
         """The answer to the request keyed ``key`` and where it was, counting the hit; a miss is not counted.
 
