@@ -31,6 +31,7 @@ EXPECTED = [
     "03-the-cache",
     "04-reproducible-notebooks-in-ci",
     "05-custom-agents",
+    "06-large-sweeps",
 ]
 
 
