@@ -13,6 +13,7 @@ from ._batch import Batch, Progress
 from ._cache import CacheStats, ResponseCache
 from ._call import Call
 from ._config import DEFAULT_MODEL
+from ._conversation import Conversation
 from ._errors import (
     AgentError,
     AgentFileError,
@@ -52,6 +53,7 @@ __all__ = [
     "CallTimeoutError",
     "ClaudeForceError",
     "ClaudeForceWarning",
+    "Conversation",
     "Progress",
     "ResponseCache",
     "Results",

@@ -203,7 +203,7 @@ class AnthropicBackend:
         return client
 
     def pace(self) -> Pace | None:
-        """The pace of the loop that sent a call most recently."""
+        """The pace of the busiest loop (the kernel's, or a background sweep's)."""
         with self._lock:
             paces = [pacer.pace() for pacer in self._pacers.values() if pacer is not None]
         return max(paces, key=lambda pace: pace.requests_per_second, default=None)

@@ -107,13 +107,14 @@ async def estimate(
         if expected is None:
             expected, at_ceiling = call.request.max_tokens, at_ceiling + 1
         output_tokens += expected
+        # Priced whole, then split: a long prompt can change the price of the output too.
+        whole = cost(call.model, Usage(prompt, expected, batch=batch))
         fresh = cost(call.model, Usage(prompt, 0, batch=batch))
-        answer = cost(call.model, Usage(0, expected, batch=batch))
-        if fresh is None or answer is None:
+        if whole is None or fresh is None:
             unpriced += 1
             continue
         input_cost += fresh
-        output_cost += answer
+        output_cost += whole - fresh
     return Estimate(
         calls=len(calls),
         cached=cached,

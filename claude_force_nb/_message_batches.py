@@ -14,18 +14,32 @@ requests are failures; re-running the sweep submits them again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import sqlite3
+import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 from ._batch import Slot
-from ._cache.journal import CANCELED, COLLECTED, LOST, OPEN, SUBMITTED, BatchJournal, Entry, Job
+from ._cache.journal import (
+    CANCELED,
+    COLLECTED,
+    LOST,
+    OPEN,
+    OWNER,
+    SUBMITTED,
+    SUBMITTING,
+    BatchJournal,
+    Entry,
+    Job,
+    owner_alive,
+)
 from ._call import PreparedCall
 from ._errors import CallError, ClaudeForceWarning
-from ._remote import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchStatus, batch_params
+from ._remote import COUNTS, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchStatus, batch_params
 from ._request import Completion, Request
 from ._results import AgentResult, failure
 
@@ -39,6 +53,12 @@ MAX_POLL_SECONDS = 60.0
 # before looking for it a second time.
 CLOCK_SKEW_SECONDS = 10.0
 ADOPT_RETRY_SECONDS = 2.0
+# The longest a submission can take (the SDK's default request timeout): past it, an unanswered
+# submission is over, whoever made it; and how often a run waiting for another's submission looks.
+SUBMIT_SECONDS = 600.0
+SETTLE_POLL_SECONDS = 0.5
+# Submissions this process has in flight, as (job number, journal path).
+_SUBMITTING: set[tuple[int | None, str]] = set()
 # Room left for the request's envelope and JSON escaping when sizing batches.
 _ENVELOPE_BYTES = 200
 
@@ -62,8 +82,8 @@ class BatchRunner:
     ``answered`` turns a call and its completion into a result; ``store``
     puts an answer in the cache under a custom_id (its key); ``fallback``
     answers a call that is not for the API; ``missed`` counts a call the
-    cache did not answer; ``on_status`` is called whenever a batch's counts
-    change.
+    cache did not answer; ``flush`` waits until stored answers are in the
+    file; ``on_status`` is called whenever a batch's counts change.
     """
 
     def __init__(
@@ -74,10 +94,11 @@ class BatchRunner:
         journal: BatchJournal | None,
         cached: Callable[[PreparedCall], AgentResult | None],
         will_send: Callable[[PreparedCall], bool],
-        answered: Callable[[PreparedCall, Completion], AgentResult],
+        answered: Callable[[PreparedCall, Completion, bool], AgentResult],
         store: Callable[[str, Request, Completion, str], None],
         fallback: Callable[[PreparedCall], Awaitable[AgentResult]] | None = None,
         missed: Callable[[PreparedCall], None] | None = None,
+        flush: Callable[[], None] | None = None,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         on_status: Callable[[], object] | None = None,
     ):
@@ -93,6 +114,10 @@ class BatchRunner:
         self._store = store
         self._fallback = fallback
         self._missed = missed
+        self._flush = flush
+        self._journal_path = str(journal.path) if journal is not None else ""
+        self._submitted_here: set[str] = set()
+        self._delivered: set[str] = set()
         self._answers: dict[str, asyncio.Future[Completion]] = {}
         self._requests: dict[str, PreparedCall] = {}
         self._waiting = 0
@@ -127,7 +152,11 @@ class BatchRunner:
             self._waiting -= 1
             return failure(call, exc)
         self._waiting -= 1
-        return self._answered(call, completion)
+        # One request answered every call with its key: the first is billed, the rest share it.
+        cid = custom_id(call)
+        shared = cid in self._delivered
+        self._delivered.add(cid)
+        return self._answered(call, completion, shared)
 
     def plan(self) -> None:
         """Decide, counting nothing, which calls the batches must answer (one request per custom_id)."""
@@ -143,10 +172,11 @@ class BatchRunner:
         """One line on the batches: how many requests each count holds."""
         if not self.statuses:
             return "Message Batches: submitting" if self._requests else "Message Batches: nothing to submit"
-        totals = {name: sum(getattr(s, name) for s in self.statuses.values()) for name in _COUNTS}
+        statuses = list(self.statuses.values())  # a background sweep's thread may add to it meanwhile
+        totals = {name: sum(getattr(s, name) for s in statuses) for name in COUNTS}
         counts = ", ".join(f"{value:,} {name}" for name, value in totals.items())
-        ended = sum(s.ended for s in self.statuses.values())
-        return f"Message Batches: {len(self.statuses)} ({ended} ended): {counts}"
+        ended = sum(s.ended for s in statuses)
+        return f"Message Batches: {len(statuses)} ({ended} ended): {counts}"
 
     async def _run(self) -> None:
         try:
@@ -167,54 +197,80 @@ class BatchRunner:
         already = self._journal_call(lambda j: j.open_requests(origin), nothing)
         jobs: dict[str, Job | None] = {}  # batch id -> its job in the journal
         members: dict[str, list[str]] = {}  # batch id -> this sweep's custom_ids in it
+        adopted: set[str] = set()
         pending: list[str] = []
-        unanswered: dict[int, Job] = {}
-        for cid in self._requests:
-            job = already.get(cid)
-            if job is not None and job.batch_id is None:
-                # Written down, but the kernel stopped before the API's answer named the batch.
-                unanswered[job.job] = job
+        unanswered = {job.job: job for cid, job in already.items() if cid in self._requests and job.batch_id is None}
         for number, job in unanswered.items():
-            found = await self._find_submitted(job)
-            if found is None:
-                self._finish(number, LOST)
-            else:
-                self._record_submitted(number, found)
-                for cid, other in already.items():
-                    if other.job == number:
-                        already[cid] = Job(number, found, other.origin, other.created, other.size, SUBMITTED)
+            settled = await self._settle_submission(job)
+            if settled is not None and settled.batch_id is not None and settled.batch_id not in self._submitted_here:
+                adopted.add(settled.batch_id)
+            for cid, other in already.items():
+                if other.job == number:
+                    already[cid] = settled if settled is not None else dataclasses.replace(other, state=LOST)
         for cid in self._requests:
-            job = already.get(cid)
-            if job is not None and job.state in OPEN and job.batch_id is not None:
-                jobs[job.batch_id] = job
-                members.setdefault(job.batch_id, []).append(cid)
+            open_job = already.get(cid)
+            if open_job is not None and open_job.state in OPEN and open_job.batch_id is not None:
+                jobs[open_job.batch_id] = open_job
+                members.setdefault(open_job.batch_id, []).append(cid)
             else:
                 pending.append(cid)
         while pending or jobs:
             for chunk in _chunks(pending, self._requests):
-                batch_id, job = await self._submit(chunk)
-                jobs[batch_id], members[batch_id] = job, chunk
+                batch_id, made = await self._submit(chunk)
+                jobs[batch_id], members[batch_id] = made, chunk
             pending = []
             delay = min(1.0, self.poll_seconds)
             while jobs and not pending:
-                for batch_id, job in list(jobs.items()):
-                    status = await self._status(batch_id, job)
-                    if status is None:  # the endpoint no longer knows it (a local server restarted)
-                        del jobs[batch_id]
-                        pending += members.pop(batch_id, [])
-                    elif status.ended:
-                        await self._collect(status, job)
-                        del jobs[batch_id]
+                for batch_id, polled in list(jobs.items()):
+                    try:
+                        status = await self._status(batch_id, polled)
+                        if status is None:  # the endpoint no longer knows it (a local server restarted)
+                            del jobs[batch_id]
+                            pending += members.pop(batch_id, [])
+                        elif status.ended:
+                            del jobs[batch_id]
+                            found = await self._collect(status, polled, members.get(batch_id, []))
+                            if batch_id in adopted and not found:
+                                # Not the batch the lost submission made after all: send those again.
+                                pending += members.pop(batch_id, [])
+                    except CallError as exc:  # this batch only: the others go on
+                        jobs.pop(batch_id, None)
+                        self._fail(members.pop(batch_id, []), exc)
                 if jobs and not pending:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.poll_seconds, MAX_POLL_SECONDS)
 
+    async def _settle_submission(self, job: Job) -> Job | None:
+        """What became of a job written down but not yet given its batch id: None when nothing came of it.
+
+        A submission still in progress (this process's, or a live one's that is
+        not too old) is waited for; one a stopped process left behind is looked
+        for among the endpoint's newest batches, and marked lost if not there.
+        """
+        while True:
+            current: Job = self._journal_call(lambda j: j.job(job.job), None) or job
+            if current.batch_id is not None or current.state != SUBMITTING:
+                return current if current.batch_id is not None and current.state in OPEN else None
+            age = time.time() - current.created
+            if (current.job, self._journal_path) in _SUBMITTING or (
+                owner_alive(current.owner) and current.owner != OWNER and age < SUBMIT_SECONDS
+            ):
+                await asyncio.sleep(SETTLE_POLL_SECONDS)
+                continue
+            found = await self._find_submitted(current)
+            if found is None:
+                self._finish(current.job, LOST)
+                return None
+            self._record_submitted(current.job, found)
+            return Job(current.job, found, current.origin, current.created, current.size, SUBMITTED, current.owner)
+
     async def _find_submitted(self, job: Job) -> str | None:
         """The batch an unanswered submission created, if the API has one just like it; else None.
 
-        Matched by size and creation time among the newest batches, and only if
-        no other job of the journal has it. One more look a moment later, for a
-        submission the API was still taking when the kernel stopped.
+        Matched by size and by a creation time between the job's and the
+        longest a submission can take, among the newest batches, and only if no
+        other job of the journal has it. One more look a moment later, for a
+        submission the API was still taking when its process stopped.
         """
         for attempt in range(2):
             if attempt:
@@ -223,7 +279,9 @@ class BatchRunner:
                 status.id
                 for status in await self.backend.recent_batches()
                 if status.total == job.size
-                and (status.created or 0) >= job.created - CLOCK_SKEW_SECONDS
+                and job.created - CLOCK_SKEW_SECONDS
+                <= (status.created or 0)
+                <= job.created + SUBMIT_SECONDS + CLOCK_SKEW_SECONDS
                 and not self._known(status.id)
             ]
             if len(candidates) == 1:
@@ -236,11 +294,21 @@ class BatchRunner:
         origin = self.backend.origin
         entries = [_entry(cid, self._requests[cid]) for cid in cids]
         number = self._journal_call(lambda j: j.begin(origin, entries), None)
-        status = await self.backend.create_batch([(cid, self._requests[cid].request) for cid in cids])
+        mark = (number, self._journal_path)
+        _SUBMITTING.add(mark)
+        try:
+            status = await self.backend.create_batch([(cid, self._requests[cid].request) for cid in cids])
+        except CallError as exc:
+            if number is not None and exc.status is not None and 400 <= exc.status < 500 and exc.status != 408:
+                self._finish(number, LOST)  # refused: no batch was made
+            raise
+        finally:
+            _SUBMITTING.discard(mark)
+        self._submitted_here.add(status.id)
         job = None
         if number is not None:
             self._record_submitted(number, status.id)
-            job = Job(number, status.id, origin, 0.0, len(cids), SUBMITTED)
+            job = Job(number, status.id, origin, time.time(), len(cids), SUBMITTED, OWNER)
         self.statuses[status.id] = status
         self._changed()
         return status.id, job
@@ -260,28 +328,55 @@ class BatchRunner:
             self._changed()
         return status
 
-    async def _collect(self, status: BatchStatus, job: Job | None) -> None:
+    async def _collect(self, status: BatchStatus, job: Job | None, mine: list[str]) -> bool:
+        """Store an ended batch's answers and hand them to the calls waiting; whether any was for this job.
+
+        The job is closed only once its answers are in the file: a kernel that
+        stops sooner finds it open and collects it again.
+        """
         none: list[Entry] = []
         entries = self._journal_call(lambda j: j.entries(job.job), none) if job is not None else none
         known = {entry.custom_id: entry for entry in entries}
-        async for cid, outcome in self.backend.batch_results(status):
-            call = self._requests.get(cid)
-            if isinstance(outcome, Completion):
-                # Answers of an earlier run's requests are paid for too: they go into the cache.
-                if call is not None:
-                    self._store(cid, call.request, outcome, call.agent)
-                elif cid in known:
-                    entry = known[cid]
-                    request = Request.for_task(entry.task, model=entry.model, max_tokens=1)
-                    self._store(cid, request, outcome, entry.agent)
+        ours = set(mine) | set(known)
+        outcomes: list[tuple[str, Completion | CallError]] = []
+        try:
+            async for cid, outcome in self.backend.batch_results(status):
+                outcomes.append((cid, outcome))
+                call = self._requests.get(cid)
+                if isinstance(outcome, Completion):
+                    # Answers of an earlier run's requests are paid for too: they go into the cache.
+                    if call is not None:
+                        self._store(cid, call.request, outcome, call.agent)
+                    elif cid in known:
+                        entry = known[cid]
+                        request = Request.for_task(entry.task, model=entry.model, max_tokens=1)
+                        self._store(cid, request, outcome, entry.agent)
+        except CallError:
+            if job is not None and status.archived:
+                self._finish(job.job, LOST)  # its results are gone: a re-run submits its requests again
+            raise
+        found = any(cid in ours for cid, _ in outcomes)
+        if self._flush is not None:
+            await asyncio.to_thread(self._flush)
+        if job is not None:
+            if found:
+                self._finish(job.job, CANCELED if status.canceled and not status.succeeded else COLLECTED)
+            else:
+                self._finish(job.job, LOST)
+        for cid, outcome in outcomes:  # only now: the job is closed once its answers are safe
             answer = self._answers.get(cid)
             if answer is not None and not answer.done():
                 if isinstance(outcome, Completion):
                     answer.set_result(outcome)
                 else:
                     answer.set_exception(outcome)
-        if job is not None:
-            self._finish(job.job, CANCELED if status.canceled and not status.succeeded else COLLECTED)
+        return found
+
+    def _fail(self, cids: list[str], error: BaseException) -> None:
+        for cid in cids:
+            answer = self._answers.get(cid)
+            if answer is not None and not answer.done():
+                answer.set_exception(error)
 
     def _record_submitted(self, number: int, batch_id: str) -> None:
         self._journal_call(lambda j: j.submitted(number, batch_id), None)
@@ -311,7 +406,6 @@ class BatchRunner:
             return otherwise
 
 
-_COUNTS = ("processing", "succeeded", "errored", "canceled", "expired")
 # custom_id prefix of a request without a cache key (cache off): its answer is not stored.
 UNKEYED = "nc-"
 
@@ -336,7 +430,10 @@ async def collect_open(
             continue
         status = await runner._status(job.batch_id, job)
         if status is not None and status.ended:
-            await runner._collect(status, job)
+            try:
+                await runner._collect(status, job, [])
+            except CallError:
+                pass  # listed with its state; collecting it again is for the next look
         found.append((job, status))
     return found
 
@@ -349,7 +446,7 @@ def _not_sent(call: PreparedCall) -> bool:
     return False
 
 
-def _unused(call: PreparedCall, completion: Completion) -> AgentResult:
+def _unused(call: PreparedCall, completion: Completion, shared: bool) -> AgentResult:
     raise AssertionError("collect_open answers no calls")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -14,7 +15,7 @@ from . import _checks as checks
 from ._agents import Agent, AgentRegistry
 from ._backend import AnthropicBackend, Backend
 from ._batch import Batch, Slot
-from ._cache import API, CACHE_FILENAME, OFFLINE_CACHE_FILENAME, CacheStats, ResponseCache, check_mode
+from ._cache import API, CACHE_FILENAME, OFFLINE_CACHE_FILENAME, SHARED, CacheStats, ResponseCache, check_mode
 from ._cache.journal import BatchJournal, Job
 from ._cache.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
 from ._call import Call, PreparedCall, as_calls
@@ -28,6 +29,7 @@ from ._config import (
     ENV_MODEL,
     Settings,
 )
+from ._conversation import Conversation
 from ._errors import AgentNotFoundError, BudgetExceededError, ModelNotFoundError
 from ._estimate import Estimate, estimate
 from ._message_batches import DEFAULT_POLL_SECONDS, UNKEYED, BatchRunner, collect_open
@@ -116,6 +118,7 @@ class AsyncAgentOrchestrator:
         self.ledger = Ledger()
         # Output tokens of this session's answers by (agent, model): (answers, tokens), for estimates.
         self._outputs: dict[tuple[str, str], tuple[int, int]] = {}
+        self._outputs_lock = threading.Lock()
         self._timer = timer
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
@@ -137,15 +140,17 @@ class AsyncAgentOrchestrator:
         model: str | None = None,
         max_tokens: int | None = None,
         system: str | None = None,
+        history: Sequence[dict[str, Any]] = (),
         **params: Any,
     ) -> Request:
-        """The request a call would send: per-call values over agent defaults over ours."""
+        """The request a call would send: per-call values over agent defaults over ours, after ``history``."""
         merged = {**agent.params, **{k: v for k, v in params.items() if v is not None}}
         return Request.for_task(
             task,
             model=resolve_model(model) if model else agent.model or self.model,
             max_tokens=max_tokens or agent.max_tokens or self.max_tokens,
             system=system if system is not None else agent.system_prompt,
+            history=history,
             **merged,
         )
 
@@ -160,6 +165,7 @@ class AsyncAgentOrchestrator:
         cache_mode: str | None = None,
         timeout: float | None = None,
         item: Any = None,
+        history: Sequence[dict[str, Any]] = (),
         **params: Any,
     ) -> PreparedCall:
         """Resolve the agent, build the request and key it: everything but sending it.
@@ -171,7 +177,9 @@ class AsyncAgentOrchestrator:
         if max_tokens is not None:
             max_tokens = checks.count("max_tokens", max_tokens)
         params = checks.sampling(params)
-        request = self.build_request(agent, task, model=model, max_tokens=max_tokens, system=system, **params)
+        request = self.build_request(
+            agent, task, model=model, max_tokens=max_tokens, system=system, history=history, **params
+        )
         if self.cache is None:
             mode, key = "no-cache", None
         else:
@@ -298,8 +306,9 @@ class AsyncAgentOrchestrator:
         message_model = completion.model or call.model
         cached = source != API
         usage = Usage.of(completion.message.get("usage"))
-        seen = self._outputs.get((call.agent, call.model), (0, 0))
-        self._outputs[call.agent, call.model] = (seen[0] + 1, seen[1] + usage.output)
+        with self._outputs_lock:  # a background sweep's thread adds to it too
+            seen = self._outputs.get((call.agent, call.model), (0, 0))
+            self._outputs[call.agent, call.model] = (seen[0] + 1, seen[1] + usage.output)
         return AgentResult(
             call.agent,
             True,
@@ -367,6 +376,12 @@ class AsyncAgentOrchestrator:
         """
         cap = Budget(budget) if budget is not None else None
         calls = self._prepare_all(tasks, options)
+        if cap is not None:
+            unpriced = sorted({call.model for call in calls if self.cost_of(call.model, Usage(1, 1)) is None})
+            if unpriced:
+                raise ValueError(
+                    f"budget: {', '.join(unpriced)} has no price, so its spend cannot be counted (add it with prices=)."
+                )
         turns: dict[int, Turn] = {}
         if self.prompt_caching:
             calls, by_index = plan_prompt_cache(calls, will_send=lambda call: not self._is_cached(call))
@@ -403,6 +418,7 @@ class AsyncAgentOrchestrator:
             store=self._store_batch_answer,
             fallback=self.run,
             missed=self._count_miss,
+            flush=self.cache.flush if self.cache is not None else None,
             poll_seconds=checks.seconds("poll_seconds", poll_seconds),
         )
         batch = Batch(calls, runner, on_update=on_update)
@@ -454,8 +470,8 @@ class AsyncAgentOrchestrator:
     def _will_send(self, call: PreparedCall) -> bool:
         return call.mode != "replay" and not self._is_cached(call)
 
-    def _batch_answer(self, call: PreparedCall, completion: Completion) -> AgentResult:
-        result = self._result(call, completion, API, self._timer())
+    def _batch_answer(self, call: PreparedCall, completion: Completion, shared: bool) -> AgentResult:
+        result = self._result(call, completion, SHARED if shared else API, self._timer())
         self.ledger.add(result)
         return result
 
@@ -531,6 +547,11 @@ class AsyncAgentOrchestrator:
     def _expected_output(self, call: PreparedCall) -> int | None:
         answers, tokens = self._outputs.get((call.agent, call.model), (0, 0))
         return min(round(tokens / answers), call.request.max_tokens) if answers else None
+
+    def conversation(self, agent: str, *, name: str = "", **options: Any) -> Conversation:
+        """A conversation with ``agent``: each ``await conversation.send(task)`` goes with the turns before it."""
+        self.agents.get(agent)  # an unknown agent fails here, not at the first turn
+        return Conversation(self, agent, name=name, **options)
 
     def spent(self) -> Spend:
         """What this session's live answers cost (cache hits cost nothing)."""

@@ -200,7 +200,7 @@ class Pacer:
         per_second = len(self._sent) / span if span > 0.5 else 0.0
         limits = tuple(
             Limit(kind, int(bucket.max_rate), self._rates.get(kind, 0.0), max(0.0, bucket.remaining))
-            for kind, bucket in self._buckets.items()
+            for kind, bucket in list(self._buckets.items())  # read from the panel's thread too
         )
         return Pace(per_second, limits, max(0.0, self._resume_at - now), self.rate_limited)
 
@@ -224,7 +224,10 @@ class Pacer:
         for kind, bucket in list(self._buckets.items()):
             # More than a whole bucket goes once the bucket is full, as the API lets it.
             await bucket.acquire(min(need[kind], bucket.max_rate))
-        self._sent.append(_now())
+        now = _now()
+        self._sent.append(now)
+        while self._sent[0] < now - _PACE_WINDOW:  # kept short without a panel reading the pace
+            self._sent.popleft()
 
     def _hear(self) -> None:
         self._heard.set()

@@ -121,8 +121,10 @@ def cost_of(model: str, usage: Usage, prices: Mapping[str, PriceEntry] = DEFAULT
     if entry is None:
         return None
     price = entry if isinstance(entry, Price) else Price(*entry)
-    long = LONG_PROMPT_PRICES.get(model)
-    if long is not None and usage.prompt > long[0] and entry == DEFAULT_PRICES.get(model):
+    snapshot = _SNAPSHOT.fullmatch(model)
+    base = snapshot["base"] if snapshot is not None and model not in prices else model
+    long = LONG_PROMPT_PRICES.get(base)
+    if long is not None and usage.prompt > long[0] and entry == DEFAULT_PRICES.get(base):
         price = Price(*long[1])
     return price.dollars(usage)
 

@@ -49,7 +49,8 @@ def plan(
     marked = list(calls)
     turns: dict[int, Turn] = {}
     for indices in groups.values():
-        if len(indices) < 2:
+        # Identical calls share one answer: only distinct ones would read what the first wrote.
+        if len({marked[index].key or index for index in indices}) < 2:
             continue
         written = asyncio.Event()
         for position, index in enumerate(indices):

@@ -28,6 +28,7 @@ class BatchStatus:
     expired: int = 0
     created_at: str = ""
     ended_at: str | None = None
+    archived_at: str | None = None  # once set, the results can no longer be fetched
     synthetic: bool = False  # a local Messages API server, not Claude, will answer it
 
     @classmethod
@@ -40,6 +41,7 @@ class BatchStatus:
             **{name: int(counts.get(name) or 0) for name in COUNTS},
             created_at=str(batch.get("created_at") or ""),
             ended_at=batch.get("ended_at"),
+            archived_at=batch.get("archived_at"),
             synthetic=synthetic,
         )
 
@@ -50,6 +52,10 @@ class BatchStatus:
             return datetime.fromisoformat(self.created_at.replace("Z", "+00:00")).timestamp()
         except ValueError:
             return None
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
 
     @property
     def ended(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -29,11 +30,21 @@ class Request:
     cache_system: bool = False
 
     @classmethod
-    def for_task(cls, task: str, *, model: str, max_tokens: int, system: str | None = None, **params: Any) -> Request:
-        """A single-turn request; unknown ``params`` go to ``extra_body``."""
+    def for_task(
+        cls,
+        task: str,
+        *,
+        model: str,
+        max_tokens: int,
+        system: str | None = None,
+        history: Sequence[dict[str, Any]] = (),
+        **params: Any,
+    ) -> Request:
+        """The request that asks ``task`` after ``history`` (earlier turns); unknown ``params`` go to ``extra_body``."""
         typed = {k: v for k, v in params.items() if k in TYPED_PARAMS and v is not None}
         extra = {k: v for k, v in params.items() if k not in TYPED_PARAMS and v is not None}
-        return cls(model, [{"role": "user", "content": task}], max_tokens, system or None, typed, extra)
+        messages = [*history, {"role": "user", "content": task}]
+        return cls(model, messages, max_tokens, system or None, typed, extra)
 
     def to_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``AsyncAnthropic.messages.create``."""

@@ -239,3 +239,23 @@ def test_prompt_cache_marks_change_billing_not_the_key():
     assert fingerprint(marked) == fingerprint(plain)
     assert marked.to_kwargs()["system"] == [{"type": "text", "text": "sys", "cache_control": {"type": "ephemeral"}}]
     assert plain.to_kwargs()["system"] == "sys"
+
+
+def test_data_named_cache_control_still_tells_requests_apart():
+    def tool(prop):
+        schema = {"type": "object", "properties": {prop: {"type": "string"}}}
+        return Request(
+            MODEL, [{"role": "user", "content": "hi"}], 16, None, {"tools": [{"name": "t", "input_schema": schema}]}
+        )
+
+    def turn(blocks):
+        return Request(MODEL, [{"role": "user", "content": "q"}, {"role": "assistant", "content": blocks}], 16)
+
+    assert fingerprint(tool("cache_control")) != fingerprint(tool("other"))
+    answered = [{"type": "tool_use", "id": "a", "name": "t", "input": {"cache_control": "off"}}]
+    plain = [{"type": "tool_use", "id": "a", "name": "t", "input": {}}]
+    assert fingerprint(turn(answered)) != fingerprint(turn(plain))
+    marked = Request(
+        MODEL, [{"role": "user", "content": "hi"}], 16, extra_body={"cache_control": {"type": "ephemeral"}}
+    )
+    assert fingerprint(marked) == fingerprint(Request(MODEL, [{"role": "user", "content": "hi"}], 16))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 
@@ -38,7 +39,8 @@ def submitted_ids(server):
 async def test_a_sweep_goes_as_one_batch_and_comes_back_cached_at_half_price(server):
     async with orchestrator(server) as orch:
         results = await orch.execute_batch(sweep(6) + sweep(2), poll_seconds=POLL)  # two repeats
-        assert [r.status for r in results] == ["ok"] * 8
+        assert [r.status for r in results] == ["ok"] * 6 + ["cached"] * 2  # the repeats share an answer
+        assert [r.cost for r in results[6:]] == [0.0, 0.0] and orch.spent().calls == 6
         assert len(created(server)) == 1 and len(submitted_ids(server)) == 6  # one request per cache key
         assert [r for r in server.log if r.path == "/v1/messages"] == []
         batch_cost = sum(r.cost for r in results[:6])
@@ -177,3 +179,39 @@ async def test_an_earlier_batch_of_the_same_size_is_not_taken_for_the_lost_submi
         states = [job.state for job in second.journal.jobs()]
     assert [r.output for r in results] and all(r.success for r in results)
     assert states == ["collected", "lost"] and len(created(server)) == 2
+
+
+async def test_a_job_is_closed_only_once_its_answers_are_in_the_file(server, tmp_path):
+    path = tmp_path / "answers.sqlite"
+    async with orchestrator(server, cache_path=path) as orch:
+        await orch.execute_batch(sweep(40), poll_seconds=POLL)
+        rows = sqlite3.connect(path).execute("SELECT count(*) FROM responses").fetchone()[0]
+        assert [job.state for job in orch.journal.jobs()] == ["collected"] and rows == 40
+
+
+async def test_a_second_run_waits_for_a_submission_in_progress_instead_of_sending_it_again(
+    server, until, monkeypatch
+):
+    monkeypatch.setattr("claude_force_nb._message_batches.ADOPT_RETRY_SECONDS", 0.01)
+    server.latency = 0.5  # the first run's submission takes a while to be answered
+    async with orchestrator(server) as orch:
+        first = orch.message_batch(sweep(3), poll_seconds=POLL).start()
+        await until(lambda: orch.journal.jobs())  # written down, not yet answered
+        second = await orch.execute_batch(sweep(3), poll_seconds=POLL)
+        assert all(r.success for r in await first.wait()) and all(r.success for r in second)
+    assert len(created(server)) == 1
+
+
+async def test_a_batch_made_long_after_a_lost_submission_is_not_taken_for_it(server, monkeypatch):
+    monkeypatch.setattr("claude_force_nb._message_batches.ADOPT_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr("claude_force_nb._message_batches.SUBMIT_SECONDS", 0.0)
+    monkeypatch.setattr("claude_force_nb._message_batches.CLOCK_SKEW_SECONDS", 0.0)
+    async with orchestrator(server) as first:
+        calls = first._prepare_all(sweep(2), {})
+        first.journal.begin(first.backend.origin, [Entry(c.key, c.agent, c.model, c.task) for c in calls])
+        await asyncio.sleep(0.05)
+        others = first._prepare_all(sweep(2, "someone else's"), {})
+        await first.backend.create_batch([(c.key, c.request) for c in others])  # later: not this job's
+    async with orchestrator(server) as second:
+        results = await second.execute_batch(sweep(2), poll_seconds=POLL)
+    assert all(r.success for r in results) and len(created(server)) == 2

@@ -40,6 +40,12 @@ def test_cache_reads_writes_and_batches_bill_at_their_multipliers():
     assert estimate_cost(sonnet, 1_000_000, 0) == pytest.approx(3.0)
 
 
+def test_a_long_prompt_reprices_the_output_and_snapshots_too():
+    long_prompt = Usage(input=150_000, output=1_000_000)
+    assert cost_of("claude-haiku-5-5", long_prompt) == pytest.approx(0.075 + 2.5)
+    assert cost_of("claude-haiku-5-5-20261001", long_prompt) == cost_of("claude-haiku-5-5", long_prompt)
+
+
 def test_usage_reads_the_api_usage_object():
     usage = Usage.of(
         {
@@ -126,3 +132,8 @@ def test_a_budget_must_be_money():
             Budget(bad)
     with pytest.raises(ValueError, match="budget must be a number, got 'ten'"):
         Budget("ten")
+
+
+async def test_a_budget_needs_models_with_a_price(server, orchestrator):
+    with pytest.warns(Warning, match="claude-future-9"), pytest.raises(ValueError, match="has no price"):
+        orchestrator.batch(sweep(2), budget=1, model="claude-future-9")

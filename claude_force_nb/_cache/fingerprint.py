@@ -4,9 +4,10 @@ Values are fed to one BLAKE2b object as a type-tagged, length-prefixed stream
 rather than as canonical JSON: a 10 KB prompt is hashed as it is instead of
 being escaped and copied first, and tags keep ``[1]``, ``"1"``, ``1``, ``1.5``
 and ``True`` apart. Integral floats are written as integers, so ``0`` and
-``0.0`` (which the API treats alike) give the same key. ``cache_control``
-marks, at any depth, are left out: they change what a call is billed, not
-what it answers. BLAKE2b rather than
+``0.0`` (which the API treats alike) give the same key. Prompt caching's
+``cache_control`` marks on content blocks, tools and the request are left
+out: they change what a call is billed, not what it answers (a property of
+that name in a tool's schema or input is data, and stays). BLAKE2b rather than
 SHA-256 because it is markedly faster on CPUs without SHA extensions; this
 is an identity, not a signature (rows are signed with HMAC-SHA256 in the store).
 """
@@ -27,7 +28,7 @@ KEY_VERSION = 2
 # it answers.
 IGNORED_PARAMS = frozenset({"metadata", "service_tier"})
 
-# Prompt caching's mark on a block: left out of keys wherever it appears.
+# Prompt caching's mark on a block, a tool or the request: left out of keys.
 _BILLING_ONLY = "cache_control"
 
 _HEADER = b"claude-force-nb/key/%d\x00" % KEY_VERSION
@@ -47,13 +48,38 @@ def fingerprint(request: Request) -> str:
     _feed(add, request.max_tokens)
     # to_kwargs() leaves out an empty system prompt, so "" and None are one request.
     _feed(add, request.system or None)
-    _feed(add, request.messages)
+    _feed(add, _unmarked_messages(request.messages))
     params = request.params
     if params and not IGNORED_PARAMS.isdisjoint(params):
         params = {k: v for k, v in params.items() if k not in IGNORED_PARAMS}
+    if params.get("tools"):
+        params = {**params, "tools": _unmarked(params["tools"])}
     _feed(add, params)
-    _feed(add, request.extra_body)
+    extra = request.extra_body
+    if _BILLING_ONLY in extra:  # the request-wide mark (automatic prompt caching)
+        extra = {k: v for k, v in extra.items() if k != _BILLING_ONLY}
+    _feed(add, extra)
     return h.hexdigest()
+
+
+def _unmarked_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` without prompt-cache marks on their content blocks (copied only when there are some)."""
+    if not any(isinstance(m.get("content"), list) and _marked(m["content"]) for m in messages):
+        return messages
+    return [{**m, "content": _unmarked(m["content"])} if isinstance(m.get("content"), list) else m for m in messages]
+
+
+def _marked(blocks: list[Any]) -> bool:
+    return any(isinstance(block, dict) and _BILLING_ONLY in block for block in blocks)
+
+
+def _unmarked(blocks: Any) -> Any:
+    """A list of blocks (or tool definitions) without their own ``cache_control``; anything inside is kept."""
+    if not isinstance(blocks, list) or not _marked(blocks):
+        return blocks
+    return [
+        {k: v for k, v in block.items() if k != _BILLING_ONLY} if isinstance(block, dict) else block for block in blocks
+    ]
 
 
 def _feed(add: _Sink, value: Any) -> None:
@@ -75,8 +101,6 @@ def _feed(add: _Sink, value: Any) -> None:
             keys = sorted(value)
         except TypeError:
             keys = _sorted_mixed(value)
-        if _BILLING_ONLY in value:
-            keys.remove(_BILLING_ONLY)
         add(b"d%d:" % len(keys))
         for k in keys:
             _feed(add, k)

@@ -8,6 +8,8 @@ go by their ``custom_id``, which is the cache key of the request.
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -24,7 +26,8 @@ _CREATE = (
         origin    TEXT NOT NULL,
         created   REAL NOT NULL,
         size      INTEGER NOT NULL,
-        state     TEXT NOT NULL
+        state     TEXT NOT NULL,
+        owner     TEXT NOT NULL DEFAULT ''
     )""",
     """CREATE TABLE IF NOT EXISTS batch_requests (
         job       INTEGER NOT NULL,
@@ -39,6 +42,24 @@ _CREATE = (
 # then one of the last three. LOST: the endpoint no longer knows the batch (a local server restarted).
 SUBMITTING, SUBMITTED, COLLECTED, CANCELED, LOST = "submitting", "submitted", "collected", "canceled", "lost"
 OPEN = (SUBMITTING, SUBMITTED)
+_JOB_COLUMNS = "job, batch_id, origin, created, size, state, owner"
+_JOINED_COLUMNS = "j.job, j.batch_id, j.origin, j.created, j.size, j.state, j.owner"
+# Who submits a job: a submission still in progress is told from one a dead process left behind by this.
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the process that wrote ``owner`` may still be running (on another host: assume it is)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return host != ""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process: it exists
+        return True
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +72,7 @@ class Job:
     created: float
     size: int
     state: str
+    owner: str = ""  # host and process that submitted it: "host:pid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +95,12 @@ class BatchJournal:
         self._conn: sqlite3.Connection | None = None
 
     def begin(self, origin: str, entries: Iterable[Entry]) -> int:
-        """Write down a job's requests before it is submitted; its number."""
+        """Write down a job's requests before it is submitted, as this process's; its number."""
         rows = list(entries)
         with self._transaction() as conn:
             cursor = conn.execute(
-                "INSERT INTO batch_jobs (batch_id, origin, created, size, state) VALUES (NULL, ?, ?, ?, ?)",
-                (origin, self._clock(), len(rows), SUBMITTING),
+                "INSERT INTO batch_jobs (batch_id, origin, created, size, state, owner) VALUES (NULL, ?, ?, ?, ?, ?)",
+                (origin, self._clock(), len(rows), SUBMITTING, OWNER),
             )
             job = cursor.lastrowid
             assert job is not None
@@ -102,11 +124,16 @@ class BatchJournal:
         """Each ``custom_id`` in a job still open at ``origin``, with its job."""
         with self._transaction() as conn:
             rows = conn.execute(
-                "SELECT r.custom_id, j.job, j.batch_id, j.origin, j.created, j.size, j.state "
+                f"SELECT r.custom_id, {_JOINED_COLUMNS} "
                 "FROM batch_requests r JOIN batch_jobs j ON j.job = r.job WHERE j.origin = ? AND j.state IN (?, ?)",
                 (origin, *OPEN),
             ).fetchall()
         return {row[0]: Job(*row[1:]) for row in rows}
+
+    def job(self, number: int) -> Job | None:
+        with self._transaction() as conn:
+            row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM batch_jobs WHERE job = ?", (number,)).fetchone()
+        return Job(*row) if row else None
 
     def entries(self, job: int) -> list[Entry]:
         with self._transaction() as conn:
@@ -120,16 +147,13 @@ class BatchJournal:
         where = f"WHERE state IN ('{SUBMITTING}', '{SUBMITTED}')" if open_only else ""
         with self._transaction() as conn:
             rows = conn.execute(
-                f"SELECT job, batch_id, origin, created, size, state FROM batch_jobs {where} ORDER BY job DESC LIMIT ?",
-                (limit,),
+                f"SELECT {_JOB_COLUMNS} FROM batch_jobs {where} ORDER BY job DESC LIMIT ?", (limit,)
             ).fetchall()
         return [Job(*row) for row in rows]
 
     def find(self, batch_id: str) -> Job | None:
         with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT job, batch_id, origin, created, size, state FROM batch_jobs WHERE batch_id = ?", (batch_id,)
-            ).fetchone()
+            row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM batch_jobs WHERE batch_id = ?", (batch_id,)).fetchone()
         return Job(*row) if row else None
 
     def close(self) -> None:

@@ -1,0 +1,113 @@
+"""Conversations: turns sent with the whole history before them, so every turn is a request the cache can key.
+
+A turn may carry a ``key`` (in a notebook, the cell that sent it). Sending
+again with a key the conversation already holds rewinds it to just before that
+turn: the turn is asked again with the history it had, and the turns after it,
+which followed the old answer, are dropped. Re-running a cell therefore never
+forks nor duplicates a conversation, and re-running a notebook top to bottom
+rebuilds each turn, from the cache when nothing changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ._call import Call, PreparedCall
+from ._errors import AgentNotFoundError
+from ._results import AgentResult, failure
+
+
+class Runner(Protocol):
+    """What a conversation needs of the orchestrator."""
+
+    def prepare(self, agent_name: str, task: str, **options: Any) -> PreparedCall: ...
+    async def run(self, call: PreparedCall) -> AgentResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One exchange: what was asked, by which agent, and the answer."""
+
+    task: str
+    result: AgentResult
+    key: Hashable | None = None
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The turn as the Messages API takes it in a later request's history."""
+        # Text only: earlier turns' thinking and tool blocks are not needed to go on, and an empty
+        # answer (a refusal) still needs its place for the roles to alternate.
+        return [
+            {"role": "user", "content": self.task},
+            {"role": "assistant", "content": self.result.output or "(no answer)"},
+        ]
+
+
+class Conversation:
+    """Turns with an agent; each :meth:`send` goes with the history of the turns before it.
+
+    >>> chat = orchestrator.conversation("explainer")
+    >>> await chat.send("What is a monad?")
+    >>> await chat.send("Show one in Python.")
+    """
+
+    def __init__(self, orchestrator: Runner, agent: str, *, name: str = "", **options: Any):
+        self.orchestrator = orchestrator
+        self.agent = agent
+        self.name = name or agent
+        self.options = options
+        self.turns: list[Turn] = []
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The whole history, as the next turn would send it."""
+        return [message for turn in self.turns for message in turn.messages]
+
+    def prepare(
+        self, task: str, *, key: Hashable | None = None, agent: str | None = None, **overrides: Any
+    ) -> PreparedCall:
+        """The next turn's call (or, for a ``key`` already here, that turn's again); nothing is sent."""
+        history = self.turns[: self._position(key)]
+        options = {**self.options, **overrides}
+        messages = [message for turn in history for message in turn.messages]
+        return self.orchestrator.prepare(agent or self.agent, task, history=messages, **options)
+
+    def record(self, task: str, result: AgentResult, *, key: Hashable | None = None) -> None:
+        """Add an answered turn (rewinding to ``key``'s place first); a failed one leaves the history as it was."""
+        if not result.success:
+            return
+        del self.turns[self._position(key) :]
+        self.turns.append(Turn(task, result, key))
+
+    async def send(
+        self, task: str, *, key: Hashable | None = None, agent: str | None = None, **overrides: Any
+    ) -> AgentResult:
+        """Ask the next turn (see the module's note on ``key``); failures come back as results."""
+        try:
+            call = self.prepare(task, key=key, agent=agent, **overrides)
+        except AgentNotFoundError:
+            raise
+        except Exception as exc:  # as execute_agent: options that cannot be sent fail this turn only
+            return failure(Call(agent or self.agent, task), exc)
+        result = await self.orchestrator.run(call)
+        self.record(task, result, key=key)
+        return result
+
+    def reset(self) -> None:
+        """Forget every turn."""
+        self.turns.clear()
+
+    def _position(self, key: Hashable | None) -> int:
+        if key is not None:
+            for index, turn in enumerate(self.turns):
+                if turn.key == key:
+                    return index
+        return len(self.turns)
+
+    def __len__(self) -> int:
+        return len(self.turns)
+
+    def __repr__(self) -> str:
+        return f"<Conversation {self.name!r}: {len(self.turns)} turns>"
