@@ -311,3 +311,22 @@ def test_a_nan_timeout_is_a_one_line_error_and_the_kernel_lives(kernel_env, tmp_
     assert text_of(nb.cells[1]).strip() == "UsageError: --timeout must be a positive, finite number, got nan."
     assert "AgentMagics.timeout must be a positive, finite number" in text_of(nb.cells[2])
     assert text_of(nb.cells[4]).strip() == "alive True"
+
+
+async def test_a_conversation_across_cells_and_a_re_run_cell_in_a_kernel(kernel_env, tmp_path):
+    nb = notebook(
+        "%load_ext claude_force_nb",
+        "%%agent explainer -o first;\nWhat is a monad?",
+        "%%agent explainer --continue -o second;\nShow one in Python.",
+        "%agent history explainer",
+    )
+    client = kernel_client(nb, tmp_path)
+    async with client.async_setup_kernel():
+        for index in range(4):
+            await client.async_execute_cell(nb.cells[index], index)
+        await client.async_execute_cell(nb.cells[2], 2)  # the follow-up cell run again
+        await client.async_execute_cell(nb.cells[3], 3)
+    sent = [r.body["messages"] for r in messages(kernel_env)]
+    assert [len(m) for m in sent] == [1, 3]  # the re-run was answered from the cache, with the same history
+    history = text_of(nb.cells[3])
+    assert history.count("You:") == 2 and "1. You: What is a monad?" in history

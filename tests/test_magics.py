@@ -564,3 +564,50 @@ def test_a_batch_dry_run_prices_at_the_batch_rate(ip, server, capsys):
     ip.run_cell_magic("agents", "explainer summarizer --dry-run --batch -o half", "x")
     assert ip.user_ns["half"].cost == pytest.approx(ip.user_ns["plain"].cost / 2)
     assert "at the Message Batches price" in capsys.readouterr().out
+
+
+def sent_messages(server):
+    return [r.body["messages"] for r in calls(server)]
+
+
+def test_continue_adds_a_turn_to_the_last_conversation_with_the_agent(ip, server):
+    ip.run_cell_magic("agent", "explainer -o first;", "What is a monad?")
+    ip.run_cell_magic("agent", "explainer --continue -o second;", "Show one.")
+    assert [m["role"] for m in sent_messages(server)[-1]] == ["user", "assistant", "user"]
+    assert sent_messages(server)[-1][1]["content"] == ip.user_ns["first"].output
+    ip.run_cell_magic("agent", "explainer --continue -o second;", "Show one.")  # the same cell again: rewound
+    assert [m["role"] for m in sent_messages(server)[-1]] == ["user", "assistant", "user"]
+    magics = ip.magics_manager.registry["AgentMagics"]
+    assert len(magics.threads.latest["explainer"]) == 2
+
+
+def test_threads_by_name_history_and_reset(ip, server, capsys):
+    ip.run_cell_magic("agent", "explainer --thread study;", "What is a monad?")
+    ip.run_cell_magic("agent", "summarizer --thread study;", "Sum it up.")
+    assert len(sent_messages(server)[-1]) == 3
+    history = ip.run_line_magic("agent", "history study")
+    assert "1. You: What is a monad?" in repr(history) and "2. You: Sum it up." in repr(history)
+    assert "**2. You:** Sum it up." in history._repr_markdown_()
+    listing = ip.run_line_magic("agent", "history")
+    assert "thread: study (2 turns)" in repr(listing)
+    ip.run_line_magic("agent", "reset study")
+    assert "Forgot 1 conversation." in capsys.readouterr().out
+    with pytest.raises(UsageError, match="No thread or agent conversation named 'study'"):
+        ip.run_line_magic("agent", "history study")
+
+
+def test_continue_needs_an_earlier_conversation_and_not_a_thread_too(ip, server):
+    with pytest.raises(UsageError, match="No conversation with code-reviewer in this kernel to continue"):
+        ip.run_cell_magic("agent", "code-reviewer --continue", "x")
+    with pytest.raises(UsageError, match="--continue and --thread both pick a conversation"):
+        ip.run_cell_magic("agent", "explainer --continue --thread t", "x")
+    assert calls(server) == []
+
+
+def test_thinking_and_effort_reach_the_request(ip, server):
+    ip.run_cell_magic("agent", "explainer -m claude-opus-4-6 --thinking --effort low -o r;", "Why?")
+    body = calls(server)[-1].body
+    assert body["thinking"] == {"type": "adaptive"} and body["output_config"] == {"effort": "low"}
+    assert ip.user_ns["r"].thinking
+    with pytest.raises(UsageError, match="argument --effort: invalid choice"):
+        ip.run_cell_magic("agent", "explainer --effort extreme", "x")

@@ -6,7 +6,7 @@ import html
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -16,6 +16,7 @@ from .._config import ENV_OLD_SECRETS, ENV_SECRET
 from .._errors import AgentNotFoundError, ClaudeForceError
 from .._orchestrator import AsyncAgentOrchestrator
 from . import loop as _loop
+from .threads import Threads, transcript
 
 USAGE = """\
 %agent list                      agents with their source file and description
@@ -27,6 +28,8 @@ USAGE = """\
 %agent cache clear --yes         delete every cached answer
 %agent batches                   Message Batches of this cache file; collects ended ones
 %agent batches cancel ID         cancel a Message Batch (answered requests stay collectable)
+%agent history [NAME]            a conversation's turns (a --thread name or an agent); without NAME, all of them
+%agent reset [NAME]              forget a conversation, or all of them
 %agent config                    current settings (%config AgentMagics.<name> = value)
 %agent help                      this text; %%agent? and %%agents? for cell options"""
 
@@ -38,6 +41,7 @@ class Context:
     orchestrator: Callable[[], AsyncAgentOrchestrator]  # built on first use: "%agent help" needs none
     last_batch: Batch | None
     settings: Mapping[str, Any]  # the %config settings in force
+    threads: Threads = field(default_factory=Threads)
 
 
 def run(words: list[str], context: Context) -> Any:
@@ -232,11 +236,35 @@ def _batches(context: Context, rest: list[str]) -> Document | None:
     return Document("\n".join(markdown), "\n".join(text))
 
 
+def _history(context: Context, rest: list[str]) -> Document | None:
+    if len(rest) > 1:
+        raise UsageError("Usage: %agent history [NAME]")
+    if rest:
+        return Document(*transcript(context.threads.get(rest[0])))
+    rows = context.threads.summary()
+    if not rows:
+        print("No conversations yet: every %%agent cell starts one (--continue and --thread add to them).")
+        return None
+    markdown = ["| conversation | name | turns |", "|---|---|---:|"]
+    markdown += [f"| {kind} | {_code(name)} | {turns} |" for kind, name, turns in rows]
+    text = [f"{kind}: {name} ({turns} turns)" for kind, name, turns in rows]
+    return Document("\n".join(markdown), "\n".join(text))
+
+
+def _reset(context: Context, rest: list[str]) -> None:
+    if len(rest) > 1:
+        raise UsageError("Usage: %agent reset [NAME]")
+    count = context.threads.reset(rest[0] if rest else None)
+    print(f"Forgot {count} conversation{'' if count == 1 else 's'}.")
+
+
 _HANDLERS = {
     "list": _list,
     "show": _show,
     "stats": _stats,
     "cache": _cache,
     "batches": _batches,
+    "history": _history,
+    "reset": _reset,
     "config": _config,
 }

@@ -42,6 +42,7 @@ from .options import call_options, common_arguments, parse, sendable_errors, spl
 from .render import FORMATS, Answer
 from .resultset import Results
 from .sweep import cell_task, sweep_calls
+from .threads import Threads, turn_key
 from .values import DEFAULT_DATA_LIMIT
 
 STREAM_REFRESH_SECONDS = 0.05
@@ -106,10 +107,18 @@ class AgentMagics(Magics):
     _orchestrator: AsyncAgentOrchestrator | None = None
     _runs: tuple[BackgroundRun, ...] = ()
     last_batch: Batch | None = None
+    _cell_id: str | None = None  # the running cell's id, where the front end sends one
 
     def __init__(self, **kwargs: Any):
         self._closing: set[Any] = set()  # orchestrators closing once their background runs end
+        self.threads = Threads()
         super().__init__(**kwargs)
+
+    def _cell_started(self, info: Any) -> None:
+        self._cell_id = getattr(info, "cell_id", None)
+
+    def _cell_ended(self, result: Any) -> None:
+        self._cell_id = None
 
     @validate(
         "max_concurrent",
@@ -216,6 +225,10 @@ class AgentMagics(Magics):
     @magic_arguments.argument("agent", nargs="?", help="agent name (default: AgentMagics.default_agent)")
     @magic_arguments.argument("-m", "--model", help="model to use instead of the agent's")
     @magic_arguments.argument("--stream", action="store_true", help="show the answer as it arrives")
+    @magic_arguments.argument(
+        "--continue", dest="cont", action="store_true", help="add to the last conversation with this agent"
+    )
+    @magic_arguments.argument("--thread", metavar="NAME", help="add to the conversation of this name")
     @common_arguments
     @cell_magic
     def agent(self, line: str, cell: str) -> None:
@@ -226,19 +239,29 @@ class AgentMagics(Magics):
         alone, and ``{{ }}`` escapes. End the magic line with ``;`` to hide
         the answer (it is still stored by ``-o``).
 
+        Every cell starts a conversation with its agent: ``--continue`` adds
+        a turn to the last one, ``--thread NAME`` to a named one. Re-running a
+        cell asks its turn again and drops the turns after it.
+
         Examples::
 
             %%agent code-reviewer -o review
             def mean(xs): return sum(xs) / len(xs)
         """
+        raw_line = line
         line, quiet = strip_quiet(line)
         args = parse(self.agent, line)
+        if args.cont and args.thread:
+            raise UsageError("--continue and --thread both pick a conversation; use one of them.")
         orchestrator = self.orchestrator
         orchestrator.agents.refresh()  # an edited agent file applies to the next cell
         task = cell_task(cell, self._namespace, raw=args.raw, fence=args.fence, limit=self.data_limit)
+        agent = args.agent or self.default_agent
+        key = turn_key(self._cell_id, raw_line, cell)
         try:
-            call = orchestrator.prepare(
-                args.agent or self.default_agent, task, model=args.model or self.model, **call_options(args)
+            conversation = self.threads.find(orchestrator, agent, thread=args.thread, continuing=args.cont)
+            call = conversation.prepare(
+                task, key=key, agent=agent, model=args.model or self.model, **call_options(args)
             )
         except (AgentNotFoundError, ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from None
@@ -249,6 +272,7 @@ class AgentMagics(Magics):
             result = orchestrator.cached(call) or _loop.run(orchestrator.run(call, looked_up=True))
             if not quiet:
                 _show(Answer(result, args.format or self.format))
+        self.threads.record(conversation, task, result, key=key, agent=agent)
         self._store(args.out, result)
 
     def _run_streaming(self, call: PreparedCall, fmt: str) -> AgentResult:
@@ -410,7 +434,7 @@ class AgentMagics(Magics):
     @line_magic("agent")  # type: ignore[arg-type]  # IPython types line_magic(name)(func) as uncallable
     def agent_command(self, line: str) -> Any:
         """Housekeeping: %agent list | show NAME | stats | cache info|verify|prune|clear [--yes] | config | help."""
-        context = _commands.Context(lambda: self.orchestrator, self.last_batch, self._settings())
+        context = _commands.Context(lambda: self.orchestrator, self.last_batch, self._settings(), self.threads)
         return _commands.run(split(line), context)
 
     # -- helpers -----------------------------------------------------------
@@ -453,6 +477,8 @@ def load(ipython: Any) -> None:
     global _magics
     _magics = AgentMagics(shell=ipython)
     ipython.register_magics(_magics)
+    ipython.events.register("pre_run_cell", _magics._cell_started)
+    ipython.events.register("post_run_cell", _magics._cell_ended)
 
 
 def unload(ipython: Any) -> None:
@@ -460,6 +486,11 @@ def unload(ipython: Any) -> None:
     if _magics is None:
         return
     _magics.release()
+    for event, callback in (("pre_run_cell", _magics._cell_started), ("post_run_cell", _magics._cell_ended)):
+        try:
+            ipython.events.unregister(event, callback)
+        except ValueError:
+            pass  # never registered (loaded into another shell)
     magics = ipython.magics_manager.magics
     for kind, names in (("cell", ("agent", "agents")), ("line", ("agent",))):
         for name in names:

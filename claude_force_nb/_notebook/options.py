@@ -19,6 +19,8 @@ from .._text import printable
 from .render import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
+# output_config.effort's values, as the API takes them.
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
 
 _COMMON = (
     magic_arguments.argument("--max-tokens", type=int, metavar="N", help="maximum tokens in the answer"),
@@ -32,6 +34,10 @@ _COMMON = (
     magic_arguments.argument("--timeout", type=float, metavar="S", help="seconds before a call is abandoned"),
     magic_arguments.argument("--raw", action="store_true", help="send the cell as is, without {name} interpolation"),
     magic_arguments.argument("--fence", action="store_true", help="wrap interpolated values as delimited data blocks"),
+    magic_arguments.argument("--thinking", action="store_true", help="let the model think first (adaptive thinking)"),
+    magic_arguments.argument(
+        "--effort", choices=EFFORTS, help="how much effort the answer gets (output_config.effort)"
+    ),
 )
 
 
@@ -129,10 +135,15 @@ _KEPT_BY_IPYTHON = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|__\w+__")
 def call_options(args: Any) -> dict[str, Any]:
     """The orchestrator's per-call options from parsed shared options."""
     mode = "no-cache" if args.no_cache else "refresh" if args.refresh else "replay" if args.replay else None
-    return {
+    options = {
         "max_tokens": args.max_tokens,
         "system": args.system,
         "cache_mode": mode,
         "timeout": args.timeout,
         "temperature": args.temperature,
     }
+    if args.thinking:
+        options["thinking"] = {"type": "adaptive"}
+    if args.effort:
+        options["output_config"] = {"effort": args.effort}
+    return options
