@@ -330,3 +330,35 @@ async def test_a_conversation_across_cells_and_a_re_run_cell_in_a_kernel(kernel_
     assert [len(m) for m in sent] == [1, 3]  # the re-run was answered from the cache, with the same history
     history = text_of(nb.cells[3])
     assert history.count("You:") == 2 and "1. You: What is a monad?" in history
+
+
+def test_an_error_explained_and_code_into_the_next_cell_in_a_kernel(kernel_env, tmp_path):
+    nb = run(
+        notebook(
+            "%load_ext claude_force_nb",
+            "ratios = {'a': 1}\nratios['b'] / 2",
+            "%agent error",
+            "%%agent explainer -o why;\nWhy did cell 2 fail?\n{Err[2]}",
+        ),
+        tmp_path,
+        allow_errors=True,
+    )
+    sent = [r.body["messages"][-1]["content"] for r in messages(kernel_env)]
+    assert "ratios['b'] / 2" in sent[0] and "KeyError: 'b'" in sent[0]
+    assert "synthetic" in text_of(nb.cells[2])
+    assert "KeyError: 'b'" in sent[1] and "Cell [2]" in sent[1]
+
+
+def test_next_cell_sends_the_code_to_the_front_end(kernel_env, tmp_path):
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+        kc.execute_interactive("%load_ext claude_force_nb", timeout=60)
+        reply = kc.execute_interactive("%%agent explainer --next-cell;\nWrite a function.", timeout=60)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    (payload,) = reply["content"]["payload"]
+    assert payload["source"] == "set_next_input" and payload["replace"] is False
+    assert payload["text"].startswith("[synthetic]")

@@ -611,3 +611,29 @@ def test_thinking_and_effort_reach_the_request(ip, server):
     assert ip.user_ns["r"].thinking
     with pytest.raises(UsageError, match="argument --effort: invalid choice"):
         ip.run_cell_magic("agent", "explainer --effort extreme", "x")
+
+
+def test_next_cell_puts_the_answers_code_below(ip, server, monkeypatch):
+    placed = []
+    monkeypatch.setattr(ip, "set_next_input", lambda text, replace=False: placed.append((text, replace)))
+    ip.run_cell_magic("agent", "explainer --next-cell -o r;", "Write a function.")
+    assert placed == [(ip.user_ns["r"].output.strip(), False)]  # no fenced block: the whole answer
+
+
+def test_agent_error_explains_the_last_failed_cell(ip, server):
+    ip.run_cell("values = [1, 2]\nvalues[5]")
+    answer = ip.run_line_magic("agent", "error")
+    task = calls(server)[-1].body["messages"][0]["content"]
+    assert "values[5]" in task and "IndexError: list index out of range" in task
+    assert "interactiveshell.py" not in task  # IPython's own frames are left out
+    assert calls(server)[-1].body["system"].startswith("You help a data scientist whose notebook cell just failed")
+    assert answer.result.success
+    ip.run_cell_magic("agent", "explainer -o again;", "Why did this fail?\n{Err[-1]}")
+    assert "IndexError" in calls(server)[-1].body["messages"][0]["content"]
+
+
+def test_agent_error_without_an_error_says_so(ip, server):
+    magics = ip.magics_manager.registry["AgentMagics"]
+    magics.errors = type(magics.errors)()
+    with pytest.raises(UsageError, match="No cell has failed in this session yet"):
+        ip.run_line_magic("agent", "error")

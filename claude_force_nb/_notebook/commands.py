@@ -16,6 +16,8 @@ from .._config import ENV_OLD_SECRETS, ENV_SECRET
 from .._errors import AgentNotFoundError, ClaudeForceError
 from .._orchestrator import AsyncAgentOrchestrator
 from . import loop as _loop
+from .errors import Errors
+from .render import Answer
 from .threads import Threads, transcript
 
 USAGE = """\
@@ -30,6 +32,7 @@ USAGE = """\
 %agent batches cancel ID         cancel a Message Batch (answered requests stay collectable)
 %agent history [NAME]            a conversation's turns (a --thread name or an agent); without NAME, all of them
 %agent reset [NAME]              forget a conversation, or all of them
+%agent error [AGENT]             explain the last failed cell (its source and traceback) with AGENT (debugger)
 %agent config                    current settings (%config AgentMagics.<name> = value)
 %agent help                      this text; %%agent? and %%agents? for cell options"""
 
@@ -42,6 +45,8 @@ class Context:
     last_batch: Batch | None
     settings: Mapping[str, Any]  # the %config settings in force
     threads: Threads = field(default_factory=Threads)
+    errors: Errors = field(default_factory=Errors)
+    format: str = "markdown"
 
 
 def run(words: list[str], context: Context) -> Any:
@@ -258,12 +263,31 @@ def _reset(context: Context, rest: list[str]) -> None:
     print(f"Forgot {count} conversation{'' if count == 1 else 's'}.")
 
 
+ERROR_TASK = "This notebook cell failed. Explain why, and how to fix it.\n\n{error}"
+
+
+def _error(context: Context, rest: list[str]) -> Answer:
+    if len(rest) > 1:
+        raise UsageError("Usage: %agent error [AGENT]")
+    failed = context.errors.last
+    if failed is None:
+        raise UsageError("No cell has failed in this session yet: %agent error explains the last one that did.")
+    orchestrator = context.orchestrator()
+    try:
+        call = orchestrator.prepare(rest[0] if rest else "debugger", ERROR_TASK.format(error=failed))
+    except (AgentNotFoundError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    result = orchestrator.cached(call) or _loop.run(orchestrator.run(call, looked_up=True))
+    return Answer(result, context.format)
+
+
 _HANDLERS = {
     "list": _list,
     "show": _show,
     "stats": _stats,
     "cache": _cache,
     "batches": _batches,
+    "error": _error,
     "history": _history,
     "reset": _reset,
     "config": _config,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import ChainMap
+from collections.abc import Callable, MutableMapping
 from functools import partial
 from typing import Any
 
@@ -38,6 +39,7 @@ from .._text import printable
 from . import commands as _commands
 from . import loop as _loop
 from .background import BackgroundRun
+from .errors import Errors
 from .options import call_options, common_arguments, parse, sendable_errors, split, strip_quiet
 from .render import FORMATS, Answer
 from .resultset import Results
@@ -112,6 +114,7 @@ class AgentMagics(Magics):
     def __init__(self, **kwargs: Any):
         self._closing: set[Any] = set()  # orchestrators closing once their background runs end
         self.threads = Threads()
+        self.errors = Errors()
         super().__init__(**kwargs)
 
     def _cell_started(self, info: Any) -> None:
@@ -119,6 +122,10 @@ class AgentMagics(Magics):
 
     def _cell_ended(self, result: Any) -> None:
         self._cell_id = None
+        error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
+        if error is not None:
+            info = getattr(result, "info", None)
+            self.errors.add(getattr(result, "execution_count", None), getattr(info, "raw_cell", "") or "", error)
 
     @validate(
         "max_concurrent",
@@ -229,6 +236,9 @@ class AgentMagics(Magics):
         "--continue", dest="cont", action="store_true", help="add to the last conversation with this agent"
     )
     @magic_arguments.argument("--thread", metavar="NAME", help="add to the conversation of this name")
+    @magic_arguments.argument(
+        "--next-cell", action="store_true", help="put the answer's code into a new cell below this one"
+    )
     @common_arguments
     @cell_magic
     def agent(self, line: str, cell: str) -> None:
@@ -255,7 +265,7 @@ class AgentMagics(Magics):
             raise UsageError("--continue and --thread both pick a conversation; use one of them.")
         orchestrator = self.orchestrator
         orchestrator.agents.refresh()  # an edited agent file applies to the next cell
-        task = cell_task(cell, self._namespace, raw=args.raw, fence=args.fence, limit=self.data_limit)
+        task = cell_task(cell, self._lookup, raw=args.raw, fence=args.fence, limit=self.data_limit)
         agent = args.agent or self.default_agent
         key = turn_key(self._cell_id, raw_line, cell)
         try:
@@ -274,6 +284,19 @@ class AgentMagics(Magics):
                 _show(Answer(result, args.format or self.format))
         self.threads.record(conversation, task, result, key=key, agent=agent)
         self._store(args.out, result)
+        if args.next_cell:
+            self._next_cell(result)
+
+    def _next_cell(self, result: AgentResult) -> None:
+        """Put the answer's code (its fenced blocks, else the whole answer) into a new cell below."""
+        if not result.success:
+            return
+        code = "\n\n".join(block.code for block in result.code_blocks) or result.output.strip()
+        if not code:
+            print("Note: the answer has no code to put in a new cell.")
+            return
+        assert self.shell is not None
+        self.shell.set_next_input(code, replace=False)
 
     def _run_streaming(self, call: PreparedCall, fmt: str) -> AgentResult:
         handle = display({"text/plain": ""}, raw=True, display_id=True)
@@ -350,7 +373,7 @@ class AgentMagics(Magics):
         models = args.models or [self.model]
         calls = sweep_calls(
             cell,
-            self._namespace,
+            self._lookup,
             args.agents,
             models,
             over=args.over,
@@ -434,7 +457,9 @@ class AgentMagics(Magics):
     @line_magic("agent")  # type: ignore[arg-type]  # IPython types line_magic(name)(func) as uncallable
     def agent_command(self, line: str) -> Any:
         """Housekeeping: %agent list | show NAME | stats | cache info|verify|prune|clear [--yes] | config | help."""
-        context = _commands.Context(lambda: self.orchestrator, self.last_batch, self._settings(), self.threads)
+        context = _commands.Context(
+            lambda: self.orchestrator, self.last_batch, self._settings(), self.threads, self.errors, self.format
+        )
         return _commands.run(split(line), context)
 
     # -- helpers -----------------------------------------------------------
@@ -449,6 +474,12 @@ class AgentMagics(Magics):
     def _namespace(self) -> dict[str, Any]:
         assert self.shell is not None  # a magic always runs in a shell
         return self.shell.user_ns
+
+    @property
+    def _lookup(self) -> MutableMapping[str, Any]:
+        """What ``{name}`` reads: the namespace, with ``Err`` (the session's failed cells) unless it has one."""
+        namespace = self._namespace
+        return namespace if "Err" in namespace else ChainMap({"Err": self.errors}, namespace)
 
     def _settings(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in sorted(self.trait_names(config=True))}

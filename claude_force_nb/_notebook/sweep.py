@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -39,7 +39,7 @@ def cell_task(
 
 def sweep_calls(
     cell: str,
-    namespace: dict[str, Any],
+    namespace: MutableMapping[str, Any],
     agents: list[str],
     models: list[str | None],
     *,
