@@ -20,6 +20,7 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import email.utils
 import math
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -127,6 +128,9 @@ class Pacer:
         self._sent: collections.deque[float] = collections.deque()
         self.rate_limited = 0
         self._in_flight = 0
+        # How far the API's clock is ahead of ours, at least: the resets are on its clock, the sends on
+        # ours. From each answer's Date header (whole seconds, written before we read it); none yet: 0.
+        self._offset = -math.inf
         # Until the first answer from an endpoint says what the limits are (or PROBE_SECONDS pass), one
         # call goes alone: a sweep's opening burst would otherwise spend a small limit many times over
         # before anyone knew it. Once per endpoint and process.
@@ -258,6 +262,11 @@ class Pacer:
         elif status >= 400:
             self._give_back({"output-tokens": need["output-tokens"]})
         learned = _learned.setdefault(self.origin, {})
+        written = _date(headers)
+        if written is not None:
+            self._offset = max(self._offset, written - time.time())
+        # The send on the API's clock, as early as it can have been: a rate worked out from it errs low.
+        sent += self._offset if math.isfinite(self._offset) else 0.0
         for kind in KINDS:
             reported = _reported(headers, kind)
             if reported is None:
@@ -267,9 +276,10 @@ class Pacer:
                 continue
             limit, remaining, reset, rounding = reported
             spent = limit - remaining
-            if spent > 1:
+            span = reset + rounding - sent
+            if spent > 1 and span > 0:  # a span of nothing: clocks too far apart to learn from this answer
                 # "remaining" is rounded down, so up to one unit less than ``spent`` is owed.
-                at_least = (spent - 1) / (reset + rounding - sent)
+                at_least = (spent - 1) / span
                 if self._limits.get(kind) != limit or at_least > self._rates[kind]:
                     self._limits[kind], self._rates[kind] = limit, at_least
             known = self._limits.get(kind) == limit
@@ -295,6 +305,14 @@ def _reported(headers: Mapping[str, str], kind: str) -> tuple[int, int, float, f
     # The API gives whole seconds; a server with a scaled minute, milliseconds.
     rounding = 0.001 if "." in stamp else 1.0
     return (limit, remaining, reset, rounding) if limit > 0 else None
+
+
+def _date(headers: Mapping[str, str]) -> float | None:
+    """The answer's Date header as a Unix time; None when missing or unreadable."""
+    try:
+        return email.utils.parsedate_to_datetime(headers["date"]).timestamp()
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
 
 
 def _retry_after(headers: Mapping[str, str]) -> float:

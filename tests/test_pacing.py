@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import time
 
 import pytest
@@ -141,3 +142,35 @@ async def test_a_limit_whose_refill_has_not_shown_yet_is_reported_as_such():
     (limit,) = pacer.pace().limits
     assert (limit.kind, limit.per_second, limit.window) == ("output-tokens", 0.0, float("inf"))
     assert "riding 10,000,000 output tokens (refill rate not seen yet)" in pacer.pace().describe()
+
+
+def _limit_headers(limit, remaining, reset, date=None):
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(reset)) + f".{int(reset % 1 * 1000):03d}Z"
+    headers = {
+        "anthropic-ratelimit-requests-limit": str(limit),
+        "anthropic-ratelimit-requests-remaining": str(remaining),
+        "anthropic-ratelimit-requests-reset": stamp,
+    }
+    if date is not None:
+        headers["date"] = email.utils.formatdate(date, usegmt=True)
+    return headers
+
+
+@pytest.mark.parametrize("ahead", [0.0, 1.0, 3.0, 30.0])
+async def test_a_clock_ahead_of_the_apis_never_makes_the_pace_too_fast(ahead):
+    # 100 requests refilling in 10 s (10 a second); this kernel's clock is ``ahead`` of the API's.
+    pacer = Pacer(origin=f"https://skewed-{ahead}.example")  # what a process learns is kept per endpoint
+    server_now = time.time() - ahead
+    spent = 50
+    headers = _limit_headers(100, 100 - spent, server_now + spent / 10, date=server_now)
+    pacer._observe(headers, 200, {"requests": 1, "input-tokens": 0, "output-tokens": 0}, time.time() - 0.01)
+    (limit,) = pacer.pace().limits
+    assert 0 <= limit.per_second <= 10.0
+
+
+async def test_without_a_date_header_a_clock_far_ahead_teaches_nothing_rather_than_nonsense():
+    pacer = Pacer(origin="https://no-date.example")
+    headers = _limit_headers(100, 50, time.time() - 30 + 5)
+    pacer._observe(headers, 200, {"requests": 1, "input-tokens": 0, "output-tokens": 0}, time.time())
+    (limit,) = pacer.pace().limits
+    assert limit.per_second == 0.0  # not negative: not learned yet
