@@ -27,7 +27,8 @@ class PreparedCall:
     ``key`` is the request's cache fingerprint, None when the call bypasses
     the cache; ``origin`` the endpoint it goes to (answers are cached under
     both); ``mode`` is the cache mode it runs in; ``timeout`` its deadline in
-    seconds.
+    seconds; ``schema`` the pydantic model or JSON schema the answer is read
+    with, if any.
     """
 
     agent: str
@@ -38,6 +39,7 @@ class PreparedCall:
     timeout: float
     item: Any = None
     origin: str = ""
+    schema: Any = None
 
     @property
     def model(self) -> str:

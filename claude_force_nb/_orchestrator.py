@@ -41,6 +41,8 @@ from ._prompt_cache import plan as plan_prompt_cache
 from ._remote import BatchStatus
 from ._request import Completion, Request
 from ._results import AgentResult, failure
+from ._schema import SchemaError, output_format
+from ._schema import parse as parse_answer
 from ._spend import Budget, Ledger, Spend
 
 
@@ -166,6 +168,7 @@ class AsyncAgentOrchestrator:
         timeout: float | None = None,
         item: Any = None,
         history: Sequence[dict[str, Any]] = (),
+        schema: Any = None,
         **params: Any,
     ) -> PreparedCall:
         """Resolve the agent, build the request and key it: everything but sending it.
@@ -177,6 +180,8 @@ class AsyncAgentOrchestrator:
         if max_tokens is not None:
             max_tokens = checks.count("max_tokens", max_tokens)
         params = checks.sampling(params)
+        if schema is not None:
+            params["output_config"] = {**(params.get("output_config") or {}), "format": output_format(schema)}
         request = self.build_request(
             agent, task, model=model, max_tokens=max_tokens, system=system, history=history, **params
         )
@@ -186,7 +191,7 @@ class AsyncAgentOrchestrator:
             mode = self.cache.mode if cache_mode is None else check_mode(cache_mode)
             key = None if mode == "no-cache" else self.cache.key(request)
         limit = self.timeout_seconds if timeout is None else checks.seconds("timeout", timeout)
-        return PreparedCall(agent.name, task, request, key, mode, limit, item, self.backend.origin)
+        return PreparedCall(agent.name, task, request, key, mode, limit, item, self.backend.origin, schema)
 
     def cached(self, call: PreparedCall) -> AgentResult | None:
         """The cached result of ``call``, found without awaiting anything; None if it needs the API.
@@ -309,6 +314,12 @@ class AsyncAgentOrchestrator:
         with self._outputs_lock:  # a background sweep's thread adds to it too
             seen = self._outputs.get((call.agent, call.model), (0, 0))
             self._outputs[call.agent, call.model] = (seen[0] + 1, seen[1] + usage.output)
+        parsed = None
+        if call.schema is not None and completion.stop_reason not in ("refusal", "max_tokens"):
+            try:
+                parsed = parse_answer(call.schema, completion.text)
+            except SchemaError as exc:
+                return failure(call, exc, latency=completion.latency)
         return AgentResult(
             call.agent,
             True,
@@ -330,6 +341,7 @@ class AsyncAgentOrchestrator:
             task=call.task,
             item=call.item,
             completion=completion,
+            parsed=parsed,
         )
 
     async def _send(

@@ -51,6 +51,7 @@ class AgentResult:
     task: str = ""
     item: Any = None
     completion: Completion | None = field(default=None, repr=False)
+    parsed: Any = None  # the answer read with the call's schema: a model instance, or JSON
 
     @property
     def agent(self) -> str:

@@ -362,3 +362,16 @@ def test_next_cell_sends_the_code_to_the_front_end(kernel_env, tmp_path):
     (payload,) = reply["content"]["payload"]
     assert payload["source"] == "set_next_input" and payload["replace"] is False
     assert payload["text"].startswith("[synthetic]")
+
+
+def test_structured_output_in_a_kernel(kernel_env, tmp_path):
+    nb = run(
+        notebook(
+            "%load_ext claude_force_nb",
+            "import pydantic\nclass Person(pydantic.BaseModel):\n    name: str\n    age: int",
+            "%%agent explainer --schema Person -o who;\nAda Lovelace, 36",
+            "print(type(who.parsed).__name__, isinstance(who.parsed.age, int))",
+        ),
+        tmp_path,
+    )
+    assert text_of(nb.cells[3]).strip() == "Person True"

@@ -637,3 +637,22 @@ def test_agent_error_without_an_error_says_so(ip, server):
     magics.errors = type(magics.errors)()
     with pytest.raises(UsageError, match="No cell has failed in this session yet"):
         ip.run_line_magic("agent", "error")
+
+
+def test_schema_from_the_namespace_shapes_the_answer(ip, server):
+    pydantic = pytest.importorskip("pydantic")
+
+    class Review(pydantic.BaseModel):
+        verdict: str
+        score: int
+
+    ip.user_ns.update(Review=Review, snippets=["x = 1", "y = 2"])
+    ip.run_cell_magic("agent", "code-reviewer --schema Review -o r;", "x = 1")
+    assert isinstance(ip.user_ns["r"].parsed, Review)
+    ip.run_cell_magic("agents", "code-reviewer --over snippets --schema Review --no-panel -o rs;", "{item}")
+    assert {"verdict", "score"} <= set(ip.user_ns["rs"].to_dataframe().columns)
+    with pytest.raises(UsageError, match="--schema Nope: no variable named 'Nope'"):
+        ip.run_cell_magic("agent", "code-reviewer --schema Nope", "x")
+    ip.user_ns["n"] = 3
+    with pytest.raises(UsageError, match="--schema n: expected a pydantic model class or a JSON-schema dict, got int"):
+        ip.run_cell_magic("agent", "code-reviewer --schema n", "x")

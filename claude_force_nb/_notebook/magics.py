@@ -271,7 +271,7 @@ class AgentMagics(Magics):
         try:
             conversation = self.threads.find(orchestrator, agent, thread=args.thread, continuing=args.cont)
             call = conversation.prepare(
-                task, key=key, agent=agent, model=args.model or self.model, **call_options(args)
+                task, key=key, agent=agent, model=args.model or self.model, **call_options(args, self._namespace)
             )
         except (AgentNotFoundError, ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from None
@@ -383,10 +383,12 @@ class AgentMagics(Magics):
         )
         try:
             if args.batch:
-                batch = orchestrator.message_batch(calls, poll_seconds=self.batch_poll_seconds, **call_options(args))
+                batch = orchestrator.message_batch(
+                    calls, poll_seconds=self.batch_poll_seconds, **call_options(args, self._namespace)
+                )
             else:
                 batch = orchestrator.batch(
-                    calls, concurrency=args.concurrency, budget=args.budget, **call_options(args)
+                    calls, concurrency=args.concurrency, budget=args.budget, **call_options(args, self._namespace)
                 )
         except (AgentNotFoundError, ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from None

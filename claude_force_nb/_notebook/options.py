@@ -7,7 +7,7 @@ import functools
 import keyword
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from IPython.core import magic_arguments
@@ -15,6 +15,7 @@ from IPython.core.error import UsageError
 
 from .. import _checks as checks
 from .._models import resolve_model
+from .._schema import is_schema
 from .._text import printable
 from .render import FORMATS
 
@@ -34,6 +35,9 @@ _COMMON = (
     magic_arguments.argument("--timeout", type=float, metavar="S", help="seconds before a call is abandoned"),
     magic_arguments.argument("--raw", action="store_true", help="send the cell as is, without {name} interpolation"),
     magic_arguments.argument("--fence", action="store_true", help="wrap interpolated values as delimited data blocks"),
+    magic_arguments.argument(
+        "--schema", metavar="NAME", help="answer as this pydantic model or JSON-schema dict (structured output)"
+    ),
     magic_arguments.argument("--thinking", action="store_true", help="let the model think first (adaptive thinking)"),
     magic_arguments.argument(
         "--effort", choices=EFFORTS, help="how much effort the answer gets (output_config.effort)"
@@ -132,8 +136,20 @@ _IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "_ih", "
 _KEPT_BY_IPYTHON = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|__\w+__")
 
 
-def call_options(args: Any) -> dict[str, Any]:
-    """The orchestrator's per-call options from parsed shared options."""
+def schema_from(name: str, namespace: Mapping[str, Any]) -> Any:
+    """``--schema NAME``: a pydantic model class or a JSON-schema dict from the namespace."""
+    if name not in namespace:
+        raise UsageError(f"--schema {name}: no variable named {name!r} in the namespace.")
+    value = namespace[name]
+    if not is_schema(value):
+        raise UsageError(
+            f"--schema {name}: expected a pydantic model class or a JSON-schema dict, got {type(value).__name__}."
+        )
+    return value
+
+
+def call_options(args: Any, namespace: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The orchestrator's per-call options from parsed shared options (``namespace`` resolves ``--schema``)."""
     mode = "no-cache" if args.no_cache else "refresh" if args.refresh else "replay" if args.replay else None
     options = {
         "max_tokens": args.max_tokens,
@@ -146,4 +162,6 @@ def call_options(args: Any) -> dict[str, Any]:
         options["thinking"] = {"type": "adaptive"}
     if args.effort:
         options["output_config"] = {"effort": args.effort}
+    if args.schema:
+        options["schema"] = schema_from(args.schema, namespace or {})
     return options

@@ -79,8 +79,12 @@ class Results(Sequence[AgentResult]):
         return Results([r for r in self._results if not r.success], fmt=self.format)
 
     def to_records(self) -> list[dict[str, Any]]:
-        """One plain dict per result, with the columns of :meth:`to_dataframe`."""
-        return [
+        """One plain dict per result, with the columns of :meth:`to_dataframe`.
+
+        Answers read with a schema add one column per field (a field whose name
+        is taken gets an ``answer.`` prefix).
+        """
+        records = [
             {
                 "agent": r.agent_name,
                 "input": r.item,
@@ -101,6 +105,12 @@ class Results(Sequence[AgentResult]):
             }
             for r in self._results
         ]
+        fields = [_fields(r.parsed) for r in self._results]
+        names = list(dict.fromkeys(name for found in fields for name in found))
+        for record, found in zip(records, fields, strict=True):
+            for name in names:
+                record[f"answer.{name}" if name in COLUMNS else name] = found.get(name)
+        return records
 
     def to_dataframe(self):
         """A pandas DataFrame with one row per call (needs pandas)."""
@@ -108,7 +118,9 @@ class Results(Sequence[AgentResult]):
             import pandas as pd
         except ImportError as exc:
             raise ImportError("to_dataframe() needs pandas: pip install pandas") from exc
-        return pd.DataFrame.from_records(self.to_records(), columns=list(COLUMNS))
+        records = self.to_records()
+        extra = [name for name in (records[0] if records else {}) if name not in COLUMNS]
+        return pd.DataFrame.from_records(records, columns=[*COLUMNS, *extra])
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return sendable({"text/html": table_html(self._results, self.format), "text/plain": table_text(self._results)})
@@ -116,6 +128,13 @@ class Results(Sequence[AgentResult]):
     def __repr__(self) -> str:
         ok = sum(r.success for r in self._results)
         return f"<Results {len(self._results)} calls, {ok} succeeded>"
+
+
+def _fields(parsed: Any) -> dict[str, Any]:
+    """A schema answer's fields: a model's, or a JSON object's; nothing for anything else."""
+    if hasattr(parsed, "model_dump"):
+        return dict(parsed.model_dump())
+    return dict(parsed) if isinstance(parsed, dict) else {}
 
 
 def _same(item: Any, key: Any) -> bool:
