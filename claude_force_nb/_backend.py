@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import sys
 import threading
 import time
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -25,6 +26,7 @@ from ._errors import CallError, CallTimeoutError, ClaudeForceWarning
 from ._pacing import Pace, Pacer
 from ._remote import BatchStatus, batch_params
 from ._request import SYNTHETIC_HEADER, Completion, Request
+from ._tools import RUNS_FIELD, tool_runs
 
 if TYPE_CHECKING:
     import anthropic
@@ -78,6 +80,11 @@ class Backend(Protocol):
 
     async def count_tokens(self, request: Request) -> int:
         """The input tokens ``request`` would use, from the token-counting endpoint; nothing is answered."""
+
+    async def run_tools(
+        self, request: Request, tools: Sequence[Any], *, max_turns: int, timeout: float | None = None
+    ) -> Completion:
+        """Run the SDK's tool loop: each reply's tool calls are run and answered, until a final answer."""
 
     async def create_batch(self, requests: list[tuple[str, Request]]) -> BatchStatus:
         """Submit ``(custom_id, request)`` pairs as one Message Batch."""
@@ -217,8 +224,11 @@ class AnthropicBackend:
         import anthropic
 
         options: dict[str, Any] = {"max_retries": self.max_retries, **self._client_options}
-        if pacer is not None:
-            options["middleware"] = [pacer, *options.get("middleware", ())]
+        options["middleware"] = [
+            _note_synthetic,
+            *([pacer] if pacer is not None else ()),
+            *options.get("middleware", ()),
+        ]
         base_url = self.base_url
         if base_url != PUBLIC_BASE_URL:
             options["base_url"] = base_url
@@ -316,6 +326,52 @@ class AnthropicBackend:
             raise self._error(exc) from exc
         return counted.input_tokens
 
+    async def run_tools(
+        self, request: Request, tools: Sequence[Any], *, max_turns: int, timeout: float | None = None
+    ) -> Completion:
+        """The SDK's tool runner over ``tools``, at most ``max_turns`` replies; the last reply, with the runs."""
+        client = self.client()
+        _note_deprecated(request.model)
+        kwargs = request.to_kwargs()
+        async with self._admitted(kwargs):
+            return await _within(self._run_tools(client, kwargs, tools, max_turns), timeout)
+
+    async def _run_tools(
+        self, client: anthropic.AsyncAnthropic, kwargs: dict[str, Any], tools: Sequence[Any], max_turns: int
+    ) -> Completion:
+        import anthropic
+
+        defined = {tool.name for tool in tools}
+        kwargs["tools"] = [t for t in kwargs.get("tools", ()) if t.get("name") not in defined] + list(tools)
+        start = self._timer()
+        transcript: list[dict[str, Any]] = []
+        replies: list[dict[str, Any]] = []
+        seen = _synthetic_seen.set([])  # the runner hides its responses: the middleware says what they were
+        try:
+            runner = client.beta.messages.tool_runner(max_iterations=max_turns, **kwargs)
+            async for reply in runner:
+                message = reply.model_dump(mode="json", exclude_none=True)
+                replies.append(message)
+                transcript.append(message)
+                answer = await runner.generate_tool_call_response()
+                if answer is not None:
+                    transcript.append(dict(answer))
+        except anthropic.AnthropicError as exc:
+            raise self._error(exc) from exc
+        finally:
+            marks = _synthetic_seen.get() or []
+            _synthetic_seen.reset(seen)
+        final = dict(replies[-1])
+        final["usage"] = _summed_usage(reply.get("usage") or {} for reply in replies)
+        final[RUNS_FIELD] = {
+            "runs": tool_runs(transcript),
+            "turns": len(replies),
+            "stopped": final.get("stop_reason") == "tool_use",  # the loop hit max_turns
+        }
+        for message in replies:
+            self._finished(kwargs, message.get("usage"))
+        return Completion(final, self._timer() - start, None, self.origin, any(marks))
+
     async def create_batch(self, requests: list[tuple[str, Request]]) -> BatchStatus:
         body = [{"custom_id": custom_id, "params": batch_params(request)} for custom_id, request in requests]
         return await self._batch_call(lambda batches: batches.create(requests=body))
@@ -383,6 +439,31 @@ class AnthropicBackend:
     def _error(self, exc: anthropic.AnthropicError) -> CallError:
         _redact(exc)
         return call_error(exc, where=self.base_url, credentials=bool(self.api_key or self.auth_token))
+
+
+# Whether each response a tool loop read was marked synthetic, for the loop running in this context.
+_synthetic_seen: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
+    "claude_force_nb_synthetic_seen", default=None
+)
+
+
+async def _note_synthetic(request: Any, call_next: Any) -> Any:
+    """SDK middleware: note, for a tool loop waiting on it, whether the answer came from a local server."""
+    response = await call_next(request)
+    marks = _synthetic_seen.get()
+    if marks is not None:
+        marks.append(SYNTHETIC_HEADER in response.http_response.headers)
+    return response
+
+
+def _summed_usage(usages: Any) -> dict[str, Any]:
+    """A tool loop's usage: every reply's tokens added up, as they are billed."""
+    total: dict[str, Any] = {}
+    for usage in usages:
+        for name in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
+            if isinstance(usage.get(name), int):
+                total[name] = total.get(name, 0) + usage[name]
+    return total
 
 
 def _batch_error(outcome: Any, batch_id: str) -> CallError:

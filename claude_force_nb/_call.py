@@ -28,7 +28,8 @@ class PreparedCall:
     the cache; ``origin`` the endpoint it goes to (answers are cached under
     both); ``mode`` is the cache mode it runs in; ``timeout`` its deadline in
     seconds; ``schema`` the pydantic model or JSON schema the answer is read
-    with, if any.
+    with, if any; ``tools`` the SDK function tools its tool loop runs (their
+    definitions are in the request), for at most ``max_turns`` replies.
     """
 
     agent: str
@@ -40,6 +41,8 @@ class PreparedCall:
     item: Any = None
     origin: str = ""
     schema: Any = None
+    tools: tuple[Any, ...] = ()
+    max_turns: int = 8
 
     @property
     def model(self) -> str:

@@ -44,6 +44,7 @@ from ._results import AgentResult, failure
 from ._schema import SchemaError, output_format
 from ._schema import parse as parse_answer
 from ._spend import Budget, Ledger, Spend
+from ._tools import DEFAULT_MAX_TURNS, definitions, runnable
 
 
 class AsyncAgentOrchestrator:
@@ -169,6 +170,7 @@ class AsyncAgentOrchestrator:
         item: Any = None,
         history: Sequence[dict[str, Any]] = (),
         schema: Any = None,
+        max_turns: int = DEFAULT_MAX_TURNS,
         **params: Any,
     ) -> PreparedCall:
         """Resolve the agent, build the request and key it: everything but sending it.
@@ -182,6 +184,15 @@ class AsyncAgentOrchestrator:
         params = checks.sampling(params)
         if schema is not None:
             params["output_config"] = {**(params.get("output_config") or {}), "format": output_format(schema)}
+        for tool in params.get("tools") or ():
+            if not callable(tool) and not isinstance(tool, Mapping):
+                raise TypeError(f"A tool must be a function or a tool definition (a dict), not {type(tool).__name__}.")
+        functions = [tool for tool in params.get("tools") or () if callable(tool)]
+        tools = runnable(functions) if functions else ()
+        if tools:
+            max_turns = checks.count("max_turns", max_turns, high=100)
+            kept = [tool for tool in params["tools"] if not callable(tool)]
+            params["tools"] = kept + definitions(tools)
         request = self.build_request(
             agent, task, model=model, max_tokens=max_tokens, system=system, history=history, **params
         )
@@ -191,7 +202,9 @@ class AsyncAgentOrchestrator:
             mode = self.cache.mode if cache_mode is None else check_mode(cache_mode)
             key = None if mode == "no-cache" else self.cache.key(request)
         limit = self.timeout_seconds if timeout is None else checks.seconds("timeout", timeout)
-        return PreparedCall(agent.name, task, request, key, mode, limit, item, self.backend.origin, schema)
+        return PreparedCall(
+            agent.name, task, request, key, mode, limit, item, self.backend.origin, schema, tools, max_turns
+        )
 
     def cached(self, call: PreparedCall) -> AgentResult | None:
         """The cached result of ``call``, found without awaiting anything; None if it needs the API.
@@ -357,6 +370,10 @@ class AsyncAgentOrchestrator:
                 budget.check()
             if slot is not None:
                 slot.started()
+            if call.tools:
+                return await self.backend.run_tools(
+                    call.request, call.tools, max_turns=call.max_turns, timeout=call.timeout
+                )
             if on_text is not None:
                 return await self.backend.stream(call.request, on_text, timeout=call.timeout)
             return await self.backend.complete(call.request, timeout=call.timeout)

@@ -145,7 +145,9 @@ class Pacer:
                 self._bucket(kind, limit, rate).hold(spent - rate * (_now() - when))
 
     async def __call__(self, request: Any, call_next: Any) -> Any:
-        if request.method.lower() != "post" or not request.url.rstrip("/").endswith("/v1/messages"):
+        # The tool runner's beta calls add "?beta=true": the path is what counts.
+        path = str(request.url).partition("?")[0].rstrip("/")
+        if request.method.lower() != "post" or not path.endswith("/v1/messages"):
             return await call_next(request)
         taken = _admitted.get()
         if taken and request.retries_taken == 0:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from ._errors import BudgetExceededError
 from ._request import Completion, Thought
 from ._text import CodeBlock, code_blocks, parse_json
+from ._tools import RUNS_FIELD
 
 # Stop reasons that leave an answer incomplete, with the status word a table shows and what helps.
 INCOMPLETE = {
@@ -97,7 +98,20 @@ class AgentResult:
     def hint(self) -> str | None:
         """What an incomplete answer needs, in a sentence; None for a whole one."""
         incomplete = INCOMPLETE.get(self.stop_reason or "") if self.success else None
+        if incomplete is not None and self._tool_loop.get("stopped"):
+            turns = self._tool_loop.get("turns", 0)
+            return f"the tool loop stopped after {turns} replies; raise --max-turns (max_turns=) to let it go on"
         return incomplete[1] if incomplete is not None else None
+
+    @property
+    def tool_runs(self) -> list[dict[str, Any]]:
+        """Each tool the model called through the tool loop: name, input, result, is_error."""
+        return list(self._tool_loop.get("runs", ()))
+
+    @property
+    def _tool_loop(self) -> dict[str, Any]:
+        loop = self.completion.message.get(RUNS_FIELD) if self.completion is not None else None
+        return loop if isinstance(loop, dict) else {}
 
     @property
     def code_blocks(self) -> list[CodeBlock]:

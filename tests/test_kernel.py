@@ -375,3 +375,16 @@ def test_structured_output_in_a_kernel(kernel_env, tmp_path):
         tmp_path,
     )
     assert text_of(nb.cells[3]).strip() == "Person True"
+
+
+def test_a_tool_call_in_a_kernel(kernel_env, tmp_path):
+    nb = run(
+        notebook(
+            "%load_ext claude_force_nb",
+            "def area(width: float, height: float) -> float:\n    '''The area of a rectangle.'''\n    return width * height",
+            "%%agent explainer --tools area -o room;\nHow big is a 3 by 4 room?",
+            "print([run['name'] for run in room.tool_runs], room.status)",
+        ),
+        tmp_path,
+    )
+    assert text_of(nb.cells[3]).strip() == "['area'] ok"

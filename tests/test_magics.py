@@ -656,3 +656,20 @@ def test_schema_from_the_namespace_shapes_the_answer(ip, server):
     ip.user_ns["n"] = 3
     with pytest.raises(UsageError, match="--schema n: expected a pydantic model class or a JSON-schema dict, got int"):
         ip.run_cell_magic("agent", "code-reviewer --schema n", "x")
+
+
+def test_tools_from_the_namespace_are_called_and_shown(ip, server, capsys):
+    def area(width: float, height: float) -> float:
+        """The area of a rectangle."""
+        return width * height
+
+    ip.user_ns.update(area=area, n=3)
+    ip.run_cell_magic("agent", "explainer --tools area --max-turns 4 -o r", "How big is a 3 by 4 room?")
+    assert ip.user_ns["r"].tool_runs[0]["name"] == "area"
+    assert "[tool] area(width=" in capsys.readouterr().out
+    with pytest.raises(UsageError, match="--tools n: int is not callable"):
+        ip.run_cell_magic("agent", "explainer --tools n", "x")
+    with pytest.raises(UsageError, match="--tools nope: no function named 'nope'"):
+        ip.run_cell_magic("agent", "explainer --tools area,nope", "x")
+    with pytest.raises(UsageError, match="--max-turns must be at least 1"):
+        ip.run_cell_magic("agent", "explainer --tools area --max-turns 0", "x")

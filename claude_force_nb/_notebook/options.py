@@ -38,6 +38,8 @@ _COMMON = (
     magic_arguments.argument(
         "--schema", metavar="NAME", help="answer as this pydantic model or JSON-schema dict (structured output)"
     ),
+    magic_arguments.argument("--tools", metavar="F,G", help="Python functions from the namespace the model may call"),
+    magic_arguments.argument("--max-turns", type=int, metavar="N", help="replies a tool loop may take (default 8)"),
     magic_arguments.argument("--thinking", action="store_true", help="let the model think first (adaptive thinking)"),
     magic_arguments.argument(
         "--effort", choices=EFFORTS, help="how much effort the answer gets (output_config.effort)"
@@ -97,6 +99,8 @@ def parse(magic: Any, line: str) -> Any:
             checks.fraction("--temperature", args.temperature)
         if getattr(args, "concurrency", None) is not None:
             checks.count("--concurrency", args.concurrency, high=checks.MAX_CONCURRENCY)
+        if args.max_turns is not None:
+            checks.count("--max-turns", args.max_turns, high=100)
         if getattr(args, "budget", None) is not None:
             checks.dollars("--budget", args.budget)
         if getattr(args, "model", None) is not None:
@@ -164,4 +168,24 @@ def call_options(args: Any, namespace: Mapping[str, Any] | None = None) -> dict[
         options["output_config"] = {"effort": args.effort}
     if args.schema:
         options["schema"] = schema_from(args.schema, namespace or {})
+    if args.tools:
+        options["tools"] = tools_from(args.tools, namespace or {})
+    if args.max_turns is not None:
+        options["max_turns"] = args.max_turns
     return options
+
+
+def tools_from(names: str, namespace: Mapping[str, Any]) -> list[Any]:
+    """``--tools f,g``: callables from the namespace."""
+    found = []
+    for name in (n.strip() for n in names.split(",")):
+        if not name:
+            continue
+        if name not in namespace:
+            raise UsageError(f"--tools {name}: no function named {name!r} in the namespace.")
+        if not callable(namespace[name]):
+            raise UsageError(f"--tools {name}: {type(namespace[name]).__name__} is not callable; pass a function.")
+        found.append(namespace[name])
+    if not found:
+        raise UsageError(f"--tools needs at least one function name, got {names!r}.")
+    return found

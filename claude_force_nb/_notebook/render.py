@@ -42,6 +42,8 @@ def footer(result: AgentResult) -> str:
     )
     if result.synthetic:
         line += " · synthetic (a local server, not Claude)"
+    if result.cached and result.tool_runs:
+        line += " · its tools were not run again (--refresh runs them)"
     return f"{line} · {result.status}: {result.hint}" if result.hint else line
 
 
@@ -85,7 +87,8 @@ class Answer:
                 f"{result.status}</b>: {html.escape(error_line(result))}</div>",
             }
         foot, text = footer(result), result.output
-        thought_md, thought_text = thinking_markdown(result), thinking_text(result)
+        thought_md = thinking_markdown(result) + tools_markdown(result)
+        thought_text = thinking_text(result) + tools_text(result)
         if self.format == "json":
             try:
                 parsed = result.json()
@@ -113,6 +116,35 @@ class Answer:
             "text/markdown": f"{thought_md}{text}\n\n<small>{html.escape(foot)}</small>",
             "text/plain": f"{thought_text}{text}\n\n{foot}",
         }
+
+
+def tools_markdown(result: AgentResult) -> str:
+    """Each tool call and its result, collapsed above the answer; "" without tool calls."""
+    parts = []
+    for run in result.tool_runs:
+        outcome = "failed" if run["is_error"] else "returned"
+        summary = html.escape(f"Tool call: {run['name']}({_arguments(run['input'])}) {outcome}")
+        body = html.escape(_short_text(run["result"], 2000))
+        parts.append(f"<details><summary>{summary}</summary>\n\n<pre>{body}</pre>\n\n</details>\n\n")
+    return "".join(parts)
+
+
+def tools_text(result: AgentResult) -> str:
+    lines = [
+        f"[tool] {run['name']}({_arguments(run['input'])}) -> {_short_text(run['result'], 200)}"
+        for run in result.tool_runs
+    ]
+    return "\n".join(lines) + "\n\n" if lines else ""
+
+
+def _arguments(arguments: Any) -> str:
+    if not isinstance(arguments, dict):
+        return ""
+    return ", ".join(f"{name}={value!r}" for name, value in arguments.items())
+
+
+def _short_text(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def thinking_markdown(result: AgentResult) -> str:
