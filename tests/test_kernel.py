@@ -381,7 +381,9 @@ def test_a_tool_call_in_a_kernel(kernel_env, tmp_path):
     nb = run(
         notebook(
             "%load_ext claude_force_nb",
-            "def area(width: float, height: float) -> float:\n    '''The area of a rectangle.'''\n    return width * height",
+            "def area(width: float, height: float) -> float:\n"
+            "    '''The area of a rectangle.'''\n"
+            "    return width * height",
             "%%agent explainer --tools area -o room;\nHow big is a 3 by 4 room?",
             "print([run['name'] for run in room.tool_runs], room.status)",
         ),

@@ -189,9 +189,7 @@ async def test_a_job_is_closed_only_once_its_answers_are_in_the_file(server, tmp
         assert [job.state for job in orch.journal.jobs()] == ["collected"] and rows == 40
 
 
-async def test_a_second_run_waits_for_a_submission_in_progress_instead_of_sending_it_again(
-    server, until, monkeypatch
-):
+async def test_a_second_run_waits_for_a_submission_in_progress_instead_of_sending_it_again(server, until, monkeypatch):
     monkeypatch.setattr("claude_force_nb._message_batches.ADOPT_RETRY_SECONDS", 0.01)
     server.latency = 0.5  # the first run's submission takes a while to be answered
     async with orchestrator(server) as orch:
