@@ -33,14 +33,15 @@ class Turn:
     task: str
     result: AgentResult
     key: Hashable | None = None
+    content: Any = None  # what the turn sent, images and documents included; else the task's text
 
     @property
     def messages(self) -> list[dict[str, Any]]:
         """The turn as the Messages API takes it in a later request's history."""
-        # Text only: earlier turns' thinking and tool blocks are not needed to go on, and an empty
-        # answer (a refusal) still needs its place for the roles to alternate.
+        # The answer as text: earlier turns' thinking and tool blocks are not needed to go on, and an
+        # empty answer (a refusal) still needs its place for the roles to alternate.
         return [
-            {"role": "user", "content": self.task},
+            {"role": "user", "content": self.task if self.content is None else self.content},
             {"role": "assistant", "content": self.result.output or "(no answer)"},
         ]
 
@@ -74,12 +75,15 @@ class Conversation:
         messages = [message for turn in history for message in turn.messages]
         return self.orchestrator.prepare(agent or self.agent, task, history=messages, **options)
 
-    def record(self, task: str, result: AgentResult, *, key: Hashable | None = None) -> None:
-        """Add an answered turn (rewinding to ``key``'s place first); a failed one leaves the history as it was."""
+    def record(self, task: str, result: AgentResult, *, key: Hashable | None = None, content: Any = None) -> None:
+        """Add an answered turn (rewinding to ``key``'s place first); a failed one leaves the history as it was.
+
+        ``content`` is what the turn sent, when it held more than its text.
+        """
         if not result.success:
             return
         del self.turns[self._position(key) :]
-        self.turns.append(Turn(task, result, key))
+        self.turns.append(Turn(task, result, key, content))
 
     async def send(
         self, task: str, *, key: Hashable | None = None, agent: str | None = None, **overrides: Any
@@ -92,7 +96,7 @@ class Conversation:
         except Exception as exc:  # as execute_agent: options that cannot be sent fail this turn only
             return failure(Call(agent or self.agent, task), exc)
         result = await self.orchestrator.run(call)
-        self.record(task, result, key=key)
+        self.record(task, result, key=key, content=call.request.messages[-1]["content"])
         return result
 
     def reset(self) -> None:

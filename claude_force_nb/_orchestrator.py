@@ -144,6 +144,7 @@ class AsyncAgentOrchestrator:
         max_tokens: int | None = None,
         system: str | None = None,
         history: Sequence[dict[str, Any]] = (),
+        attachments: Sequence[dict[str, Any]] = (),
         **params: Any,
     ) -> Request:
         """The request a call would send: per-call values over agent defaults over ours, after ``history``."""
@@ -154,6 +155,7 @@ class AsyncAgentOrchestrator:
             max_tokens=max_tokens or agent.max_tokens or self.max_tokens,
             system=system if system is not None else agent.system_prompt,
             history=history,
+            attachments=attachments,
             **merged,
         )
 
@@ -169,6 +171,7 @@ class AsyncAgentOrchestrator:
         timeout: float | None = None,
         item: Any = None,
         history: Sequence[dict[str, Any]] = (),
+        attachments: Sequence[dict[str, Any]] = (),
         schema: Any = None,
         max_turns: int = DEFAULT_MAX_TURNS,
         **params: Any,
@@ -194,7 +197,14 @@ class AsyncAgentOrchestrator:
             kept = [tool for tool in params["tools"] if not callable(tool)]
             params["tools"] = kept + definitions(tools)
         request = self.build_request(
-            agent, task, model=model, max_tokens=max_tokens, system=system, history=history, **params
+            agent,
+            task,
+            model=model,
+            max_tokens=max_tokens,
+            system=system,
+            history=history,
+            attachments=attachments,
+            **params,
         )
         if self.cache is None:
             mode, key = "no-cache", None

@@ -38,12 +38,17 @@ class Request:
         max_tokens: int,
         system: str | None = None,
         history: Sequence[dict[str, Any]] = (),
+        attachments: Sequence[dict[str, Any]] = (),
         **params: Any,
     ) -> Request:
-        """The request that asks ``task`` after ``history`` (earlier turns); unknown ``params`` go to ``extra_body``."""
+        """The request that asks ``task`` after ``history`` (earlier turns); unknown ``params`` go to ``extra_body``.
+
+        ``attachments`` (image and document blocks) go before the task's text, as the API advises.
+        """
         typed = {k: v for k, v in params.items() if k in TYPED_PARAMS and v is not None}
         extra = {k: v for k, v in params.items() if k not in TYPED_PARAMS and v is not None}
-        messages = [*history, {"role": "user", "content": task}]
+        content: Any = [*attachments, {"type": "text", "text": task}] if attachments else task
+        messages = [*history, {"role": "user", "content": content}]
         return cls(model, messages, max_tokens, system or None, typed, extra)
 
     def to_kwargs(self) -> dict[str, Any]:

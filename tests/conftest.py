@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import anthropic
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 
 from claude_force_nb.simulator import LocalServer
 
@@ -36,6 +37,21 @@ def server(_session_server: LocalServer) -> LocalServer:
     _session_server.api_key = None
     _session_server.rate_limits = None
     return _session_server
+
+
+@pytest.fixture
+def ip(server: LocalServer, monkeypatch: pytest.MonkeyPatch):
+    """An InteractiveShell with the extension loaded, talking to the local server."""
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "claude_force_nb")
+    yield shell
+    shell.run_line_magic("unload_ext", "claude_force_nb")
+    shell.config.pop("AgentMagics", None)
+    for name in list(shell.user_ns):
+        if not name.startswith("_") and name not in shell.user_ns_hidden:
+            del shell.user_ns[name]
 
 
 @pytest.fixture

@@ -390,3 +390,19 @@ def test_a_tool_call_in_a_kernel(kernel_env, tmp_path):
         tmp_path,
     )
     assert text_of(nb.cells[3]).strip() == "['area'] ok"
+
+
+def test_a_figure_explained_in_a_kernel(kernel_env, tmp_path):
+    nb = run(
+        notebook(
+            "%load_ext claude_force_nb",
+            "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+            "fig, ax = plt.subplots()\nax.plot([1, 2, 3], [3, 1, 2]);",
+            "%%agent explainer -o seen;\nWhat does {fig} show?",
+            "%%agent explainer --figure -o open_figures;\nAnd the open figures?",
+        ),
+        tmp_path,
+    )
+    sent = [r.body["messages"][-1]["content"] for r in messages(kernel_env)]
+    assert [[block["type"] for block in content] for content in sent] == [["image", "text"], ["image", "text"]]
+    assert sent[0][0]["source"]["media_type"] == "image/png" and nb.cells[2].outputs == []

@@ -2,27 +2,11 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from claude_force_nb._notebook.background import BackgroundRun
 from claude_force_nb._notebook.resultset import Results
 from claude_force_nb._results import AgentResult
-
-
-@pytest.fixture
-def ip(server, monkeypatch):
-    """An InteractiveShell with the extension loaded, talking to the local server."""
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "claude_force_nb")
-    yield shell
-    shell.run_line_magic("unload_ext", "claude_force_nb")
-    shell.config.pop("AgentMagics", None)
-    for name in list(shell.user_ns):
-        if not name.startswith("_") and name not in shell.user_ns_hidden:
-            del shell.user_ns[name]
 
 
 def calls(server):

@@ -72,12 +72,11 @@ def test_an_object_with_only_a_default_repr_is_not_sent():
     assert text is None and "(Opaque) has no text form" in note and "__str__" in note
 
 
-def test_an_image_is_not_sent_as_its_repr():
+def test_an_image_is_named_in_the_text_not_sent_as_its_repr():
     from IPython.display import Image
 
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-    text, note = as_text(Image(data=png, format="png"), "img")
-    assert text is None and note == "{img} is an image, which is not sent as text; it stays as written."
+    assert as_text(Image(data=png, format="png"), "img") == ("[image: img]", None)
 
 
 @pytest.mark.parametrize("value", ["words", 3, [1, 2], {"k": "v"}])

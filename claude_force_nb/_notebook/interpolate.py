@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .values import DEFAULT_DATA_LIMIT, Text, as_text
+from .values import DEFAULT_DATA_LIMIT, as_text, is_image
 
 __all__ = ["Interpolation", "interpolate"]
 
@@ -45,6 +45,7 @@ _ROOT = re.compile(_NAME)
 _STEP = re.compile(r"""\.(?P<attr>\w+)|\[(?P<index>-?\d+)\]|\[(?P<q>['"])(?P<key>.*?)(?P=q)\]""")
 
 _TAG = "data"
+_MISSING = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class Interpolation:
     missing: tuple[str, ...] = ()  # left verbatim, in order of first use
     used: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # values cut to the limit, or left out because they have no text form
+    images: tuple[tuple[str, Any], ...] = ()  # (placeholder, image) for each image placeholder, in order
 
 
 def interpolate(
@@ -71,6 +73,7 @@ def interpolate(
     missing: dict[str, None] = {}  # dicts as ordered sets
     used: dict[str, None] = {}
     notes: dict[str, None] = {}
+    images: dict[str, Any] = {}
 
     def replace(match: re.Match[str]) -> str:
         if match["escaped"] is not None:
@@ -78,8 +81,17 @@ def interpolate(
         expr = match["expr"]
         if expr is None:
             return match.group()
-        found = _lookup(expr, namespace, limit)
-        if found is None:
+        value = _lookup(expr, namespace)
+        if value is _MISSING:
+            missing[expr] = None
+            return match.group()
+        if is_image(value):
+            used[expr] = None
+            images.setdefault(expr, value)
+            return f"[image: {expr}]"
+        try:
+            found = as_text(value, expr, limit)
+        except Exception:  # a value whose str() fails costs its placeholder, not the cell
             missing[expr] = None
             return match.group()
         if found.note is not None:
@@ -89,11 +101,12 @@ def interpolate(
         used[expr] = None
         return _fence(expr, found.text) if fence else found.text
 
-    return Interpolation(_TOKEN.sub(replace, text), tuple(missing), tuple(used), tuple(notes))
+    substituted = _TOKEN.sub(replace, text)
+    return Interpolation(substituted, tuple(missing), tuple(used), tuple(notes), tuple(images.items()))
 
 
-def _lookup(expr: str, namespace: Mapping[str, Any], limit: int) -> Text | None:
-    """The prompt text of the value ``expr`` names, or None if any step fails."""
+def _lookup(expr: str, namespace: Mapping[str, Any]) -> Any:
+    """The value ``expr`` names, or ``_MISSING`` if any step fails."""
     root = _ROOT.match(expr)
     assert root is not None  # _TOKEN only hands over matching expressions
     # Objects in a notebook can fail in any way on getattr, [] or str();
@@ -101,7 +114,7 @@ def _lookup(expr: str, namespace: Mapping[str, Any], limit: int) -> Text | None:
     try:
         # ``in`` first: a defaultdict namespace must not grow a key.
         if root.group() not in namespace:
-            return None
+            return _MISSING
         value = namespace[root.group()]
         for step in _STEP.finditer(expr, root.end()):
             if step["attr"] is not None:
@@ -110,9 +123,9 @@ def _lookup(expr: str, namespace: Mapping[str, Any], limit: int) -> Text | None:
                 value = value[int(step["index"])]
             else:
                 value = value[step["key"]]
-        return as_text(value, expr, limit)
+        return value
     except Exception:
-        return None
+        return _MISSING
 
 
 def _fence(expr: str, value: str) -> str:

@@ -40,7 +40,7 @@ from . import commands as _commands
 from . import loop as _loop
 from .background import BackgroundRun
 from .errors import Errors
-from .options import call_options, common_arguments, parse, sendable_errors, split, strip_quiet
+from .options import attached, call_options, common_arguments, parse, sendable_errors, split, strip_quiet
 from .render import FORMATS, Answer
 from .resultset import Results
 from .sweep import cell_task, sweep_calls
@@ -265,14 +265,15 @@ class AgentMagics(Magics):
             raise UsageError("--continue and --thread both pick a conversation; use one of them.")
         orchestrator = self.orchestrator
         orchestrator.agents.refresh()  # an edited agent file applies to the next cell
-        task = cell_task(cell, self._lookup, raw=args.raw, fence=args.fence, limit=self.data_limit)
+        prompt = cell_task(cell, self._lookup, raw=args.raw, fence=args.fence, limit=self.data_limit)
+        task, attachments = prompt.text, [*prompt.attachments, *attached(args)]
         agent = args.agent or self.default_agent
         key = turn_key(self._cell_id, raw_line, cell)
         try:
             conversation = self.threads.find(orchestrator, agent, thread=args.thread, continuing=args.cont)
-            call = conversation.prepare(
-                task, key=key, agent=agent, model=args.model or self.model, **call_options(args, self._namespace)
-            )
+            options = call_options(args, self._namespace)
+            model = args.model or self.model
+            call = conversation.prepare(task, key=key, agent=agent, model=model, attachments=attachments, **options)
         except (AgentNotFoundError, ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from None
         if args.stream and not quiet:
@@ -282,7 +283,8 @@ class AgentMagics(Magics):
             result = orchestrator.cached(call) or _loop.run(orchestrator.run(call, looked_up=True))
             if not quiet:
                 _show(Answer(result, args.format or self.format))
-        self.threads.record(conversation, task, result, key=key, agent=agent)
+        content = call.request.messages[-1]["content"]
+        self.threads.record(conversation, task, result, key=key, agent=agent, content=content)
         self._store(args.out, result)
         if args.next_cell:
             self._next_cell(result)
@@ -380,6 +382,7 @@ class AgentMagics(Magics):
             raw=args.raw,
             fence=args.fence,
             limit=self.data_limit,
+            attachments=attached(args),
         )
         try:
             if args.batch:

@@ -17,6 +17,7 @@ from .. import _checks as checks
 from .._models import resolve_model
 from .._schema import is_schema
 from .._text import printable
+from .media import current_figures, file_block, image_block
 from .render import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,6 +41,8 @@ _COMMON = (
     ),
     magic_arguments.argument("--tools", metavar="F,G", help="Python functions from the namespace the model may call"),
     magic_arguments.argument("--max-turns", type=int, metavar="N", help="replies a tool loop may take (default 8)"),
+    magic_arguments.argument("--file", action="append", metavar="PATH", help="attach a PDF or text file (repeatable)"),
+    magic_arguments.argument("--figure", action="store_true", help="attach the open matplotlib figures"),
     magic_arguments.argument("--thinking", action="store_true", help="let the model think first (adaptive thinking)"),
     magic_arguments.argument(
         "--effort", choices=EFFORTS, help="how much effort the answer gets (output_config.effort)"
@@ -173,6 +176,21 @@ def call_options(args: Any, namespace: Mapping[str, Any] | None = None) -> dict[
     if args.max_turns is not None:
         options["max_turns"] = args.max_turns
     return options
+
+
+def attached(args: Any) -> list[dict[str, Any]]:
+    """The blocks ``--file`` and ``--figure`` attach: documents, then the open figures as images."""
+    blocks = [file_block(path) for path in args.file or ()]
+    if args.figure:
+        figures = current_figures()
+        if not figures:
+            raise UsageError("--figure: no matplotlib figure is open (plot something first, or use {fig}).")
+        for label, figure in figures:
+            block, note = image_block(figure, label)
+            blocks.append(block)
+            if note:
+                print(f"Note: {note}")
+    return blocks
 
 
 def tools_from(names: str, namespace: Mapping[str, Any]) -> list[Any]:

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Iterable, Mapping, MutableMapping
-from typing import Any
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from typing import Any, NamedTuple
 
 from IPython.core.error import UsageError
 
 from .._call import Call
 from .interpolate import interpolate
+from .media import image_block
 from .values import DEFAULT_DATA_LIMIT
+
+
+class Prompt(NamedTuple):
+    """What a cell sends: its text, and the image blocks its placeholders named."""
+
+    text: str
+    attachments: tuple[dict[str, Any], ...] = ()
 
 
 def cell_task(
@@ -21,20 +29,27 @@ def cell_task(
     fence: bool,
     limit: int = DEFAULT_DATA_LIMIT,
     quiet: bool = False,
-) -> str:
-    """The task a cell sends: ``{name}`` placeholders filled from ``namespace`` unless ``raw``."""
+) -> Prompt:
+    """What a cell sends: ``{name}`` placeholders filled from ``namespace`` unless ``raw``; images beside."""
     if not cell.strip():
         raise UsageError("The cell is empty: write the task below the magic line.")
     if raw:
-        return cell.strip()
+        return Prompt(cell.strip())
     result = interpolate(cell, namespace, fence=fence, limit=limit)
+    attachments = []
+    notes = list(result.notes)
+    for name, image in result.images:
+        block, note = image_block(image, name)
+        attachments.append(block)
+        if note:
+            notes.append(note)
     if not quiet:
         if result.missing:
             names = ", ".join("{" + m + "}" for m in result.missing)
             print(f"Note: left as written, not defined: {names} (use --raw to silence).")
-        for note in result.notes:
+        for note in notes:
             print(f"Note: {note}")
-    return result.text.strip()
+    return Prompt(result.text.strip(), tuple(attachments))
 
 
 def sweep_calls(
@@ -47,11 +62,15 @@ def sweep_calls(
     raw: bool,
     fence: bool,
     limit: int = DEFAULT_DATA_LIMIT,
+    attachments: Sequence[dict[str, Any]] = (),
 ) -> list[Call]:
-    """One call per agent, item of ``namespace[over]`` (as ``{item}``) and model, in that order."""
+    """One call per agent, item of ``namespace[over]`` (as ``{item}``) and model, in that order.
+
+    ``attachments`` (files, figures) go with every call.
+    """
     if over is None:
-        task = cell_task(cell, namespace, raw=raw, fence=fence, limit=limit)
-        return [Call(name, task, model) for name in agents for model in models]
+        prompt = cell_task(cell, namespace, raw=raw, fence=fence, limit=limit)
+        return [_call(name, prompt, model, None, attachments) for name in agents for model in models]
     items = sweep_items(namespace, over)
     if not interpolate(cell, {"item": items[0]}).used:
         raise UsageError(f"--over {over}: the cell never uses {{item}}, so every call would be the same.")
@@ -59,7 +78,15 @@ def sweep_calls(
         (item, cell_task(cell, ChainMap({"item": item}, namespace), raw=raw, fence=fence, limit=limit, quiet=i > 0))
         for i, item in enumerate(items)
     ]
-    return [Call(name, task, model, item) for name in agents for item, task in tasks for model in models]
+    return [
+        _call(name, prompt, model, item, attachments) for name in agents for item, prompt in tasks for model in models
+    ]
+
+
+def _call(agent: str, prompt: Prompt, model: str | None, item: Any, attachments: Sequence[dict[str, Any]]) -> Call:
+    """One call of a sweep: the prompt's images, then the cell's files and figures, go beside its text."""
+    blocks = [*prompt.attachments, *attachments]
+    return Call(agent, prompt.text, model, item, {"attachments": blocks} if blocks else {})
 
 
 def sweep_items(namespace: Mapping[str, Any], name: str) -> list[Any]:

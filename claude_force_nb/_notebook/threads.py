@@ -48,9 +48,11 @@ class Threads:
         conversation.orchestrator = orchestrator  # the settings may have changed since it began
         return conversation
 
-    def record(self, conversation: Conversation, task: str, result: AgentResult, *, key: Hashable, agent: str) -> None:
-        """Add the cell's turn; a conversation that answered becomes its agent's latest."""
-        conversation.record(task, result, key=key)
+    def record(
+        self, conversation: Conversation, task: str, result: AgentResult, *, key: Hashable, agent: str, content: Any
+    ) -> None:
+        """Add the cell's turn (``content``: what it sent); a conversation that answered becomes its agent's latest."""
+        conversation.record(task, result, key=key, content=content)
         if result.success:
             self.latest[agent] = conversation
 

@@ -5,7 +5,8 @@ three ways: a DataFrame prints 10 of its 100 rows with ``..`` between them,
 an array elides its middle, and most other objects print only
 ``<Something object at 0x...>``. Here tables go as CSV, rows and Series as
 ``label: value`` lines, arrays in full, each up to ``limit`` characters with
-a note when cut; an object with no text form (an image, say) is not sent.
+a note when cut; an image goes as an image beside the text, which names it;
+an object with no text form is not sent.
 """
 
 from __future__ import annotations
@@ -40,11 +41,16 @@ class Text(NamedTuple):
     note: str | None = None
 
 
+def is_image(value: Any) -> bool:
+    """A matplotlib Figure, a PIL image or an IPython Image: sent as an image beside the text."""
+    return _kind(value) == "image"
+
+
 def as_text(value: Any, name: str, limit: int = DEFAULT_DATA_LIMIT) -> Text:
     """``value`` as prompt text, with a note when it was cut or cannot be sent."""
     kind = _kind(value)
     if kind == "image":
-        return Text(None, f"{{{name}}} is an image, which is not sent as text; it stays as written.")
+        return Text(f"[image: {name}]")
     if kind == "frame":
         return _table(value, name, limit)
     if kind == "series":
