@@ -12,6 +12,13 @@ a batch processes over ``batch_seconds`` on the server clock, and
 modelled for cost tests: ``cache_control`` breakpoints, the per-model
 minimums in ``MINIMUM_CACHEABLE``, 5-minute and 1-hour TTLs, and usage that
 reports tokens written to and read from the cache.
+
+A notebook's richer requests are checked and answered as the API does:
+image and document blocks (sized from their headers, counted in tokens and
+named in the answer), JSON schemas for structured outputs (answered with
+JSON that follows them), tools (a ``tool_use`` round, ``tool_turns`` per
+task, then a final answer; message threads, as the SDK's tool runner uses
+them), multi-turn conversations, thinking and effort.
 """
 
 from ._caching import MINIMUM_CACHEABLE

@@ -10,6 +10,7 @@ import threading
 from ._limits import RateLimits
 from ._server import LocalServer
 from ._state import DEFAULT_BATCH_EXPIRY_SECONDS, DEFAULT_BATCH_SECONDS
+from ._tools import DEFAULT_TOOL_TURNS
 
 DEFAULT_PORT = 8765
 
@@ -38,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_BATCH_EXPIRY_SECONDS,
         help="seconds after creation at which an unfinished batch expires (default: %(default)s, 24 hours)",
     )
+    parser.add_argument(
+        "--tool-turns",
+        type=int,
+        default=DEFAULT_TOOL_TURNS,
+        help="rounds of tool calls a task gets before its final answer (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     try:
         rate_limits = RateLimits(args.rpm, args.itpm, args.otpm, args.minute)
@@ -49,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             rate_limits=rate_limits,
             batch_seconds=args.batch_seconds,
             batch_expiry_seconds=args.batch_expiry_seconds,
+            tool_turns=args.tool_turns,
         )
     except ValueError as exc:
         parser.error(str(exc))

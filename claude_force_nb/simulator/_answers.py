@@ -1,7 +1,10 @@
 """Deterministic synthetic answers in the Messages API wire format.
 
-Everything here is pure: a request body goes in, JSON-ready dicts and SSE
-bytes come out. The server adds ids, latency and faults around it.
+Everything here is pure: a request body goes in, an :class:`Answer` (its
+content blocks, stop reason and usage) comes out. The server adds ids,
+latency and faults around it. An answer is a tool call, JSON for a
+requested schema, or text that names the task, says what the request
+carried (images, documents) and, in a conversation, which turn it answers.
 """
 
 from __future__ import annotations
@@ -13,8 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._models import KNOWN_MODELS, REJECTS_SAMPLING
-from . import _prompt
+from . import _conversation, _instances, _media, _prompt, _schema, _thinking, _tools
 from ._caching import NOT_CACHED, CacheUsage
 
 # Parameters that change what a real model would say. ``max_tokens`` and
@@ -37,6 +39,7 @@ _WORD = re.compile(r"\S+\s*")
 
 _SYSTEM_PREVIEW = 40
 _TASK_PREVIEW = 48
+_PREVIOUS_PREVIEW = 32
 _WORDS_PER_DELTA = 4
 
 _OPENERS = (
@@ -44,6 +47,12 @@ _OPENERS = (
     'For "{task}", start by listing the inputs and the one output that matters most.',
     'Reading "{task}" closely, the core question is narrower than it first appears.',
     'The request "{task}" splits naturally into a small number of independent parts.',
+)
+_FOLLOW_UPS = (
+    'Coming back to "{previous}", the follow-up "{task}" narrows what matters.',
+    'After "{previous}", the question "{task}" builds on what was already settled.',
+    'The follow-up "{task}" takes "{previous}" one step further.',
+    'With "{previous}" covered, "{task}" asks for the next layer of detail.',
 )
 _MIDDLES = (
     "Each part can then be checked on its own before the pieces are combined.",
@@ -59,87 +68,6 @@ _CLOSERS = (
 )
 
 
-class InvalidRequest(ValueError):
-    """A request body the real API would reject with 400 ``invalid_request_error``."""
-
-
-class UnknownModel(LookupError):
-    """A model the API does not serve: 404 ``not_found_error``."""
-
-
-def validate(body: Any, *, count_only: bool = False) -> None:
-    """Raise :class:`InvalidRequest` where the API would return 400."""
-    if not isinstance(body, dict):
-        raise InvalidRequest("Request body must be a JSON object.")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("model: Field required (a non-empty string).")
-    if model not in KNOWN_MODELS:
-        raise UnknownModel(f"model: {model}")
-    for name in ("temperature", "top_p"):
-        value = body.get(name)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1
-        ):
-            raise InvalidRequest(f"{name}: Input should be less than or equal to 1 and greater than or equal to 0.")
-    top_k = body.get("top_k")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
-        raise InvalidRequest("top_k: Input should be a non-negative integer.")
-    _check_sampling(model, body)
-    if not count_only:
-        max_tokens = body.get("max_tokens")
-        # bool is an int subclass; the API rejects true/false here.
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
-            raise InvalidRequest("max_tokens: Field required (an integer).")
-        if max_tokens < 1:
-            raise InvalidRequest("max_tokens: must be greater than or equal to 1.")
-        if not isinstance(body.get("stream", False), bool):
-            raise InvalidRequest("stream: Input should be a valid boolean.")
-        stops = body.get("stop_sequences", [])
-        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
-            raise InvalidRequest("stop_sequences: Input should be a list of non-empty strings.")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("messages: at least one message is required.")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            raise InvalidRequest(f"messages.{i}.role: Input should be 'user' or 'assistant'.")
-        if not _is_content(message.get("content")):
-            raise InvalidRequest(f"messages.{i}.content: Input should be a string or a list of content blocks.")
-    system = body.get("system")
-    if system is not None and not _is_system(system):
-        raise InvalidRequest("system: Input should be a string or a list of text blocks.")
-    try:
-        _prompt.blocks(body)
-    except ValueError as exc:  # cache_control: a bad mark, or too many
-        raise InvalidRequest(str(exc)) from exc
-
-
-def _check_sampling(model: str, body: Mapping[str, Any]) -> None:
-    # The API's own rules: the newest models take no sampling parameters at
-    # all, the others one of temperature and top_p.
-    if model in REJECTS_SAMPLING:
-        for name in ("temperature", "top_p", "top_k"):
-            if body.get(name) is not None:
-                raise InvalidRequest(f"`{name}` is deprecated for this model.")
-    elif body.get("temperature") is not None and body.get("top_p") is not None:
-        raise InvalidRequest("`temperature` and `top_p` cannot both be specified for this model. Please use only one.")
-
-
-def _is_system(system: Any) -> bool:
-    if isinstance(system, str):
-        return True
-    return isinstance(system, list) and all(
-        isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) for b in system
-    )
-
-
-def _is_content(content: Any) -> bool:
-    if isinstance(content, str):
-        return True
-    return isinstance(content, list) and all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in content)
-
-
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -148,57 +76,93 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _unmarked(value: Any) -> Any:
-    # cache_control decides what is cached, never what the model says.
-    if isinstance(value, list):
-        return [_unmarked(item) for item in value]
-    if isinstance(value, dict):
-        return {k: _unmarked(v) for k, v in value.items() if k != "cache_control"}
-    return value
-
-
 def _preview(text: str, limit: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit].rstrip() + "\u2026"
 
 
+def _digest(body: Mapping[str, Any]) -> bytes:
+    hashed = {k: _conversation.unmarked(body.get(k)) for k in _HASHED}
+    canonical = json.dumps(hashed, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).digest()
+
+
 def count_input_tokens(body: Mapping[str, Any]) -> int:
-    """Roughly chars/4 of the tools, system prompt and messages, at least 1; cached or not."""
+    """Roughly chars/4 of the tools, system prompt and messages, plus images and documents, at least 1."""
     return _prompt.count(_prompt.blocks(body))
 
 
 def answer_text(body: Mapping[str, Any]) -> str:
-    """The full, untruncated answer; the same body always gives the same text."""
-    hashed = {k: _unmarked(body.get(k)) for k in _HASHED}
-    canonical = json.dumps(hashed, sort_keys=True, separators=(",", ":"), default=str)
-    digest = hashlib.sha256(canonical.encode()).digest()
+    """The full, untruncated text answer; the same body always gives the same text."""
+    digest = _digest(body)
+    tasks = _conversation.tasks(body["messages"])
+    task = _preview(tasks[-1] if tasks else "", _TASK_PREVIEW) or "this request"
+    reports = _tools.reports(body)
+    if reports:
+        said = "; ".join(_reported(report) for report in reports)
+        sentences: tuple[str, ...] = (
+            f'Using what the tools returned for "{task}": {said}.',
+            _CLOSERS[digest[3] % len(_CLOSERS)],
+        )
+    else:
+        if len(tasks) > 1:
+            previous = _preview(tasks[-2], _PREVIOUS_PREVIEW) or "the previous turn"
+            opener = _FOLLOW_UPS[digest[0] % len(_FOLLOW_UPS)].format(task=task, previous=previous)
+        else:
+            opener = _OPENERS[digest[0] % len(_OPENERS)].format(task=task)
+        sentences = (
+            opener,
+            _MIDDLES[digest[1] % len(_MIDDLES)],
+            _MIDDLES[(digest[1] + 1 + digest[2] % (len(_MIDDLES) - 1)) % len(_MIDDLES)],
+            _CLOSERS[digest[3] % len(_CLOSERS)],
+        )
     system = _text_of(body.get("system"))
     origin = f'system "{_preview(system, _SYSTEM_PREVIEW)}"' if system.strip() else "no system prompt"
-    user_turns = [m for m in body["messages"] if m.get("role") == "user"] or body["messages"]
-    task = _preview(_text_of(user_turns[-1].get("content")), _TASK_PREVIEW) or "this request"
-    sentences = (
-        _OPENERS[digest[0] % len(_OPENERS)].format(task=task),
-        _MIDDLES[digest[1] % len(_MIDDLES)],
-        _MIDDLES[(digest[1] + 1 + digest[2] % (len(_MIDDLES) - 1)) % len(_MIDDLES)],
-        _CLOSERS[digest[3] % len(_CLOSERS)],
-    )
+    notes = [f"model {body['model']}", origin]
+    received = _media.describe(_media.attachments(body))
+    if received:
+        notes.append(f"received {received}")
+    if len(tasks) > 1:
+        notes.append(f"turn {len(tasks)}")
+    provenance = " \u00b7 ".join(notes)
     # The marker leads and the task follows at once, so the first line (what a
     # results table shows) tells answers apart; provenance closes the answer.
-    return f"[synthetic] {' '.join(sentences)}\n(model {body['model']} \u00b7 {origin})"
+    return f"[synthetic] {' '.join(sentences)}\n({provenance})"
+
+
+def _reported(report: _tools.Report) -> str:
+    said = f'"{report.text}"' if report.text else "nothing"
+    return f"{report.name} failed with {said}" if report.failed else f"{report.name} returned {said}"
+
+
+def structured_text(body: Mapping[str, Any], schema: Mapping[str, Any], *, invalid: bool = False) -> str:
+    """The answer as JSON that follows ``schema``, or (``invalid``) deliberately does not."""
+    tasks = _conversation.tasks(body["messages"])
+    value = _instances.generate(schema, seed=_digest(body).hex(), topic=tasks[-1] if tasks else "")
+    if invalid:
+        value = _instances.broken(value, _instances.resolved(schema))
+    return json.dumps(value, ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """How a test wants the next answer to end: a stop reason; thinking blocks, "plain" or "redacted"."""
+    """How a test wants the next answer to be.
+
+    A stop reason; thinking blocks, "plain" or "redacted"; ``invalid_json``: JSON (or tool input) that
+    breaks the request's schema.
+    """
 
     stop_reason: str | None = None
     thinking: str | None = None
+    invalid_json: bool = False
 
     def __post_init__(self) -> None:
         if self.stop_reason not in (None, *STOP_REASONS):
             raise ValueError(f"Unknown stop reason {self.stop_reason!r}; use one of {', '.join(STOP_REASONS)}.")
         if self.thinking not in (None, "plain", "redacted"):
             raise ValueError(f"thinking must be 'plain' or 'redacted', not {self.thinking!r}.")
+        if not isinstance(self.invalid_json, bool):
+            raise ValueError(f"invalid_json must be True or False, not {self.invalid_json!r}.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,61 +202,71 @@ def chunks(text: str) -> list[str]:
     return ["".join(words[i : i + _WORDS_PER_DELTA]) for i in range(0, len(words), _WORDS_PER_DELTA)]
 
 
-def make_answer(body: Mapping[str, Any], shape: Shape | None = None, cached: CacheUsage = NOT_CACHED) -> Answer:
+def make_answer(
+    body: Mapping[str, Any],
+    shape: Shape | None = None,
+    cached: CacheUsage = NOT_CACHED,
+    tool_turns: int = _tools.DEFAULT_TOOL_TURNS,
+) -> Answer:
     """Generate, then stop at whichever comes first: a stop sequence or ``max_tokens``; ``shape`` overrides.
 
-    ``cached`` is what the prompt cache read and wrote; it changes the usage, never the text.
+    The answer is a tool call (``_tools.plan``, with ``tool_turns`` rounds per task), JSON for a
+    requested schema, or text. ``cached`` is what the prompt cache read and wrote; it changes the
+    usage, never the answer.
     """
     shape = shape or Shape()
-    text = answer_text(body)
-    stop_reason, stop_sequence = "end_turn", None
+    call = _tools.plan(body, tool_turns)
+    schema = _schema.output_schema(body)
+    if call is not None:
+        text = call.preamble
+        if shape.invalid_json:
+            broken = _instances.broken(call.block["input"], _instances.resolved(call.schema))
+            # Tool input is always an object on the wire; a schema with nothing to break is left as it is.
+            if isinstance(broken, dict):
+                call = call._replace(block={**call.block, "input": broken})
+    elif schema is not None:
+        text = structured_text(body, schema, invalid=shape.invalid_json)
+    else:
+        text = answer_text(body)
+    stop_reason, stop_sequence = ("tool_use" if call is not None else "end_turn"), None
     hits = [(text.find(s), s) for s in body.get("stop_sequences") or () if s in text]
     if hits:
         index, stop_sequence = min(hits)
-        text, stop_reason = text[:index], "stop_sequence"
+        text, stop_reason, call = text[:index], "stop_sequence", None
     words = _WORD.findall(text)
+    called = len(_WORD.findall(json.dumps(call.block["input"]))) if call is not None else 0
     max_tokens = body["max_tokens"]
-    if len(words) > max_tokens:
-        text, stop_reason, stop_sequence = "".join(words[:max_tokens]).rstrip(), "max_tokens", None
-        words = words[:max_tokens]
-    blocks: list[dict[str, Any]] = _thinking(body, shape)
+    if len(words) + called > max_tokens:
+        # Out of tokens before the call was complete: no call, as on the API.
+        words, call, called = words[:max_tokens], None, 0
+        text, stop_reason, stop_sequence = "".join(words).rstrip(), "max_tokens", None
+    blocks: list[dict[str, Any]] = _thinking.blocks(_conversation.unmarked(body), shape.thinking)
     if shape.stop_reason in ("max_tokens", "pause_turn", "model_context_window_exceeded", "stop_sequence"):
         # Cut where a long answer would be: halfway.
-        words = words[: max(1, len(words) // 2)]
+        words, call, called = words[: max(1, len(words) // 2)], None, 0
         text, stop_reason, stop_sequence = "".join(words).rstrip(), shape.stop_reason, None
         if stop_reason == "stop_sequence":
             stop_sequence = next(iter(body.get("stop_sequences") or ()), "STOP")
     elif shape.stop_reason == "refusal":
-        blocks, text, stop_reason, stop_sequence, words = [], "", "refusal", None, []
+        blocks, text, stop_reason, stop_sequence, words, call, called = [], "", "refusal", None, [], None, 0
     elif shape.stop_reason == "tool_use":
-        text, stop_reason, stop_sequence = "I will look that up first.", "tool_use", None
+        if call is None:
+            text, call = "I will look that up first.", _fallback_call(body)
+        words, stop_reason, stop_sequence = _WORD.findall(text), "tool_use", None
     if text:
         blocks.append({"type": "text", "text": text})
-    if stop_reason == "tool_use":
-        blocks.append(_tool_use(body))
+    if call is not None:
+        blocks.append(call.block)
     thought = sum(len(_WORD.findall(b.get("thinking", ""))) for b in blocks)
     # The API never reports zero output tokens, even for an empty answer.
     uncached = count_input_tokens(body) - cached.read - cached.written
-    return Answer(tuple(blocks), stop_reason, stop_sequence, uncached, max(1, len(words) + thought), cached)
+    return Answer(tuple(blocks), stop_reason, stop_sequence, uncached, max(1, len(words) + thought + called), cached)
 
 
-def _thinking(body: Mapping[str, Any], shape: Shape) -> list[dict[str, Any]]:
-    enabled = isinstance(body.get("thinking"), dict) and body["thinking"].get("type") in ("enabled", "adaptive")
-    if shape.thinking == "redacted":
-        messages = _unmarked(body.get("messages"))
-        digest = hashlib.sha256(json.dumps(messages, sort_keys=True, default=str).encode()).hexdigest()
-        return [{"type": "redacted_thinking", "data": "synthetic-redacted-" + digest[:32]}]
-    if not (enabled or shape.thinking == "plain"):
-        return []
-    task = _preview(_text_of(body["messages"][-1].get("content")), _TASK_PREVIEW)
-    thinking = f"[synthetic thinking] The task is \u201c{task}\u201d. Outline the parts, then answer each in turn."
-    signature = hashlib.sha256(thinking.encode()).hexdigest()
-    return [{"type": "thinking", "thinking": thinking, "signature": "synthetic-" + signature[:32]}]
-
-
-def _tool_use(body: Mapping[str, Any]) -> dict[str, Any]:
-    tools = body.get("tools") or [{"name": "lookup"}]
-    name = tools[0].get("name", "lookup") if isinstance(tools[0], dict) else "lookup"
-    task = _preview(_text_of(body["messages"][-1].get("content")), _TASK_PREVIEW)
+def _fallback_call(body: Mapping[str, Any]) -> _tools.ToolCall:
+    # A test asked for a tool call where the request offers no tool: call a made-up one.
+    tasks = _conversation.tasks(body["messages"])
+    task = _preview(tasks[-1] if tasks else "", _TASK_PREVIEW)
     tool_id = "toolu_" + hashlib.sha256(task.encode()).hexdigest()[:24]
-    return {"type": "tool_use", "id": tool_id, "name": name, "input": {"query": task}}
+    block = {"type": "tool_use", "id": tool_id, "name": "lookup", "input": {"query": task}}
+    return _tools.ToolCall("", block, {"type": "object"})

@@ -107,7 +107,7 @@ def _results(state: ServerState, batch_id: str) -> Reply:
         "content-type": "application/x-jsonl",
         "content-disposition": f"attachment; filename*=utf-8''{batch_id}_results.jsonl",
     }
-    return 200, headers, batch.jsonl(state.prompt_cache)
+    return 200, headers, batch.jsonl(state.prompt_cache, state.tool_turns)
 
 
 def _find(state: ServerState, batch_id: str) -> _batches.Batch:

@@ -24,10 +24,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _answers, _wire
+from . import _answers, _validation, _wire
 from ._caching import PromptCache
 from ._limits import rfc3339
 from ._outcomes import BatchOutcomes, Outcome
+from ._tools import DEFAULT_TOOL_TURNS
 
 MAX_REQUESTS = 100_000
 MAX_BYTES = 256 * 1024 * 1024
@@ -102,7 +103,7 @@ class Batch:
             "results_url": f"{base_url}/v1/messages/batches/{self.id}/results" if ended else None,
         }
 
-    def jsonl(self, cache: PromptCache) -> bytes:
+    def jsonl(self, cache: PromptCache, tool_turns: int = DEFAULT_TOOL_TURNS) -> bytes:
         """The results, one ``MessageBatchIndividualResponse`` a line; call only once the batch has ended."""
         with self.lock:
             if self.results is None:
@@ -110,20 +111,25 @@ class Batch:
                 done = self.finished(end)
                 lines = []
                 for i, custom_id in enumerate(self.custom_ids):
-                    result = self._result(i < done, self.params[i], self.fates[i], rest, cache)
+                    result = self._result(i < done, self.params[i], self.fates[i], rest, cache, tool_turns)
                     lines.append(_wire.dumps({"custom_id": custom_id, "result": result}))
                 self.results = b"\n".join(lines) + b"\n"
             return self.results
 
     @staticmethod
     def _result(
-        finished: bool, params: dict[str, Any], fate: Outcome | None, rest: str | None, cache: PromptCache
+        finished: bool,
+        params: dict[str, Any],
+        fate: Outcome | None,
+        rest: str | None,
+        cache: PromptCache,
+        tool_turns: int,
     ) -> dict[str, Any]:
         if not finished:
             return {"type": rest}
         if fate is None:
             # What /v1/messages answers for the same params, on the batch tier.
-            answer = _answers.make_answer(params, cached=cache.use(params))
+            answer = _answers.make_answer(params, cached=cache.use(params), tool_turns=tool_turns)
             message_id = "msg_" + secrets.token_hex(12)
             message = _wire.message_json(answer, message_id=message_id, model=params["model"], service_tier="batch")
             return {"type": "succeeded", "message": message}
@@ -136,37 +142,37 @@ class Batch:
 
 
 def parse(body: Any) -> list[tuple[str, dict[str, Any]]]:
-    """The (custom_id, params) of a create body; :class:`_answers.InvalidRequest` where the API returns 400.
+    """The (custom_id, params) of a create body; :class:`_validation.InvalidRequest` where the API returns 400.
 
     Params are not checked here: the API checks them while processing, and a bad one errors on its own.
     """
     if not isinstance(body, dict):
-        raise _answers.InvalidRequest("Request body must be a JSON object.")
+        raise _validation.InvalidRequest("Request body must be a JSON object.")
     requests = body.get("requests")
     if not isinstance(requests, list):
-        raise _answers.InvalidRequest("requests: Field required (a list of requests).")
+        raise _validation.InvalidRequest("requests: Field required (a list of requests).")
     if not 1 <= len(requests) <= MAX_REQUESTS:
         bound = "at least 1 item" if not requests else f"at most {MAX_REQUESTS} items"
-        raise _answers.InvalidRequest(f"requests: List should have {bound} after validation, not {len(requests)}.")
+        raise _validation.InvalidRequest(f"requests: List should have {bound} after validation, not {len(requests)}.")
     parsed: list[tuple[str, dict[str, Any]]] = []
     seen: set[str] = set()
     for i, request in enumerate(requests):
         if not isinstance(request, dict):
-            raise _answers.InvalidRequest(f"requests.{i}: Input should be an object with custom_id and params.")
+            raise _validation.InvalidRequest(f"requests.{i}: Input should be an object with custom_id and params.")
         custom_id, params = request.get("custom_id"), request.get("params")
         if not isinstance(custom_id, str) or not _CUSTOM_ID.fullmatch(custom_id):
-            raise _answers.InvalidRequest(
+            raise _validation.InvalidRequest(
                 f"requests.{i}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'."
             )
         if custom_id in seen:
-            raise _answers.InvalidRequest(
+            raise _validation.InvalidRequest(
                 f"requests.{i}.custom_id: Duplicate custom_id {custom_id!r}; each request in a batch needs its own."
             )
         seen.add(custom_id)
         if not isinstance(params, dict):
-            raise _answers.InvalidRequest(f"requests.{i}.params: Field required (the Messages API parameters).")
+            raise _validation.InvalidRequest(f"requests.{i}.params: Field required (the Messages API parameters).")
         if params.get("stream", False) is not False:
-            raise _answers.InvalidRequest(f"requests.{i}.params.stream: Streaming is not supported in batches.")
+            raise _validation.InvalidRequest(f"requests.{i}.params.stream: Streaming is not supported in batches.")
         parsed.append((custom_id, params))
     return parsed
 
@@ -176,10 +182,10 @@ def settle(requests: Sequence[tuple[str, dict[str, Any]]], outcomes: BatchOutcom
     fates: list[Outcome | None] = []
     for custom_id, params in requests:
         try:
-            _answers.validate(params)
-        except _answers.UnknownModel as exc:
+            _validation.validate(params)
+        except _validation.UnknownModel as exc:
             fates.append(Outcome("not_found_error", str(exc)))
-        except _answers.InvalidRequest as exc:
+        except _validation.InvalidRequest as exc:
             fates.append(Outcome("invalid_request_error", str(exc)))
         else:
             fates.append(outcomes.draw(custom_id))

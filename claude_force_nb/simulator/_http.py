@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import _checks as checks
 from .._request import SYNTHETIC_HEADER
-from . import _answers, _batch_api, _batches, _caching, _wire
+from . import _answers, _batch_api, _batches, _caching, _threads, _validation, _wire
 from ._faults import DEFAULT_EVENTS_BEFORE_ERROR, DEFAULT_SLOW_SECONDS, ERRORS, Fault
 from ._limits import retry_headers
 from ._state import MAX_LATENCY, RequestRecord, ServerState
@@ -20,6 +20,13 @@ from ._state import MAX_LATENCY, RequestRecord, ServerState
 LATENCY_HEADER = "x-simulator-latency"
 _SECRET_HEADERS = ("x-api-key", "authorization")
 _REASONS = {529: "Overloaded"}
+# The largest body each endpoint reads: 32 MB for the Messages API, 256 MB for a batch.
+MAX_MESSAGES_BYTES = 32 * 1024 * 1024
+_BODY_LIMITS = {
+    _batch_api.ROOT: (_batches.MAX_BYTES, "a batch"),
+    "/v1/messages": (MAX_MESSAGES_BYTES, "the Messages API"),
+    "/v1/messages/count_tokens": (MAX_MESSAGES_BYTES, "the Messages API"),
+}
 
 # A response before it is written: status, extra headers, and a JSON body or a list of SSE events.
 _Reply = tuple[int, dict[str, str], "bytes | list[bytes]"]
@@ -85,7 +92,8 @@ class MessagesHandler(BaseHTTPRequestHandler):
         request_id = "req_" + secrets.token_hex(12)
         path, _, query = self.path.partition("?")
         # A body over the limit is refused unread, and the connection closed, as it still holds the body.
-        oversize = self.command == "POST" and path == _batch_api.ROOT and self._length() > _batches.MAX_BYTES
+        limit, limited = _BODY_LIMITS.get(path, (0, ""))
+        oversize = self.command == "POST" and bool(limited) and self._length() > limit
         raw = b"" if oversize else self._read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
         for name in _SECRET_HEADERS:
@@ -99,7 +107,7 @@ class MessagesHandler(BaseHTTPRequestHandler):
         try:
             if oversize:
                 self.close_connection = True
-                message = f"Request exceeds the maximum allowed number of bytes ({_batches.MAX_BYTES:,} for a batch)."
+                message = f"Request exceeds the maximum allowed number of bytes ({limit:,} for {limited})."
                 reply = self._error(413, "request_too_large", message, request_id)
             elif _batch_api.owns(path):
                 reply = self._batch(state, record, query, raw)
@@ -168,11 +176,17 @@ class MessagesHandler(BaseHTTPRequestHandler):
         except ValueError as exc:
             return self._error(400, "invalid_request_error", f"Could not parse the request: {exc}", rid)
         count_only = record.path.endswith("/count_tokens")
+        if not count_only and isinstance(body, dict):
+            try:
+                body = state.threads.expand(body, self.headers.get("anthropic-beta") or "")
+            except _threads.Refused as refused:
+                error = _wire.error_json(refused.kind, refused.message, rid, refused.code)
+                return refused.status, {}, _json(error)
         try:
-            _answers.validate(body, count_only=count_only)
-        except _answers.UnknownModel as exc:
+            _validation.validate(body, count_only=count_only)
+        except _validation.UnknownModel as exc:
             return self._error(404, "not_found_error", str(exc), rid)
-        except _answers.InvalidRequest as exc:
+        except _validation.InvalidRequest as exc:
             return self._error(400, "invalid_request_error", str(exc), rid)
         if count_only:
             state.sleep(latency)
@@ -211,9 +225,10 @@ class MessagesHandler(BaseHTTPRequestHandler):
                 return status, limits(0) | fault_headers, fault_body
         # Only an answer writes to the prompt cache: a request that failed read and wrote nothing.
         state.prompt_cache.commit(cache)
-        answer = _answers.make_answer(body, state.take_shape(), cache.usage)
+        answer = _answers.make_answer(body, state.take_shape(), cache.usage, state.tool_turns)
         headers = limits(answer.output_tokens)
         message_id = "msg_" + secrets.token_hex(12)
+        state.threads.keep(body, message_id, answer.blocks)
         if not stream:
             return 200, headers, _json(_wire.message_json(answer, message_id=message_id, model=body["model"]))
         events = list(_wire.stream_events(answer, message_id=message_id, model=body["model"]))

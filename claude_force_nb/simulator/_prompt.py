@@ -1,8 +1,9 @@
 """A request's prompt as the API counts and caches it: blocks in the order tools, system, messages.
 
 A token is about four characters of text; a tool definition counts as its
-JSON, a tool call as its input, a tool result as its text. Images and
-documents are not counted. A block carrying ``cache_control`` is a breakpoint:
+JSON, a tool call as its input, a tool result as its content. Images and
+documents count as ``_media`` estimates them (an image by its pixels, a PDF
+by its pages). A block carrying ``cache_control`` is a breakpoint:
 the prefix up to and including it may be cached. A top-level
 ``cache_control`` marks the last block, as the API's automatic caching does.
 """
@@ -13,7 +14,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-CHARS_PER_TOKEN = 4
+from . import _media
+
+CHARS_PER_TOKEN = _media.CHARS_PER_TOKEN
 MAX_BREAKPOINTS = 4
 TTLS = ("5m", "1h")
 
@@ -38,6 +41,7 @@ def count(blocks: Iterable[Block]) -> int:
 def blocks(body: Mapping[str, Any]) -> list[Block]:
     """The prompt's blocks in cache order; ValueError, worded as the API's 400, for bad ``cache_control``."""
     found: list[Block] = []
+    model = str(body.get("model"))
     for tool in body.get("tools") or ():
         if isinstance(tool, dict):
             found.append(_block("tool", tool, _json_chars(_without_mark(tool))))
@@ -46,13 +50,13 @@ def blocks(body: Mapping[str, Any]) -> list[Block]:
         if system:
             found.append(_block("system", system, len(system)))
     elif isinstance(system, list):
-        found += [_block("system", block, _chars(block)) for block in system]
+        found += [_block("system", block, _chars(block, model)) for block in system]
     for message in body["messages"]:
         role, content = message.get("role"), message.get("content")
         if isinstance(content, str):
             found.append(_block(role, content, len(content)))
         elif isinstance(content, list):
-            found += [_block(role, block, _chars(block)) for block in content]
+            found += [_block(role, block, _chars(block, model)) for block in content]
     automatic = _ttl(body.get("cache_control"), "cache_control")
     if automatic is not None and found and found[-1].ttl is None:
         found[-1] = found[-1]._replace(ttl=automatic)
@@ -92,10 +96,14 @@ def _without_mark(block: Any) -> Any:
     return {k: v for k, v in block.items() if k != "cache_control"} if isinstance(block, dict) else block
 
 
-def _chars(block: Any) -> int:
+def _chars(block: Any, model: str) -> int:
     if not isinstance(block, dict):
         return 0
     kind = block.get("type")
+    if kind in ("image", "document"):
+        # Called on validated requests only, so the block is well formed.
+        attachment = _media.attachment(block, model, "")
+        return attachment.chars if attachment is not None else 0
     if isinstance(block.get("text"), str):
         return len(block["text"])
     if kind == "thinking" and isinstance(block.get("thinking"), str):
@@ -106,8 +114,8 @@ def _chars(block: Any) -> int:
         content = block.get("content")
         if isinstance(content, str):
             return len(content)
-        return sum(_chars(part) for part in content) if isinstance(content, list) else 0
-    return 0  # images and documents: the API counts them by size, which this server does not model
+        return sum(_chars(part, model) for part in content) if isinstance(content, list) else 0
+    return 0
 
 
 def _json_chars(value: Any) -> int:

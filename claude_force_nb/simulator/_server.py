@@ -17,6 +17,7 @@ from ._state import (
     RequestRecord,
     ServerState,
 )
+from ._tools import DEFAULT_TOOL_TURNS
 
 
 class LocalServer:
@@ -36,6 +37,10 @@ class LocalServer:
     ``batch_expiry_seconds`` after creation; ``batch_outcomes`` makes chosen
     requests error or expire. ``cache_control`` marks are honoured: usage
     reports the tokens the prompt cache wrote and read, with TTLs on ``timer``.
+
+    With tools offered, a task gets ``tool_turns`` rounds of ``tool_use``
+    before its final answer; raise it to make a client's tool loop run past
+    its own limit. ``shape_next`` shapes the next answer for a test.
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class LocalServer:
         rate_limits: RateLimits | None = None,
         batch_seconds: float = DEFAULT_BATCH_SECONDS,
         batch_expiry_seconds: float = DEFAULT_BATCH_EXPIRY_SECONDS,
+        tool_turns: int = DEFAULT_TOOL_TURNS,
     ):
         self.host = host
         self.state = ServerState(
@@ -62,6 +68,7 @@ class LocalServer:
             timer=timer,
             batch_seconds=batch_seconds,
             batch_expiry_seconds=batch_expiry_seconds,
+            tool_turns=tool_turns,
         )
         self.state.mark_synthetic = mark_synthetic
         self.state.rate_limits = rate_limits
@@ -118,9 +125,16 @@ class LocalServer:
         """
         self.state.reset()
 
-    def shape_next(self, *, stop_reason: str | None = None, thinking: str | None = None) -> None:
-        """Make the next answer end with ``stop_reason`` and carry thinking ("plain" or "redacted")."""
-        self.state.shape_next(stop_reason=stop_reason, thinking=thinking)
+    def shape_next(
+        self, *, stop_reason: str | None = None, thinking: str | None = None, invalid_json: bool = False
+    ) -> None:
+        """Make the next answer end with ``stop_reason`` and carry thinking ("plain" or "redacted").
+
+        ``invalid_json`` makes a structured answer (or a tool call's input) break its schema: a
+        required property left out, or else the value wrapped in a list, so a client's validation
+        failure can be tested.
+        """
+        self.state.shape_next(stop_reason=stop_reason, thinking=thinking, invalid_json=invalid_json)
 
     # The state's settings and counters, read and set on the server for convenience.
 
@@ -140,6 +154,15 @@ class LocalServer:
     @latency.setter
     def latency(self, seconds: float) -> None:
         self.state.latency = seconds
+
+    @property
+    def tool_turns(self) -> int:
+        """Rounds of tool calls a task gets before the final answer (default 1; 0: answer at once)."""
+        return self.state.tool_turns
+
+    @tool_turns.setter
+    def tool_turns(self, turns: int) -> None:
+        self.state.tool_turns = turns
 
     @property
     def batch_seconds(self) -> float:

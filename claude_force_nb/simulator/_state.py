@@ -1,4 +1,4 @@
-"""What the local server keeps between requests: settings, faults, request log, counters, batches, prompt cache."""
+"""What the local server keeps between requests: settings, faults, log, counters, batches, prompt cache, threads."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from ._caching import PromptCache
 from ._faults import Faults
 from ._limits import Limiter, RateLimits
 from ._outcomes import BatchOutcomes
+from ._threads import Threads
+from ._tools import DEFAULT_TOOL_TURNS
 
 DEFAULT_LOG_LIMIT = 10_000
 DEFAULT_BATCH_SECONDS = 2.0
@@ -49,6 +51,8 @@ class ServerState:
     A message batch takes ``batch_seconds`` to process and expires
     ``batch_expiry_seconds`` after creation, both as set when it is created;
     ``batch_outcomes`` makes chosen batch requests error or expire.
+    ``tool_turns`` is how many rounds of tool calls a task gets before the
+    final answer, when the request offers tools.
     """
 
     def __init__(
@@ -61,8 +65,10 @@ class ServerState:
         timer: Callable[[], float] = time.monotonic,
         batch_seconds: float = DEFAULT_BATCH_SECONDS,
         batch_expiry_seconds: float = DEFAULT_BATCH_EXPIRY_SECONDS,
+        tool_turns: int = DEFAULT_TOOL_TURNS,
     ):
         self.latency = latency  # checked by the property below
+        self.tool_turns = tool_turns
         self.batch_seconds = batch_seconds
         self.batch_expiry_seconds = batch_expiry_seconds
         self.api_key = api_key
@@ -73,6 +79,7 @@ class ServerState:
         self.batches = Batches(timer)
         self.batch_outcomes = BatchOutcomes(seed)
         self.prompt_cache = PromptCache(timer)
+        self.threads = Threads(timer)
         self.log: list[RequestRecord] = []
         self.log_limit = log_limit
         self.shapes: deque[Shape] = deque()  # how the next answers end, one per request
@@ -113,6 +120,17 @@ class ServerState:
         self._batch_expiry_seconds = checks.seconds("batch_expiry_seconds", seconds)
 
     @property
+    def tool_turns(self) -> int:
+        """Rounds of tool calls per task before the final answer, 0 for none; forced tool_choice always calls."""
+        return self._tool_turns
+
+    @tool_turns.setter
+    def tool_turns(self, turns: int) -> None:
+        if isinstance(turns, bool) or not isinstance(turns, int) or turns < 0:
+            raise ValueError(f"tool_turns must be a whole number from 0, not {turns!r}.")
+        self._tool_turns = turns
+
+    @property
     def rate_limits(self) -> RateLimits | None:
         """The organisation's limits, or None for none; setting them starts with full buckets."""
         return self.limiter.limits if self.limiter is not None else None
@@ -129,9 +147,11 @@ class ServerState:
             if len(self.log) > 2 * self.log_limit:
                 del self.log[: -self.log_limit]
 
-    def shape_next(self, *, stop_reason: str | None = None, thinking: str | None = None) -> None:
-        """Make the next answer not yet shaped end with ``stop_reason`` and carry thinking ("plain" or "redacted")."""
-        shape = Shape(stop_reason, thinking)
+    def shape_next(
+        self, *, stop_reason: str | None = None, thinking: str | None = None, invalid_json: bool = False
+    ) -> None:
+        """Shape the next answer not yet shaped: its stop reason, thinking, JSON that breaks the schema."""
+        shape = Shape(stop_reason, thinking, invalid_json)
         with self._lock:
             self.shapes.append(shape)
 
@@ -167,7 +187,7 @@ class ServerState:
         wake.set()
 
     def reset(self) -> None:
-        """Forget the log, counters, pending faults, batches, batch outcomes and cached prompts.
+        """Forget the log, counters, pending faults, batches, batch outcomes, cached prompts and threads.
 
         Requests still sleeping answer at once.
         """
@@ -180,4 +200,5 @@ class ServerState:
         self.batches.clear()
         self.batch_outcomes.clear()
         self.prompt_cache.clear()
+        self.threads.clear()
         self.wake_sleepers()

@@ -76,9 +76,14 @@ def _block_events(index: int, block: dict[str, Any]) -> Iterable[bytes]:
     yield sse("content_block_stop", {"type": "content_block_stop", "index": index})
 
 
-def error_json(kind: str, message: str, request_id: str | None) -> dict[str, Any]:
-    """Anthropic's error body; a batch result's error has no request of its own, so no ``request_id``."""
+def error_json(kind: str, message: str, request_id: str | None, code: str | None = None) -> dict[str, Any]:
+    """Anthropic's error body; a batch result's error has no request of its own, so no ``request_id``.
+
+    ``code`` goes in ``error.details.error_code``, where the API says which recoverable case it is.
+    """
     body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
+    if code is not None:
+        body["error"]["details"] = {"error_code": code}
     if request_id is not None:
         body["request_id"] = request_id
     return body
