@@ -29,6 +29,7 @@ from ._errors import (
 )
 from ._notebook.resultset import Results
 from ._orchestrator import AsyncAgentOrchestrator
+from ._pricing import Price
 from ._results import AgentResult
 
 __version__ = "0.1.0"
@@ -54,6 +55,7 @@ __all__ = [
     "ClaudeForceError",
     "ClaudeForceWarning",
     "Conversation",
+    "Price",
     "Progress",
     "ResponseCache",
     "Results",

@@ -23,6 +23,8 @@ EXPECTED = {
     "CallTimeoutError",
     "ClaudeForceError",
     "ClaudeForceWarning",
+    "Conversation",
+    "Price",
     "Progress",
     "ResponseCache",
     "Results",
