@@ -447,6 +447,10 @@ class AsyncAgentOrchestrator:
         (every ``poll_seconds`` at most).
         """
         calls = self._prepare_all(tasks, options)
+        if any(call.tools for call in calls):
+            raise ValueError(
+                "Tools run in a loop of replies, which a Message Batch cannot hold: drop --batch or --tools."
+            )
         runner = BatchRunner(
             calls,
             self.backend,

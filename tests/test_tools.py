@@ -83,3 +83,8 @@ async def test_a_cached_tool_answer_says_its_tools_did_not_run_again(server, orc
 def test_a_tool_must_be_callable(orchestrator):
     with pytest.raises(TypeError, match="A tool must be a function or a tool definition"):
         orchestrator.prepare("explainer", "x", tools=[area, 3])
+
+
+def test_tools_cannot_go_through_a_message_batch(orchestrator):
+    with pytest.raises(ValueError, match="a Message Batch cannot hold: drop --batch or --tools"):
+        orchestrator.message_batch([("explainer", "How big?")], tools=[area])
