@@ -103,6 +103,10 @@ class Conversation:
         """Forget every turn."""
         self.turns.clear()
 
+    def after(self, key: Hashable | None) -> int:
+        """How many turns sending under ``key`` would drop: those after the turn it names."""
+        return len(self.turns) - self._position(key) - 1 if key is not None and self._position(key) < len(self) else 0
+
     def _position(self, key: Hashable | None) -> int:
         if key is not None:
             for index, turn in enumerate(self.turns):

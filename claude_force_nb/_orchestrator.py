@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 import weakref
@@ -186,12 +187,23 @@ class AsyncAgentOrchestrator:
             max_tokens = checks.count("max_tokens", max_tokens)
         params = checks.sampling(params)
         if schema is not None:
-            params["output_config"] = {**(params.get("output_config") or {}), "format": output_format(schema)}
+            try:
+                answer_format = output_format(schema)
+            except (TypeError, ValueError):
+                raise
+            except Exception as exc:  # a schema the SDK cannot turn into the API's format
+                raise ValueError(f"schema: {exc}") from exc
+            params["output_config"] = {**(params.get("output_config") or {}), "format": answer_format}
         for tool in params.get("tools") or ():
             if not callable(tool) and not isinstance(tool, Mapping):
                 raise TypeError(f"A tool must be a function or a tool definition (a dict), not {type(tool).__name__}.")
         functions = [tool for tool in params.get("tools") or () if callable(tool)]
-        tools = runnable(functions) if functions else ()
+        try:
+            tools = runnable(functions) if functions else ()
+        except TypeError:
+            raise
+        except Exception as exc:  # a function the SDK cannot describe (a parameter type it has no schema for)
+            raise ValueError(f"tools: {_first_line(exc)}") from exc
         if tools:
             max_turns = checks.count("max_turns", max_turns, high=100)
             kept = [tool for tool in params["tools"] if not callable(tool)]
@@ -211,6 +223,10 @@ class AsyncAgentOrchestrator:
         else:
             mode = self.cache.mode if cache_mode is None else check_mode(cache_mode)
             key = None if mode == "no-cache" else self.cache.key(request)
+            if key is not None and tools:
+                # A tool loop's answer is not the single reply the same request would get, and it
+                # depends on how many replies the loop may take.
+                key = hashlib.blake2b(f"{key}|tool-loop|{max_turns}".encode(), digest_size=32).hexdigest()
         limit = self.timeout_seconds if timeout is None else checks.seconds("timeout", timeout)
         return PreparedCall(
             agent.name, task, request, key, mode, limit, item, self.backend.origin, schema, tools, max_turns
@@ -260,7 +276,15 @@ class AsyncAgentOrchestrator:
         start = self._timer()
 
         async def send() -> Completion:
-            return await self._send(call, slot, on_text, budget)
+            completion = await self._send(call, slot, on_text, budget)
+            if call.schema is not None and completion.stop_reason not in ("refusal", "max_tokens"):
+                # Checked before the cache takes it: an answer that breaks the schema is not kept.
+                try:
+                    parse_answer(call.schema, completion.text)
+                except SchemaError as exc:
+                    exc.completion = completion
+                    raise
+            return completion
 
         try:
             if self.cache is not None:
@@ -276,7 +300,17 @@ class AsyncAgentOrchestrator:
             else:
                 completion, source = await send(), API
         except Exception as exc:  # one call's failure, or a bug it met, must not escape as an exception
-            return failure(call, exc, latency=self._timer() - start)
+            result = failure(call, exc, latency=self._timer() - start)
+            answered = getattr(exc, "completion", None)
+            if isinstance(answered, Completion):  # answered, then refused here: the answer was still billed
+                usage = Usage.of(answered.message.get("usage"))
+                result.input_tokens, result.output_tokens = usage.input, usage.output
+                result.cost = self.cost_of(answered.model or call.model, usage)
+                result.completion = answered
+                self.ledger.add(result)
+                if budget is not None:
+                    budget.ledger.add(result)
+            return result
         result = self._result(call, completion, source, start)
         self.ledger.add(result)
         if budget is not None:
@@ -623,3 +657,8 @@ class AsyncAgentOrchestrator:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

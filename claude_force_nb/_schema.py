@@ -17,7 +17,12 @@ from ._errors import ClaudeForceError
 
 
 class SchemaError(ClaudeForceError, ValueError):
-    """The answer does not match the schema asked for; ``__cause__`` holds the validation error."""
+    """The answer does not match the schema asked for; ``__cause__`` holds the validation error.
+
+    ``completion`` is the answer, when there was one: it was billed even though it is refused.
+    """
+
+    completion: Any = None
 
 
 def is_schema(value: Any) -> bool:

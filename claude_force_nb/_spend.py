@@ -32,7 +32,8 @@ class Ledger:
         self._spend = Spend()
 
     def add(self, result: AgentResult) -> None:
-        if not result.success or result.cached:
+        """Count a live answer; a refused one that was billed counts too (its cost is set), a hit never."""
+        if result.cached or (not result.success and not result.cost):
             return
         with self._lock:
             spend = self._spend

@@ -9,6 +9,7 @@ so; ``--refresh`` (cache_mode="refresh") runs them.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import json
@@ -21,7 +22,7 @@ RUNS_FIELD = "claude_force_nb_tools"
 
 
 def runnable(functions: Sequence[Callable[..., Any]]) -> tuple[Any, ...]:
-    """The SDK's async function tools for ``functions`` (sync ones are called on the loop, as they are).
+    """The SDK's async function tools for ``functions`` (plain ones run on a worker thread).
 
     What a function returns goes back to the model as text: a string as it is, anything else as JSON.
     """
@@ -67,15 +68,25 @@ def tool_runs(transcript: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _awaitable(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` as a coroutine whose result is text, as a tool result must be."""
+    """``function`` as a coroutine whose result is text, as a tool result must be.
+
+    A plain function runs on a worker thread: a slow tool must not hold the event
+    loop (and every other call on it), and the call's deadline must still count.
+    """
 
     @functools.wraps(function)
     async def call(*args: Any, **kwargs: Any) -> str:
-        value = function(*args, **kwargs)
-        if inspect.isawaitable(value):
-            value = await value
+        if inspect.iscoroutinefunction(function):
+            value = await function(*args, **kwargs)
+        else:
+            value = await asyncio.to_thread(function, *args, **kwargs)
+            if inspect.isawaitable(value):
+                value = await value
         return _as_text(value)
 
+    # The SDK reads the parameters from the function's own annotations (a builtin has none), never
+    # from this wrapper's, which name types only this module knows.
+    call.__annotations__ = dict(getattr(function, "__annotations__", None) or {})
     return call
 
 

@@ -657,3 +657,18 @@ def test_tools_from_the_namespace_are_called_and_shown(ip, server, capsys):
         ip.run_cell_magic("agent", "explainer --tools area,nope", "x")
     with pytest.raises(UsageError, match="--max-turns must be at least 1"):
         ip.run_cell_magic("agent", "explainer --tools area --max-turns 0", "x")
+
+
+def test_resetting_a_thread_forgets_it_as_the_agents_latest_too(ip, server):
+    ip.run_cell_magic("agent", "explainer --thread study;", "What is a monad?")
+    ip.run_line_magic("agent", "reset study")
+    with pytest.raises(UsageError, match="No conversation with explainer in this kernel to continue"):
+        ip.run_cell_magic("agent", "explainer --continue", "Go on.")
+
+
+def test_a_cell_asked_again_says_which_turns_it_drops(ip, server, capsys):
+    ip.run_cell_magic("agent", "explainer --thread t;", "What is a monad?")
+    ip.run_cell_magic("agent", "explainer --thread t;", "Go on.")
+    capsys.readouterr()
+    ip.run_cell_magic("agent", "explainer --thread t;", "What is a monad?")
+    assert "the 1 turn after it leave the conversation" in capsys.readouterr().out

@@ -91,3 +91,25 @@ def test_files_and_open_figures_attach_from_the_magic_line(ip, server, figure, t
     assert [block["type"] for block in content] == ["document", "image", "text"]
     with pytest.raises(UsageError, match=r"--file .*missing\.pdf: no such file"):
         ip.run_cell_magic("agent", f"explainer --file {tmp_path / 'missing.pdf'}", "x")
+
+
+def test_a_pil_image_in_cmyk_or_too_large_is_converted_and_made_to_fit():
+    from PIL import Image as PILImage
+
+    cmyk = PILImage.new("CMYK", (40, 30))
+    block, note = image_block(cmyk, "scan")
+    assert block["source"]["media_type"] == "image/png" and note is None
+    huge = PILImage.effect_noise((9000, 300), 64)  # noise: it does not compress
+    block, note = image_block(huge, "noise")
+    assert "was resized to" in note and len(block["source"]["data"]) <= 5 * 1024 * 1024
+
+
+def test_the_errors_kept_stay_bounded():
+    from claude_force_nb._notebook.errors import Errors
+
+    errors = Errors(keep=3)
+    for number in range(10):
+        errors.add(number, "x", ValueError(number))
+    assert len(errors) == 3 and errors[-1].number == 9
+    with pytest.raises(KeyError):
+        errors[0]

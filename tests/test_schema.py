@@ -67,3 +67,11 @@ async def test_a_sweep_with_a_schema_gives_one_column_per_field(server, orchestr
 def test_a_schema_must_be_a_model_or_a_dict(orchestrator):
     with pytest.raises(TypeError, match="schema must be a pydantic model class or a JSON-schema dict, not int"):
         orchestrator.prepare("explainer", "x", schema=3)
+
+
+async def test_an_answer_that_breaks_the_schema_is_billed_but_not_kept(server, orchestrator):
+    server.shape_next(invalid_json=True)
+    first = await orchestrator.execute_agent("explainer", "Edsger Dijkstra", schema=Person)
+    assert not first.success and first.cost > 0 and orchestrator.spent().calls == 1
+    again = await orchestrator.execute_agent("explainer", "Edsger Dijkstra", schema=Person)
+    assert again.success and not again.cached and len(bodies(server)) == 2

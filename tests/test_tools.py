@@ -88,3 +88,32 @@ def test_a_tool_must_be_callable(orchestrator):
 def test_tools_cannot_go_through_a_message_batch(orchestrator):
     with pytest.raises(ValueError, match="a Message Batch cannot hold: drop --batch or --tools"):
         orchestrator.message_batch([("explainer", "How big?")], tools=[area])
+
+
+async def test_the_turn_limit_is_part_of_the_cache_key():
+    with LocalServer(tool_turns=3) as server:
+        async with AsyncAgentOrchestrator(base_url=server.url, api_key="k") as orchestrator:
+            short = await orchestrator.execute_agent("explainer", "Measure it", tools=[area], max_turns=1)
+            longer = await orchestrator.execute_agent("explainer", "Measure it", tools=[area], max_turns=8)
+            definition = {"name": "area", "description": "d", "input_schema": {"type": "object", "properties": {}}}
+            plain = await orchestrator.execute_agent("explainer", "Measure it", tools=[definition])
+    assert short.status == "tool use" and not longer.cached and longer.status == "ok"
+    assert not plain.cached  # one reply to the same definitions is not the loop's answer
+
+
+async def test_a_plain_function_runs_off_the_event_loop(server, orchestrator):
+    import threading
+
+    threads = []
+
+    def where(city: str) -> str:
+        """Which thread ran this.
+
+        Args:
+            city: any city
+        """
+        threads.append(threading.current_thread())
+        return "here"
+
+    await orchestrator.execute_agent("explainer", "Where?", tools=[where])
+    assert threads and threads[0] is not threading.main_thread()

@@ -42,7 +42,11 @@ class Errors:
         record = CellError(number, source, _format(exc))
         if number is not None:
             self._by_number[number] = record
-        self._order = [*self._order[-(self._keep - 1) :], record]
+        self._order.append(record)
+        while len(self._order) > self._keep:  # the oldest go, from both views
+            gone = self._order.pop(0)
+            if gone.number is not None and self._by_number.get(gone.number) is gone:
+                del self._by_number[gone.number]
 
     @property
     def last(self) -> CellError | None:

@@ -271,6 +271,12 @@ class AgentMagics(Magics):
         key = turn_key(self._cell_id, raw_line, cell)
         try:
             conversation = self.threads.find(orchestrator, agent, thread=args.thread, continuing=args.cont)
+            dropped = conversation.after(key)
+            if dropped:
+                print(
+                    f"Note: this cell's turn is asked again, so the {dropped} turn{'s' if dropped > 1 else ''} "
+                    "after it leave the conversation (a cell with the same text counts as the same turn)."
+                )
             options = call_options(args, self._namespace)
             model = args.model or self.model
             call = conversation.prepare(task, key=key, agent=agent, model=model, attachments=attachments, **options)

@@ -18,11 +18,12 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_IMAGE_BYTES = 5 * 1024 * 1024  # of base64 text, as the API measures it
 MAX_IMAGE_EDGE = 8000
 MAX_PDF_BYTES = 32 * 1024 * 1024
 MAX_TEXT_BYTES = 10 * 1024 * 1024
 _MEDIA = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
+_FIT_ATTEMPTS = 4
 
 
 def image_block(value: Any, name: str) -> tuple[dict[str, Any], str | None]:
@@ -36,13 +37,14 @@ def image_block(value: Any, name: str) -> tuple[dict[str, Any], str | None]:
         data, note = _ipython_image(value, name), None
     media_type = _media_type(data)
     if media_type is None:
-        raise UsageError(f"{{{name}}} holds no PNG, JPEG or GIF image to send.")
-    if len(data) > MAX_IMAGE_BYTES:
+        raise UsageError(f"{{{name}}} holds no PNG, JPEG, GIF or WebP image to send.")
+    encoded = base64.b64encode(data).decode("ascii")
+    if len(encoded) > MAX_IMAGE_BYTES:
         raise UsageError(
-            f"{{{name}}} is {len(data) / 2**20:.1f} MB; the API takes images of at most 5 MB. Save it smaller."
+            f"{{{name}}} is {len(encoded) / 2**20:.1f} MB as base64; the API takes images of at most 5 MB. "
+            "Save it smaller."
         )
-    source = {"type": "base64", "media_type": media_type, "data": base64.b64encode(data).decode("ascii")}
-    return {"type": "image", "source": source}, note
+    return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": encoded}}, note
 
 
 def current_figures() -> list[tuple[str, Any]]:
@@ -59,10 +61,10 @@ def file_block(path_text: str) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"--file {path_text}: no such file.")
     size = path.stat().st_size
+    if size > MAX_PDF_BYTES:  # checked before reading: nothing larger goes, PDF or text
+        raise UsageError(f"--file {path_text}: {size / 2**20:.1f} MB; the API takes files of at most 32 MB.")
     data = path.read_bytes()
     if data.startswith(b"%PDF-"):
-        if size > MAX_PDF_BYTES:
-            raise UsageError(f"--file {path_text}: {size / 2**20:.1f} MB; the API takes PDFs of at most 32 MB.")
         source = {"type": "base64", "media_type": "application/pdf", "data": base64.b64encode(data).decode("ascii")}
         return {"type": "document", "source": source, "title": path.name}
     if size > MAX_TEXT_BYTES:
@@ -86,11 +88,11 @@ def _figure_png(figure: Any, name: str) -> tuple[bytes, str | None]:
     if edge > MAX_IMAGE_EDGE:
         dpi = MAX_IMAGE_EDGE / max(width, height)
         note = f"{{{name}}} was drawn at {dpi:.0f} dpi to fit the API's {MAX_IMAGE_EDGE} pixels a side."
-    for _ in range(4):
+    for _ in range(_FIT_ATTEMPTS):
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=dpi)
         data = buffer.getvalue()
-        if len(data) <= MAX_IMAGE_BYTES:
+        if _fits(data):
             return data, note
         dpi /= 2
         note = f"{{{name}}} was drawn at {dpi:.0f} dpi to fit the API's 5 MB per image."
@@ -99,12 +101,25 @@ def _figure_png(figure: Any, name: str) -> tuple[bytes, str | None]:
 
 def _pil_png(image: Any, name: str) -> tuple[bytes, str | None]:
     note = None
-    if max(image.size) > MAX_IMAGE_EDGE:
-        scale = MAX_IMAGE_EDGE / max(image.size)
-        image = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))))
-        note = f"{{{name}}} was resized to {image.width}×{image.height} to fit the API's {MAX_IMAGE_EDGE} pixels."
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    if image.mode not in ("RGB", "RGBA", "L", "LA", "P", "1", "I;16"):  # CMYK, YCbCr...: no PNG for those
+        image = image.convert("RGBA" if "A" in image.mode else "RGB")
+    scale = min(1.0, MAX_IMAGE_EDGE / max(image.size))
+    for _ in range(_FIT_ATTEMPTS):
+        sized = (
+            image
+            if scale >= 1.0
+            else image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))))
+        )
+        buffer = io.BytesIO()
+        try:
+            sized.save(buffer, format="PNG")
+        except OSError as exc:
+            raise UsageError(f"{{{name}}} could not be written as PNG: {exc}.") from None
+        if scale < 1.0:
+            note = f"{{{name}}} was resized to {sized.width}×{sized.height} to fit the API's limits."
+        if _fits(buffer.getvalue()):
+            break
+        scale *= 0.5
     return buffer.getvalue(), note
 
 
@@ -116,4 +131,10 @@ def _ipython_image(image: Any, name: str) -> bytes:
 
 
 def _media_type(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
     return next((media for magic, media in _MEDIA.items() if data.startswith(magic)), None)
+
+
+def _fits(data: bytes) -> bool:
+    return 4 * -(-len(data) // 3) <= MAX_IMAGE_BYTES  # the base64 text's length

@@ -184,7 +184,10 @@ def attached(args: Any) -> list[dict[str, Any]]:
     if args.figure:
         figures = current_figures()
         if not figures:
-            raise UsageError("--figure: no matplotlib figure is open (plot something first, or use {fig}).")
+            raise UsageError(
+                "--figure: no matplotlib figure is open. The inline backend closes a cell's figures when it ends: "
+                "keep the figure in a variable and write {fig}, or %config InlineBackend.close_figures = False."
+            )
         for label, figure in figures:
             block, note = image_block(figure, label)
             blocks.append(block)

@@ -29,6 +29,7 @@ def cell_task(
     fence: bool,
     limit: int = DEFAULT_DATA_LIMIT,
     quiet: bool = False,
+    drawn: dict[int, tuple[dict[str, Any], str | None]] | None = None,
 ) -> Prompt:
     """What a cell sends: ``{name}`` placeholders filled from ``namespace`` unless ``raw``; images beside."""
     if not cell.strip():
@@ -39,7 +40,11 @@ def cell_task(
     attachments = []
     notes = list(result.notes)
     for name, image in result.images:
-        block, note = image_block(image, name)
+        # A sweep draws each image once, not once per item (``drawn``, by object).
+        known = drawn.get(id(image)) if drawn is not None else None
+        block, note = known if known is not None else image_block(image, name)
+        if drawn is not None:
+            drawn[id(image)] = (block, note)
         attachments.append(block)
         if note:
             notes.append(note)
@@ -74,8 +79,14 @@ def sweep_calls(
     items = sweep_items(namespace, over)
     if not interpolate(cell, {"item": items[0]}).used:
         raise UsageError(f"--over {over}: the cell never uses {{item}}, so every call would be the same.")
+    drawn: dict[int, tuple[dict[str, Any], str | None]] = {}
     tasks = [
-        (item, cell_task(cell, ChainMap({"item": item}, namespace), raw=raw, fence=fence, limit=limit, quiet=i > 0))
+        (
+            item,
+            cell_task(
+                cell, ChainMap({"item": item}, namespace), raw=raw, fence=fence, limit=limit, quiet=i > 0, drawn=drawn
+            ),
+        )
         for i, item in enumerate(items)
     ]
     return [

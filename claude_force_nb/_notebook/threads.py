@@ -72,8 +72,12 @@ class Threads:
             self.latest.clear()
             return count
         self.get(name)
-        removed = {id(c) for c in (self.named.pop(name, None), self.latest.pop(name, None)) if c is not None}
-        return len(removed)
+        removed = [c for c in (self.named.pop(name, None), self.latest.pop(name, None)) if c is not None]
+        # The thread may also be an agent's latest conversation: forgotten there too.
+        for agent, conversation in list(self.latest.items()):
+            if any(conversation is gone for gone in removed):
+                del self.latest[agent]
+        return len({id(c) for c in removed})
 
     def summary(self) -> list[tuple[str, str, int]]:
         """(kind, name, turns) for each thread and each agent's latest conversation."""
