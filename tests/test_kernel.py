@@ -406,3 +406,11 @@ def test_a_figure_explained_in_a_kernel(kernel_env, tmp_path):
     sent = [r.body["messages"][-1]["content"] for r in messages(kernel_env)]
     assert [[block["type"] for block in content] for content in sent] == [["image", "text"], ["image", "text"]]
     assert sent[0][0]["source"]["media_type"] == "image/png" and nb.cells[2].outputs == []
+
+
+def test_the_same_error_asks_the_same_question_in_every_kernel(kernel_env, tmp_path):
+    cells = ("%load_ext claude_force_nb", "d = {}\nd['x']", "%agent error")
+    for _ in range(2):  # two kernels, one after the other, on one cache
+        run(notebook(*cells), tmp_path, allow_errors=True)
+    (asked,) = [r.body["messages"][-1]["content"] for r in messages(kernel_env)]
+    assert 'File "<cell>", line 2' in asked and "ipykernel_" not in asked  # the second kernel's was a hit

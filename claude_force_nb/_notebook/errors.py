@@ -7,6 +7,7 @@ are left out). ``Err[-1]`` is the latest.
 
 from __future__ import annotations
 
+import re
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ import IPython
 
 # Frames in IPython's own files (the shell that ran the cell) say nothing about the error.
 _IPYTHON_DIR = str(Path(IPython.__file__).parent)
+# Where IPython and ipykernel compile cells to: <ipython-input-3-abc>, /tmp/ipykernel_123/456.py.
+_CELL_FILE = re.compile(r"^<ipython-input-|[/\\]ipykernel_\d+[/\\]\d+\.py$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,5 +66,12 @@ class Errors:
 
 def _format(exc: BaseException) -> str:
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_IPYTHON_DIR)]
-    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
+    lines = ["Traceback (most recent call last):\n"] if frames else []
+    for frame in frames:
+        # A cell's code lives in a file named after the kernel's process: named as a cell instead, so
+        # the same error asks the same question (and hits the cache) in every kernel.
+        name = "<cell>" if _CELL_FILE.search(frame.filename) else frame.filename
+        lines.append(f'  File "{name}", line {frame.lineno}, in {frame.name}\n')
+        if frame.line:
+            lines.append(f"    {frame.line}\n")
     return "".join(lines + traceback.format_exception_only(type(exc), exc))
