@@ -32,6 +32,7 @@ EXPECTED = [
     "04-reproducible-notebooks-in-ci",
     "05-custom-agents",
     "06-large-sweeps",
+    "07-conversations-and-data",
 ]
 
 
