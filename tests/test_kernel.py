@@ -414,3 +414,17 @@ def test_the_same_error_asks_the_same_question_in_every_kernel(kernel_env, tmp_p
         run(notebook(*cells), tmp_path, allow_errors=True)
     (asked,) = [r.body["messages"][-1]["content"] for r in messages(kernel_env)]
     assert 'File "<cell>", line 2' in asked and "ipykernel_" not in asked  # the second kernel's was a hit
+
+
+def test_thinking_and_effort_in_a_kernel(kernel_env, tmp_path):
+    nb = run(
+        notebook(
+            "%load_ext claude_force_nb",
+            "%%agent explainer -m claude-opus-4-6 --thinking --effort low -o r\nWhy is the sky blue?",
+            "print(len(r.thinking) > 0, r.status)",
+        ),
+        tmp_path,
+    )
+    body = messages(kernel_env)[-1].body
+    assert body["thinking"] == {"type": "adaptive"} and body["output_config"] == {"effort": "low"}
+    assert "[thinking: " in text_of(nb.cells[1]) and text_of(nb.cells[2]).strip() == "True ok"

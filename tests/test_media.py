@@ -113,3 +113,16 @@ def test_the_errors_kept_stay_bounded():
     assert len(errors) == 3 and errors[-1].number == 9
     with pytest.raises(KeyError):
         errors[0]
+
+
+def test_a_file_or_image_too_large_for_the_api_is_refused_before_anything_is_sent(ip, server, tmp_path):
+    big = tmp_path / "huge.pdf"
+    with big.open("wb") as handle:  # sparse: 33 MB on paper, nothing on disk
+        handle.write(b"%PDF-1.4\n")
+        handle.truncate(33 * 1024 * 1024)
+    with pytest.raises(UsageError, match="the API takes files of at most 32 MB"):
+        ip.run_cell_magic("agent", f"explainer --file {big}", "Summarise it.")
+    ip.user_ns["photo"] = Image(data=b"\x89PNG\r\n\x1a\n" + b"\x00" * (4 * 1024 * 1024))
+    with pytest.raises(UsageError, match=r"\{photo\} is 5\.3 MB as base64; the API takes images of at most 5 MB"):
+        ip.run_cell_magic("agent", "explainer", "What is in {photo}?")
+    assert calls(server) == []
