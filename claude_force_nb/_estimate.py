@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ._call import PreparedCall
+from ._pacing import prompt_chars
 from ._pricing import Usage
 from ._request import Request
 
@@ -97,9 +98,9 @@ async def estimate(
             return await count(call.request)
 
     tokens = list(await asyncio.gather(*(counted(call) for call in sample)))
-    chars = sum(_chars(call.request) for call in sample)
+    chars = sum(prompt_chars(call.request.to_kwargs()) for call in sample)
     per_char = sum(tokens) / chars if chars else 0.25
-    tokens += [math.ceil(_chars(call.request) * per_char) for call in pending[len(sample) :]]
+    tokens += [math.ceil(prompt_chars(call.request.to_kwargs()) * per_char) for call in pending[len(sample) :]]
     input_cost = output_cost = 0.0
     output_tokens = at_ceiling = unpriced = 0
     for call, prompt in zip(pending, tokens, strict=True):
@@ -128,8 +129,3 @@ async def estimate(
         unpriced=unpriced,
         batch=batch,
     )
-
-
-def _chars(request: Request) -> int:
-    text = request.system or ""
-    return len(text) + sum(len(str(message.get("content", ""))) for message in request.messages)

@@ -192,7 +192,7 @@ class Pacer:
         """An answer ended: give back its unused output tokens and learn how many tokens a character makes."""
         reserved = _int(body.get("max_tokens"))
         self._give_back({"output-tokens": reserved - _int(usage.get("output_tokens"))})
-        chars = _chars(body)
+        chars = prompt_chars(body)
         counted = _int(usage.get("input_tokens")) + _int(usage.get("cache_creation_input_tokens"))
         if chars > 0 and counted > 0:
             self._tokens_per_char += _SMOOTHING * (counted / chars - self._tokens_per_char)
@@ -213,7 +213,7 @@ class Pacer:
     def _need(self, body: Mapping[str, Any]) -> dict[str, float]:
         return {
             "requests": 1,
-            "input-tokens": math.ceil(_chars(body) * self._tokens_per_char),
+            "input-tokens": math.ceil(prompt_chars(body) * self._tokens_per_char),
             "output-tokens": _int(body.get("max_tokens")),
         }
 
@@ -329,7 +329,7 @@ def _retry_after(headers: Mapping[str, str]) -> float:
     return 1.0
 
 
-def _chars(body: Mapping[str, Any]) -> int:
+def prompt_chars(body: Mapping[str, Any]) -> int:
     """Characters of prompt text: the system prompt and every text block of the messages."""
     return _text_length(body.get("system")) + sum(
         _text_length(m.get("content")) for m in body.get("messages") or () if isinstance(m, Mapping)

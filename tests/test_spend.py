@@ -137,3 +137,11 @@ def test_a_budget_must_be_money():
 async def test_a_budget_needs_models_with_a_price(server, orchestrator):
     with pytest.warns(Warning, match="claude-future-9"), pytest.raises(ValueError, match="has no price"):
         orchestrator.batch(sweep(2), budget=1, model="claude-future-9")
+
+
+async def test_an_estimate_from_length_reads_the_text_not_an_images_base64(server, orchestrator, monkeypatch):
+    monkeypatch.setattr("claude_force_nb._estimate.COUNT_SAMPLE", 1)
+    png = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A" * 100_000}}
+    calls = orchestrator.batch([("explainer", "item 0"), ("explainer", "item 1", {"attachments": [png]})]).calls
+    estimate = await orchestrator.estimate(calls)
+    assert estimate.counted == 1 and estimate.input_tokens < 2_000  # not 100,000 characters' worth
