@@ -15,14 +15,14 @@ import contextvars
 import sys
 import threading
 import time
-import warnings
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from ._config import DEFAULT_MAX_RETRIES, DEFAULT_MODEL, ENV_API_KEY, ENV_AUTH_TOKEN, ENV_BASE_URL, Settings
-from ._errors import CallError, CallTimeoutError, ClaudeForceWarning
+from ._config import DEFAULT_MAX_RETRIES, ENV_API_KEY, ENV_AUTH_TOKEN, ENV_BASE_URL, Settings
+from ._errors import CallError, CallTimeoutError
+from ._models import note_lifecycle
 from ._pacing import Pace, Pacer
 from ._remote import BatchStatus, batch_params
 from ._request import SYNTHETIC_HEADER, Completion, Request
@@ -50,7 +50,6 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _CREDENTIAL_HEADERS = ("x-api-key", "authorization")
 # What decides a prompt's tokens: the rest of a request (max_tokens, sampling) is not counted.
 _COUNTED = ("model", "messages", "system", "tools", "tool_choice", "thinking", "output_config")
-_deprecation_noted: set[str] = set()
 _local_lock = threading.Lock()
 _local_server: LocalServer | None = None
 
@@ -245,7 +244,7 @@ class AnthropicBackend:
         # first: the deadline is for the answer, not for loading the library,
         # nor for waiting until the rate limits let the call go.
         client = self.client()
-        _note_deprecated(request.model)
+        note_lifecycle(request.model)
         kwargs = request.to_kwargs()
         async with self._admitted(kwargs):
             return await _within(self._create(client, kwargs, timeout), timeout)
@@ -255,7 +254,7 @@ class AnthropicBackend:
     ) -> Completion:
         """Stream the answer, calling ``on_text`` with each chunk; return the final message."""
         client = self.client()
-        _note_deprecated(request.model)
+        note_lifecycle(request.model)
         kwargs = request.to_kwargs()
         async with self._admitted(kwargs):
             return await _within(self._stream(client, kwargs, on_text, timeout), timeout)
@@ -331,7 +330,7 @@ class AnthropicBackend:
     ) -> Completion:
         """The SDK's tool runner over ``tools``, at most ``max_turns`` replies; the last reply, with the runs."""
         client = self.client()
-        _note_deprecated(request.model)
+        note_lifecycle(request.model)
         kwargs = request.to_kwargs()
         async with self._admitted(kwargs):
             return await _within(self._run_tools(client, kwargs, tools, max_turns), timeout)
@@ -497,25 +496,6 @@ def _response_request(exc: BaseException) -> Any:
         return response.request if response is not None else None
     except RuntimeError:  # an httpx response built without a request
         return None
-
-
-def _note_deprecated(model: str) -> None:
-    """Say once per model, visibly, what the SDK only says as a DeprecationWarning (hidden by default)."""
-    if model in _deprecation_noted:
-        return
-    _deprecation_noted.add(model)
-    try:
-        from anthropic._data import DEPRECATED_MODELS
-    except ImportError:  # a private module of the SDK's: gone in some later release
-        return
-    end_of_life = DEPRECATED_MODELS.get(model)
-    if end_of_life:
-        warnings.warn(
-            f"Model {model} is deprecated and reaches end of life on {end_of_life}; move to a current model "
-            f"(this package's default is {DEFAULT_MODEL}).",
-            ClaudeForceWarning,
-            stacklevel=3,
-        )
 
 
 async def _within(work: Awaitable[T], seconds: float | None) -> T:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._models import MODELS
+
 # Anthropic's multipliers of the base input price, and the Message Batches discount.
 CACHE_WRITE_5M = 1.25
 CACHE_WRITE_1H = 2.0
@@ -48,24 +50,11 @@ class Price:
 # What a price table may hold for a model: a Price, or (input, output) dollars per million tokens.
 PriceEntry = Price | tuple[float, float]
 
-# From Anthropic's pricing pages. Users override or extend this by passing ``prices=`` to the orchestrator.
-DEFAULT_PRICES: dict[str, PriceEntry] = {
-    "claude-fable-5-1": (10.0, 50.0),
-    "claude-opus-5-5": (4.0, 20.0),
-    "claude-opus-5": (5.0, 25.0),
-    "claude-sonnet-5-5": (2.0, 10.0),
-    "claude-sonnet-5": (2.0, 10.0),
-    "claude-haiku-5-5": (0.10, 0.50),
-    "claude-opus-4-7": (5.0, 25.0),
-    "claude-opus-4-6": (5.0, 25.0),
-    "claude-opus-4-5": (5.0, 25.0),
-    "claude-sonnet-4-6": (3.0, 15.0),
-    "claude-sonnet-4-5": (3.0, 15.0),
-    "claude-haiku-4-5": (1.0, 5.0),
-}
+# From the model table (Anthropic's pricing pages). Users override or extend this by passing ``prices=``.
+DEFAULT_PRICES: dict[str, PriceEntry] = {record.id: record.price for record in MODELS if record.price is not None}
 # Models billed at a second price once the prompt passes a size: (prompt tokens, (input, output)).
 LONG_PROMPT_PRICES: dict[str, tuple[int, tuple[float, float]]] = {
-    "claude-haiku-5-5": (100_000, (0.50, 2.50)),
+    record.id: record.long_prompt for record in MODELS if record.long_prompt is not None
 }
 
 # A dated snapshot ("claude-haiku-4-5-20251001") costs what its undated id costs.

@@ -333,7 +333,8 @@ async def test_an_unknown_name_is_a_failed_result_and_nothing_is_sent(make, serv
 
 async def test_a_deprecated_model_is_said_once(make, server):
     orchestrator = make(enable_cache=False)
-    with pytest.warns(ClaudeForceWarning, match="claude-sonnet-4-5 is deprecated"):
+    # Deprecated, then retired on 2026-11-30: either way the note names the date and the replacement.
+    with pytest.warns(ClaudeForceWarning, match=r"claude-sonnet-4-5 .* 2026-11-30.* move to claude-sonnet-4-6"):
         await orchestrator.execute_agent("explainer", "x", model="claude-sonnet-4-5")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ClaudeForceWarning)

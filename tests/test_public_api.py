@@ -1,7 +1,7 @@
-import anthropic._data
 
 import claude_force_nb
 from claude_force_nb import _config
+from claude_force_nb._models import record_of
 
 EXPECTED = {
     "DEFAULT_MODEL",
@@ -39,8 +39,9 @@ def test_exported_names_are_exactly_the_intended_ones():
         assert hasattr(claude_force_nb, name)
 
 
-def test_default_model_is_not_deprecated():
-    assert claude_force_nb.DEFAULT_MODEL not in anthropic._data.DEPRECATED_MODELS
+def test_default_model_is_in_the_table_and_not_deprecated():
+    record = record_of(claude_force_nb.DEFAULT_MODEL)
+    assert record is not None and record.retires is None
 
 
 def test_only_the_config_module_reads_the_environment():
