@@ -678,9 +678,19 @@ def test_the_file_keeps_within_its_row_bound_dropping_what_expires_first(open_st
     for i in range(1200):
         store.put(row(f"k{i}", now=clock.now, ttl=10_000 + i))  # later keys expire later
     store.flush()
-    store._writer.call(store._bound)  # the bound as the next check would find it
     assert store.count() <= 500 and sum(trimmed) >= 700
     assert store.get("k1199", ORIGIN) is not None and store.get("k0", ORIGIN) is None
+
+
+def test_no_commit_leaves_the_file_past_its_row_bound(open_store, db, clock):
+    store = open_store(max_rows=100)
+    for i in range(400):
+        store.put(row(f"k{i}", now=clock.now, ttl=10_000 + i))
+        if i % 37 == 0:
+            store.flush()
+            assert store.count() <= 100
+    store.close()
+    assert raw(db).execute("SELECT count(*) FROM responses").fetchone()[0] <= 100
 
 
 def test_the_file_keeps_within_its_byte_bound(open_store, db, clock):
@@ -688,7 +698,6 @@ def test_the_file_keeps_within_its_byte_bound(open_store, db, clock):
     for i in range(1500):
         store.put(row(f"k{i}", "x" * 4000, now=clock.now, ttl=10_000 + i))
     store.flush()
-    store._writer.call(store._bound)
     used = (
         raw(db)
         .execute(

@@ -42,12 +42,14 @@ class Writer:
         *,
         on_error: Callable[[BaseException | None, list[tuple[str, tuple]]], None],
         on_settled: Callable[[list[tuple[str, tuple]]], None] | None = None,
+        before_commit: Callable[[sqlite3.Connection, list[tuple[str, tuple]]], None] | None = None,
         batch_size: int = 512,
         linger: float = 0.002,
     ):
         self._connect = connect
         self._on_error = on_error
         self._on_settled = on_settled
+        self._before_commit = before_commit
         self._batch_size = batch_size
         self._linger = linger
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -178,6 +180,8 @@ class Writer:
                 conn.execute("BEGIN IMMEDIATE")
                 for sql, params in statements:
                     conn.execute(sql, params)
+                if self._before_commit is not None:
+                    self._before_commit(conn, statements)
                 conn.execute("COMMIT")
                 self._settled(statements)
                 return conn
