@@ -13,7 +13,7 @@ import pytest
 from claude_force_nb._cache import ResponseCache
 from claude_force_nb._cache.stats import CacheStats, StatsCounter
 from claude_force_nb._config import Settings
-from claude_force_nb._errors import CacheIntegrityWarning, CacheMissError, ClaudeForceWarning
+from claude_force_nb._errors import CacheError, CacheIntegrityWarning, CacheMissError, ClaudeForceWarning
 from claude_force_nb._pricing import Usage
 from claude_force_nb._request import Completion, Request
 
@@ -519,6 +519,16 @@ def test_close_is_idempotent_and_memory_keeps_working(make_cache):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cache.lookup(request()) is not None
+
+
+@pytest.mark.parametrize("action", ["info", "verify", "prune", "clear"])
+@pytest.mark.parametrize("persist", [True, False])
+def test_managing_a_closed_cache_is_a_cache_error(make_cache, action, persist):
+    cache = make_cache(persist=persist)
+    cache.store(request(), Completion({"content": []}, 1.0))  # the writer thread has started
+    cache.close()
+    with pytest.raises(CacheError, match="The response cache is closed; create a new ResponseCache"):
+        getattr(cache, action)()
 
 
 def test_two_threads_with_their_own_loops_share_one_cache(make_cache, api):

@@ -35,7 +35,7 @@ from .._config import (
     DEFAULT_CACHE_TTL_HOURS,
     Settings,
 )
-from .._errors import CacheMissError, ClaudeForceWarning
+from .._errors import CacheError, CacheMissError, ClaudeForceWarning
 from .._pricing import Usage, cost_of
 from .._request import Completion, Request
 from .database import CACHE_FILENAME
@@ -422,6 +422,7 @@ class ResponseCache:
 
     def clear(self) -> int:
         """Forget every answer, in memory and in the file; return how many the file held."""
+        self._check_open()
         with self._lock:
             in_memory = len(self._memory)
             self._memory.clear()
@@ -430,6 +431,7 @@ class ResponseCache:
 
     def prune(self) -> int:
         """Drop expired answers now; return how many rows left the file (or memory, if memory only)."""
+        self._check_open()
         with self._lock:
             expired = len(self._memory.expire())
         stores = self._stores()
@@ -440,6 +442,7 @@ class ResponseCache:
 
     def verify(self) -> VerifyReport:
         """Check every stored signature: remove tampered and expired rows, keep those of another secret."""
+        self._check_open()
         if self._store is None:
             with self._lock:
                 entries = len(self._memory)
@@ -456,6 +459,7 @@ class ResponseCache:
 
     def info(self) -> CacheInfo:
         """Path, size, entry counts and where the secret comes from."""
+        self._check_open()
         with self._lock:
             memory_entries = len(self._memory)
         stores = self._stores()
@@ -481,6 +485,10 @@ class ResponseCache:
         self._closed = True
         for store in self._stores(opening=False):
             store.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise CacheError("The response cache is closed; create a new ResponseCache to use it again.")
 
     def __enter__(self) -> ResponseCache:
         return self
