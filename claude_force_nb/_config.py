@@ -70,13 +70,18 @@ class Settings:
             api_key=env.get(ENV_API_KEY) or None,
             auth_token=env.get(ENV_AUTH_TOKEN) or None,
             base_url=env.get(ENV_BASE_URL) or None,
-            home=Path(home).expanduser() if home else Path(platformdirs.user_data_dir("claude-force-nb")),
+            home=user_path(home) if home else Path(platformdirs.user_data_dir("claude-force-nb")),
             model=env.get(ENV_MODEL) or DEFAULT_MODEL,
             cache_mode=mode,
             cache_secrets=tuple(secrets),
             user_home=Path(env.get("HOME") or Path.home()),
             simulator_latency=_latency(env),
         )
+
+
+def user_path(path: str | os.PathLike[str]) -> Path:
+    """A path setting as people type it: ``~`` and ``~user`` mean a home directory, as in a shell."""
+    return Path(path).expanduser()
 
 
 def _latency(env: Mapping[str, str]) -> float:

@@ -674,3 +674,12 @@ def test_a_cell_asked_again_says_which_turns_it_drops(ip, server, capsys):
     capsys.readouterr()
     ip.run_cell_magic("agent", "explainer --thread t;", "What is a monad?")
     assert "the 1 turn after it leave the conversation" in capsys.readouterr().out
+
+
+def test_a_configured_cache_path_under_the_home_directory_is_expanded(ip, server, isolated_env):
+    ip.run_line_magic("config", "AgentMagics.cache_path = '~/answers.sqlite'")
+    ip.run_cell_magic("agent", "explainer -o r", "x")
+    ip.run_line_magic("agent", "cache info")
+    assert ip.user_ns["r"].success
+    assert (isolated_env["user-home"] / "answers.sqlite").exists()
+    assert not (isolated_env["work"] / "~").exists()

@@ -441,3 +441,11 @@ async def test_a_lone_surrogate_in_a_task_is_a_failed_result_not_an_exception(ma
     result = await make().execute_agent("python-expert", "x \ud800")
     assert not result.success and isinstance(result.error, UnicodeEncodeError)
     assert messages_requests(server) == []
+
+
+async def test_a_cache_path_under_the_home_directory_is_expanded(make, server, isolated_env):
+    orchestrator = make(cache_path="~/notebooks/answers.sqlite")
+    assert (await orchestrator.execute_agent("explainer", "x")).success
+    orchestrator.cache.flush()
+    assert (isolated_env["user-home"] / "notebooks" / "answers.sqlite").exists()
+    assert not (isolated_env["work"] / "~").exists()

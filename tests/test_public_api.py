@@ -1,4 +1,3 @@
-
 import claude_force_nb
 from claude_force_nb import _config
 from claude_force_nb._models import record_of

@@ -34,6 +34,7 @@ from .._config import (
     DEFAULT_CACHE_MAXSIZE,
     DEFAULT_CACHE_TTL_HOURS,
     Settings,
+    user_path,
 )
 from .._errors import CacheError, CacheMissError, ClaudeForceWarning
 from .._pricing import Usage, cost_of
@@ -112,12 +113,12 @@ class ResponseCache:
         self._closed = False
         self._store: Store | None = None
         # When set, a local server's synthetic answers go to this file, never to the one holding Claude's.
-        self._synthetic_path = Path(synthetic_path) if synthetic_path is not None and persist else None
+        self._synthetic_path = user_path(synthetic_path) if synthetic_path is not None and persist else None
         self._synthetic: Store | None = None
         self._max_rows = checks.count("max_rows", max_rows)
         self._max_bytes = checks.count("max_bytes", max_bytes, low=1 << 20)
         if persist:
-            file = Path(path) if path is not None else settings.home / CACHE_FILENAME
+            file = user_path(path) if path is not None else settings.home / CACHE_FILENAME
             # The secret file stays in the home directory even when the cache
             # file lives elsewhere (a recordings folder in a repository, say),
             # so it is not committed along with the answers.

@@ -25,10 +25,9 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import NamedTuple, TypeVar
 
-from .._config import ENV_OLD_SECRETS, ENV_SECRET
+from .._config import ENV_OLD_SECRETS, ENV_SECRET, user_path
 from .._errors import CacheError, CacheIntegrityWarning
 from .database import (
     DEFAULT_BUSY_TIMEOUT,
@@ -123,7 +122,7 @@ class Store:
         max_rows: int = DEFAULT_MAX_ROWS,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ):
-        self.path = Path(path)
+        self.path = user_path(path)
         self.signer = signer
         self.foreign_seen = False
         self._clock = clock
