@@ -343,6 +343,9 @@ class AsyncAgentOrchestrator:
     ) -> AgentResult:
         """Run one agent on one task. Failures come back as results, not exceptions.
 
+        A name that names nothing is a mistake to fix, not a failed call: an
+        unknown agent or model raises (with the closest name), as in :meth:`batch`.
+
         ``params`` (temperature, top_p, stop_sequences, tools...) override the
         agent's defaults; ``on_text`` streams the answer as it arrives.
         """
@@ -358,7 +361,7 @@ class AsyncAgentOrchestrator:
                 item=item,
                 **params,
             )
-        except AgentNotFoundError:
+        except (AgentNotFoundError, ModelNotFoundError):
             raise
         except Exception as exc:  # options that cannot be sent or keyed: this call fails, nothing is sent
             return failure(Call(agent_name, task, model, item), exc)

@@ -325,9 +325,17 @@ async def test_a_model_the_api_does_not_serve_fails_with_its_404(make, server):
     assert "not_found_error" in str(result.error) and "Check the model name" in str(result.error)
 
 
-async def test_an_unknown_name_is_a_failed_result_and_nothing_is_sent(make, server):
-    result = await make().execute_agent("explainer", "x", model="gpt-4o")
-    assert isinstance(result.error, ModelNotFoundError)
+async def test_an_unknown_model_raises_as_an_unknown_agent_does_and_nothing_is_sent(make, server):
+    with pytest.raises(ModelNotFoundError, match="Unknown model 'gpt-4o'"):
+        await make().execute_agent("explainer", "x", model="gpt-4o")
+    with pytest.raises(ModelNotFoundError, match="Did you mean 'opus'"):
+        await make().execute_agent("explainer", "x", model="opsu")
+    assert messages_requests(server) == []
+
+
+async def test_options_that_cannot_be_sent_are_a_failed_result(make, server):
+    result = await make().execute_agent("explainer", "x", max_tokens=-1)
+    assert not result.success and "max_tokens must be at least 1" in str(result.error)
     assert messages_requests(server) == []
 
 
