@@ -15,13 +15,14 @@ import contextvars
 import sys
 import threading
 import time
-import weakref
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from ._config import DEFAULT_MAX_RETRIES, ENV_API_KEY, ENV_AUTH_TOKEN, ENV_BASE_URL, Settings
-from ._errors import CallError, CallTimeoutError
+from ._errors import CallError, CallTimeoutError, ClaudeForceWarning
+from ._loops import PerLoop
 from ._models import note_lifecycle
 from ._pacing import Pace, Pacer
 from ._remote import BatchStatus, batch_params
@@ -42,8 +43,6 @@ OFFLINE_NOTICE = (
 PUBLIC_BASE_URL = "https://api.anthropic.com"
 LOCAL_ORIGIN = "local"  # the bundled offline server, whatever port it got
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# How long closing waits for another loop to close its client.
-CLOSE_TIMEOUT_SECONDS = 5.0
 T = TypeVar("T")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -131,6 +130,13 @@ def local_server_url(latency: float, *, announce: bool = True) -> str:
         return _local_server.url
 
 
+class _Session(NamedTuple):
+    """One event loop's SDK client and the pacer its calls wait on."""
+
+    client: anthropic.AsyncAnthropic
+    pacer: Pacer | None
+
+
 class AnthropicBackend:
     """Sends a :class:`Request` through ``AsyncAnthropic`` and returns a :class:`Completion`."""
 
@@ -154,14 +160,11 @@ class AnthropicBackend:
         self._simulator_latency = settings.simulator_latency
         self._timer = timer
         self._client_options = client_options
-        # httpx connection pools belong to the loop that opened them.
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anthropic.AsyncAnthropic] = (
-            weakref.WeakKeyDictionary()
-        )
-        # One pacer per client: its buckets wait on that client's loop.
-        self._pacers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pacer | None] = weakref.WeakKeyDictionary()
+        # httpx connection pools belong to the loop that opened them; so does
+        # each client's pacer, whose buckets wait on that loop.
+        self._sessions: PerLoop[_Session] = PerLoop(self._new_session, lambda session: session.client.close())
         self._pacing = pace
-        self._lock = threading.Lock()
+        self._stranded_said = False
 
     @property
     def offline(self) -> bool:
@@ -200,24 +203,25 @@ class AnthropicBackend:
 
     def client(self) -> anthropic.AsyncAnthropic:
         """The SDK client for the running event loop."""
-        loop = asyncio.get_running_loop()
-        with self._lock:  # the kernel's loop and a background sweep's both ask for theirs
-            client = self._clients.get(loop)
-            if client is None:
-                pacer = self._pacers[loop] = Pacer(self.origin) if self._pacing else None
-                client = self._clients[loop] = self._new_client(pacer)
-        return client
+        return self._sessions.get().client
 
     def pace(self) -> Pace | None:
         """The pace of the busiest loop (the kernel's, or a background sweep's)."""
-        with self._lock:
-            paces = [pacer.pace() for pacer in self._pacers.values() if pacer is not None]
+        paces = [session.pacer.pace() for session in self._sessions.values() if session.pacer is not None]
         return max(paces, key=lambda pace: pace.requests_per_second, default=None)
 
+    def _pacer(self) -> Pacer | None:
+        session = self._sessions.find()
+        return session.pacer if session is not None else None
+
     def _finished(self, kwargs: dict[str, Any], usage: Any) -> None:
-        pacer = self._pacers.get(asyncio.get_running_loop())
+        pacer = self._pacer()
         if pacer is not None and isinstance(usage, dict):
             pacer.finished(kwargs, usage)
+
+    def _new_session(self) -> _Session:
+        pacer = Pacer(self.origin) if self._pacing else None
+        return _Session(self._new_client(pacer), pacer)
 
     def _new_client(self, pacer: Pacer | None) -> anthropic.AsyncAnthropic:
         import anthropic
@@ -262,7 +266,7 @@ class AnthropicBackend:
     @contextlib.asynccontextmanager
     async def _admitted(self, kwargs: dict[str, Any]) -> AsyncIterator[None]:
         """Wait until the rate limits admit the call's first attempt; its retries are admitted as they come."""
-        pacer = self._pacers.get(asyncio.get_running_loop())
+        pacer = self._pacer()
         if pacer is None:
             yield
             return
@@ -423,17 +427,18 @@ class AnthropicBackend:
         return BatchStatus.of(batch, synthetic=SYNTHETIC_HEADER in response.headers)
 
     async def aclose(self) -> None:
-        """Close each loop's client on its own loop: its connections belong to that loop."""
-        with self._lock:
-            clients, self._clients = dict(self._clients), weakref.WeakKeyDictionary()
-        current = asyncio.get_running_loop()
-        for loop, client in clients.items():
-            if loop is current:
-                await client.close()
-            elif loop.is_running():  # a background sweep's worker, say
-                closing = asyncio.run_coroutine_threadsafe(client.close(), loop)
-                await asyncio.wait([asyncio.wrap_future(closing)], timeout=CLOSE_TIMEOUT_SECONDS)
-            # A loop that no longer runs cannot close them, and a closed one took them with it.
+        """Close each loop's client on its own loop; say once if a loop ended without letting it."""
+        stranded = await self._sessions.aclose()
+        if stranded and not self._stranded_said:
+            self._stranded_said = True
+            loops = ", ".join(f"{type(loop).__name__} at {id(loop):#x}" for loop in stranded)
+            warnings.warn(
+                f"{len(stranded)} API client(s) could not be closed: their event loops ({loops}) were stopped "
+                "without asyncio.run's shutdown, and their connections close only when garbage-collected. Run "
+                "each loop with asyncio.run, or await close() before its loop stops.",
+                ClaudeForceWarning,
+                stacklevel=3,
+            )
 
     def _error(self, exc: anthropic.AnthropicError) -> CallError:
         _redact(exc)

@@ -1,13 +1,17 @@
 """The backend seam: the orchestrator talks to any Backend; AnthropicBackend is the real one."""
 
 import asyncio
+import gc
 import threading
+import time
+import warnings
 
 import pytest
 
-from claude_force_nb import AsyncAgentOrchestrator, CallTimeoutError
+from claude_force_nb import AsyncAgentOrchestrator, CallTimeoutError, ClaudeForceWarning
 from claude_force_nb._backend import AnthropicBackend
 from claude_force_nb._request import Completion, Request
+from claude_force_nb.simulator import LocalServer
 
 
 class QueueBackend:
@@ -82,7 +86,8 @@ async def test_a_slow_answer_is_cut_off_at_the_deadline(server):
     await backend.aclose()
 
 
-async def test_closing_closes_each_loops_client_on_its_own_loop(server):
+async def test_closing_closes_each_loops_client_on_its_own_loop(own_server, until):
+    server = own_server
     backend = AnthropicBackend(api_key="k", base_url=server.url)
     request = Request.for_task("x", model="claude-sonnet-4-6", max_tokens=10)
     other = asyncio.new_event_loop()
@@ -92,10 +97,9 @@ async def test_closing_closes_each_loops_client_on_its_own_loop(server):
         answer = asyncio.run_coroutine_threadsafe(backend.complete(request), other).result(30)
         assert answer.text.startswith("[synthetic]")
         await backend.complete(request)
-        clients = list(backend._clients.values())
-        assert len(clients) == 2
+        assert server.open_connections == 2
         await backend.aclose()
-        assert all(client.is_closed() for client in clients)
+        await until(lambda: server.open_connections == 0)
     finally:
         other.call_soon_threadsafe(other.stop)
         thread.join()
@@ -122,3 +126,50 @@ async def test_a_kept_exception_never_carries_the_key(server):
     assert b"sk-ant-very-secret" not in pickle.dumps(cause)
     assert "sk-ant-very-secret" not in repr(vars(cause))
     await orchestrator.close()
+
+
+@pytest.fixture
+def own_server():
+    """A server of this test's own: connections other tests left open must not count."""
+    with LocalServer() as server:
+        yield server
+
+
+@pytest.fixture
+def no_gc():
+    # Garbage collection would close forgotten connections sooner or later; these tests ask for closing without it.
+    gc.disable()
+    yield
+    gc.enable()
+
+
+def wait_for(condition, seconds=30.0):
+    # The server notices a closed connection on its own thread; a hang guard, not a speed check.
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_each_asyncio_run_closes_the_connections_it_opened(own_server, no_gc):
+    server = own_server
+    orchestrator = AsyncAgentOrchestrator(api_key="k", base_url=server.url, enable_cache=False)
+    for i in range(3):
+        assert asyncio.run(orchestrator.execute_agent("explainer", f"task {i}")).success
+        assert wait_for(lambda: server.open_connections == 0), f"after run {i}: {server.open_connections} open"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        asyncio.run(orchestrator.close())
+
+
+def test_a_loop_stopped_without_shutdown_is_named_once_at_close(own_server, no_gc):
+    server = own_server
+    orchestrator = AsyncAgentOrchestrator(api_key="k", base_url=server.url, enable_cache=False)
+    loop = asyncio.new_event_loop()
+    assert loop.run_until_complete(orchestrator.execute_agent("explainer", "x")).success
+    loop.close()
+    with pytest.warns(ClaudeForceWarning, match=rf"1 API client\(s\) could not be closed: .* at {id(loop):#x}"):
+        asyncio.run(orchestrator.close())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        asyncio.run(orchestrator.close())

@@ -61,6 +61,11 @@ class MessagesHTTPServer(ThreadingHTTPServer):
             self._open.discard(request)
         super().shutdown_request(request)
 
+    @property
+    def open_connections(self) -> int:
+        with self._open_lock:
+            return len(self._open)
+
     def close_all(self) -> None:
         with self._open_lock:
             open_sockets, self._open = self._open, set()

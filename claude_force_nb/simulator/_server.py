@@ -218,3 +218,8 @@ class LocalServer:
     @property
     def connections(self) -> int:
         return self.state.connections
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections open now: a client that closed its pool has hung them all up."""
+        return self._httpd.open_connections if self._httpd is not None else 0
