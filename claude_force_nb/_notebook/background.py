@@ -33,7 +33,9 @@ class BackgroundRun:
         # state, say) is attributed to that cell and saved with the notebook.
         self._on_wait = on_wait
         self._loop = _loop.worker()
+        release = _loop.sharing()
         self._future: concurrent.futures.Future = _loop.in_worker(batch.settle())
+        self._future.add_done_callback(lambda _: release())
 
     @property
     def progress(self) -> Progress:

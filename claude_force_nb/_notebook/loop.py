@@ -5,6 +5,15 @@ blocking magic re-enters it (nest-asyncio2 makes that safe). Background
 sweeps run on a worker loop in a daemon thread instead, which keeps turning
 while a cell computes on the main thread; where no loop runs at all
 (terminal IPython, plain scripts) blocking magics use that worker loop too.
+
+A cell that computes holds the GIL, and the worker needs it for a moment at
+every step of every call (each poll, send and receive lets go of it). CPython
+makes a thread that asks wait up to its switch interval, 5 ms by default,
+before the holder must let go, and a sweep asks hundreds of times: at 5 ms it
+runs at a fraction of its speed beside a computing cell, slower still where
+system calls are slow. While a background sweep runs, :func:`sharing` lowers
+the interval to :data:`SWEEP_SWITCH_INTERVAL`; the cell loses nothing it would
+not lose anyway, since a switch happens only when another thread asks.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import signal
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -22,6 +32,10 @@ T = TypeVar("T")
 
 _lock = threading.Lock()
 _worker: asyncio.AbstractEventLoop | None = None
+# How long a computing cell may keep the GIL from a background sweep that asks for it.
+SWEEP_SWITCH_INTERVAL = 0.001
+_sharing = 0
+_intervals: tuple[float, float] | None = None  # (the one found, the one set)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -111,6 +125,31 @@ def on_this_loop(callback: Callable[[T], object]) -> Callable[[T], object]:
                 pass  # that loop has closed (the kernel is shutting down): nobody is watching
 
     return wrapper
+
+
+def sharing() -> Callable[[], None]:
+    """Lower the switch interval until the returned function is called; nested uses count."""
+    global _sharing, _intervals
+    with _lock:
+        _sharing += 1
+        if _sharing == 1:
+            found = sys.getswitchinterval()
+            sys.setswitchinterval(min(found, SWEEP_SWITCH_INTERVAL))
+            _intervals = (found, sys.getswitchinterval())
+    released = threading.Event()
+
+    def release() -> None:
+        global _sharing
+        if released.is_set():
+            return
+        released.set()
+        with _lock:
+            _sharing -= 1
+            # Someone else may have set their own interval meanwhile: theirs stays.
+            if _sharing == 0 and _intervals is not None and sys.getswitchinterval() == _intervals[1]:
+                sys.setswitchinterval(_intervals[0])
+
+    return release
 
 
 async def _as_coroutine(awaitable: Awaitable[T]) -> T:
