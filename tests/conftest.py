@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from importlib import metadata
+from pathlib import Path
 
 import anthropic
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from claude_force_nb.simulator import LocalServer
 
@@ -20,6 +24,31 @@ _CLEARED_ENV = (
     "CLAUDE_FORCE_NB_MODEL",
     "CLAUDE_FORCE_NB_CACHE_MODE",
 )
+
+CONSTRAINTS = Path(__file__).resolve().parents[1] / "constraints.txt"
+
+
+def pytest_report_header() -> str:
+    """Whether this run uses the locked versions: a failure on newer releases then says where to look."""
+    drifted = []
+    for line in CONSTRAINTS.read_text().splitlines():
+        if not line or line[0] in "# ":
+            continue
+        locked = Requirement(line)
+        if locked.marker is not None and not locked.marker.evaluate():
+            continue
+        try:
+            installed = metadata.version(locked.name)
+        except metadata.PackageNotFoundError:
+            continue  # an extra this run did not install
+        if not locked.specifier.contains(installed, prereleases=True):
+            drifted.append(f"{canonicalize_name(locked.name)} {installed} (locked {str(locked.specifier)[2:]})")
+    if not drifted:
+        return "locked versions: the installed packages are the ones in constraints.txt"
+    return (
+        f"not the locked versions: {', '.join(drifted)}; if the suite passes, refresh constraints.txt "
+        "(README, Dependencies)"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -66,14 +66,18 @@ async def test_the_orchestrator_runs_on_any_backend():
     assert [request.messages[0]["content"] for request in backend.history] == ["a", "b"]
 
 
-async def test_the_deadline_counts_the_wait_for_an_answer_not_for_a_slot(server):
-    server.latency = 0.3
+async def test_the_deadline_counts_the_wait_for_an_answer_not_for_a_slot(server, until):
     orchestrator = AsyncAgentOrchestrator(
-        api_key="k", base_url=server.url, max_concurrent=1, timeout_seconds=0.5, enable_cache=False, max_retries=0
+        api_key="k", base_url=server.url, max_concurrent=1, timeout_seconds=2, enable_cache=False, max_retries=0
     )
-    # One at a time: the third call waits 0.6 s for its slot, then 0.3 s for its answer.
-    results = await orchestrator.execute_multiple([("explainer", f"task {i}") for i in range(3)])
-    assert [r.status for r in results] == ["ok"] * 3
+    server.latency = 60  # the first call holds the only slot until woken
+    first = asyncio.ensure_future(orchestrator.execute_agent("explainer", "first", timeout=120))
+    await until(lambda: server.in_flight == 1)
+    second = asyncio.ensure_future(orchestrator.execute_agent("explainer", "second"))
+    await asyncio.sleep(3)  # the second call waits for the slot longer than its 2 s deadline
+    server.latency = 0
+    server.wake()
+    assert [(await first).status, (await second).status] == ["ok", "ok"]
     await orchestrator.close()
 
 

@@ -308,13 +308,20 @@ def test_fast_path_returns_the_same_string():
     assert result == Interpolation(text)
 
 
-def test_large_cell_is_fast():
-    text = (PYTHON_CELL + JSON_DOC + LATEX) * 10
-    assert len(text) > 10_000
-    start = time.perf_counter()
-    for _ in range(20):
-        assert interpolate(text, {"x": 1}).text == text
-    assert time.perf_counter() - start < 1.0
+def test_a_large_cell_takes_time_in_proportion_to_its_size():
+    def fastest(text: str) -> float:
+        # The fastest of several runs: the one least disturbed by whatever else the machine does.
+        times = []
+        for _ in range(7):
+            start = time.perf_counter()
+            assert interpolate(text, {"x": 1}).text == text
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    cell = PYTHON_CELL + JSON_DOC + LATEX
+    assert len(cell * 20) > 20_000
+    # Twice the text, about twice the time (a scan that backtracks would take four times or more).
+    assert fastest(cell * 40) / fastest(cell * 20) < 3
 
 
 def test_random_brace_soup_never_raises():

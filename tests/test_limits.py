@@ -72,14 +72,16 @@ async def test_the_sdk_waits_out_a_scaled_minute_and_gets_its_answer(client, ser
     assert statuses.count(200) == 4 and 429 in statuses
 
 
-async def test_a_request_is_held_to_its_max_tokens_until_it_ends(server, client):
+async def test_a_request_is_held_to_its_max_tokens_until_it_ends(server, client, until):
     server.rate_limits = RateLimits(output_tokens=1_000)
-    server.latency = 0.3
+    server.latency = 60  # the first request is still being answered when the second arrives
     async with anthropic.AsyncAnthropic(api_key="k", base_url=server.url, max_retries=0) as strict:
         first = asyncio.ensure_future(strict.messages.create(**kwargs(max_tokens=800)))
-        await asyncio.sleep(0.1)
+        await until(lambda: server.in_flight == 1)
         with pytest.raises(anthropic.RateLimitError, match="1,000 output tokens per minute"):
             await strict.messages.create(**kwargs(max_tokens=800))
+        server.latency = 0
+        server.wake()
         await first
 
 

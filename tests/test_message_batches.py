@@ -118,15 +118,17 @@ async def test_a_batch_the_endpoint_forgot_is_submitted_again(server, until):
     assert states == ["collected", "lost"]
 
 
-async def test_cancelling_a_batch_fails_what_it_had_not_answered(server, until):
-    server.batch_seconds = 5.0
-    async with orchestrator(server) as orch:
-        batch = orch.message_batch(sweep(4), poll_seconds=POLL).start()
-        await until(lambda: batch.remote.statuses)
-        (batch_id,) = batch.remote.statuses
-        status = await orch.cancel_batch(batch_id)
-        assert status.processing_status in ("canceling", "ended")
-        results = await batch.wait()
+async def test_cancelling_a_batch_fails_what_it_had_not_answered(until, clock):
+    # The server's clock moves only when told: nothing is answered before the cancel lands.
+    with LocalServer(timer=clock, batch_seconds=5.0) as server:
+        async with orchestrator(server) as orch:
+            batch = orch.message_batch(sweep(4), poll_seconds=POLL).start()
+            await until(lambda: batch.remote.statuses)
+            (batch_id,) = batch.remote.statuses
+            status = await orch.cancel_batch(batch_id)
+            assert status.processing_status == "canceling"
+            clock.tick(0.5)  # the cancel settles; the first answer was due at 1.25 s
+            results = await batch.wait()
     assert [r.status for r in results] == ["failed"] * 4
     assert "was canceled before this request was processed" in results[0].errors[0]
     assert "Message Batches: 1 (1 ended)" in batch.remote.describe()

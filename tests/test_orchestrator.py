@@ -135,11 +135,14 @@ async def test_dropped_connection_is_a_call_error(make, server):
     assert "Could not connect" in str(result.error)
 
 
-async def test_concurrency_is_bounded_as_the_server_sees_it(make, server):
-    server.latency = 0.05
+async def test_concurrency_is_bounded_as_the_server_sees_it(make, server, until):
+    server.latency = 60  # held until three are in flight at once
     orchestrator = make(max_concurrent=3, enable_cache=False)
-    results = await orchestrator.execute_multiple([("explainer", f"task {i}") for i in range(12)])
-    assert all(r.success for r in results)
+    sweep = asyncio.ensure_future(orchestrator.execute_multiple([("explainer", f"task {i}") for i in range(12)]))
+    await until(lambda: server.in_flight == 3)
+    server.latency = 0
+    server.wake()
+    assert all(r.success for r in await sweep)
     assert server.max_in_flight == 3
 
 

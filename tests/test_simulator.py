@@ -296,10 +296,13 @@ async def test_stream_error_without_stream_is_a_529(server):
     assert caught.value.status_code == 529
 
 
-async def test_concurrent_calls_overlap(client, server):
+async def test_concurrent_calls_overlap(client, server, until):
     calls = 8
-    headers = {"x-simulator-latency": "0.5"}
-    await asyncio.gather(*(client.messages.create(**kwargs(), extra_headers=headers) for _ in range(calls)))
+    headers = {"x-simulator-latency": "60"}  # held until all are in flight at once
+    sent = asyncio.gather(*(client.messages.create(**kwargs(), extra_headers=headers) for _ in range(calls)))
+    await until(lambda: server.in_flight == calls)
+    server.wake()
+    await sent
     assert server.max_in_flight == calls
     assert server.in_flight == 0
 

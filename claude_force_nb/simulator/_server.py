@@ -125,6 +125,10 @@ class LocalServer:
         """
         self.state.reset()
 
+    def wake(self) -> None:
+        """Requests sleeping out their latency answer at once (a test holds them with a long latency)."""
+        self.state.wake_sleepers()
+
     def shape_next(
         self, *, stop_reason: str | None = None, thinking: str | None = None, invalid_json: bool = False
     ) -> None:
