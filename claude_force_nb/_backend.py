@@ -26,7 +26,7 @@ from ._loops import PerLoop
 from ._models import note_lifecycle
 from ._pacing import Pace, Pacer
 from ._remote import BatchStatus, batch_params
-from ._request import SYNTHETIC_HEADER, Completion, Request
+from ._request import MAX_MESSAGES_BYTES, SYNTHETIC_HEADER, Completion, Request, body_bytes, too_large
 from ._tools import RUNS_FIELD, tool_runs
 
 if TYPE_CHECKING:
@@ -249,7 +249,7 @@ class AnthropicBackend:
         # nor for waiting until the rate limits let the call go.
         client = self.client()
         note_lifecycle(request.model)
-        kwargs = request.to_kwargs()
+        kwargs = _within_size(request.to_kwargs())
         async with self._admitted(kwargs):
             return await _within(self._create(client, kwargs, timeout), timeout)
 
@@ -259,7 +259,7 @@ class AnthropicBackend:
         """Stream the answer, calling ``on_text`` with each chunk; return the final message."""
         client = self.client()
         note_lifecycle(request.model)
-        kwargs = request.to_kwargs()
+        kwargs = _within_size(request.to_kwargs())
         async with self._admitted(kwargs):
             return await _within(self._stream(client, kwargs, on_text, timeout), timeout)
 
@@ -322,7 +322,7 @@ class AnthropicBackend:
         import anthropic
 
         client = self.client()
-        kwargs = {k: v for k, v in request.to_kwargs().items() if k in _COUNTED}
+        kwargs = _within_size({k: v for k, v in request.to_kwargs().items() if k in _COUNTED})
         try:
             counted = await client.messages.count_tokens(**kwargs)
         except anthropic.AnthropicError as exc:
@@ -335,7 +335,7 @@ class AnthropicBackend:
         """The SDK's tool runner over ``tools``, at most ``max_turns`` replies; the last reply, with the runs."""
         client = self.client()
         note_lifecycle(request.model)
-        kwargs = request.to_kwargs()
+        kwargs = _within_size(request.to_kwargs())
         async with self._admitted(kwargs):
             return await _within(self._run_tools(client, kwargs, tools, max_turns), timeout)
 
@@ -503,6 +503,19 @@ def _response_request(exc: BaseException) -> Any:
         return None
 
 
+def _within_size(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs``, if the body they make is within the API's size limit; else a CallError, before sending.
+
+    Over the limit the API answers 413, often before reading the body: the
+    client then sees a reset connection, retries it as a network error and
+    uploads the whole body each time.
+    """
+    size = body_bytes(kwargs)
+    if size > MAX_MESSAGES_BYTES:
+        raise CallError(too_large(size, MAX_MESSAGES_BYTES, "Messages API"), status=413)
+    return kwargs
+
+
 async def _within(work: Awaitable[T], seconds: float | None) -> T:
     """``await work``, raising :class:`CallTimeoutError` after ``seconds`` (retries included)."""
     if seconds is None:
@@ -524,7 +537,7 @@ _STATUS_HINTS = {
     401: f"Check {ENV_API_KEY}: the key was rejected.",
     403: "The key lacks permission for this model or feature.",
     404: "Check the model name.",
-    413: "The request is too large; shorten the task.",
+    413: "The request is over the API's size limit (32 MB); send fewer or smaller images and files.",
     429: "Rate limited even after retries; lower the concurrency or try again later.",
     500: "The API had an internal error; try again later.",
     529: "The API is overloaded; try again later.",

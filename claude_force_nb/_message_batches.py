@@ -40,7 +40,7 @@ from ._cache.journal import (
 from ._call import PreparedCall
 from ._errors import CallError, ClaudeForceWarning
 from ._remote import COUNTS, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchStatus, batch_params
-from ._request import Completion, Request
+from ._request import Completion, Request, body_bytes, too_large
 from ._results import AgentResult, failure
 
 T = TypeVar("T")
@@ -215,7 +215,10 @@ class BatchRunner:
             else:
                 pending.append(cid)
         while pending or jobs:
-            for chunk in _chunks(pending, self._requests):
+            chunks, oversize = _chunks(pending, self._requests)
+            for cid, size in oversize.items():
+                self._fail([cid], CallError(too_large(size, MAX_BATCH_BYTES, "Message Batches"), status=413))
+            for chunk in chunks:
                 batch_id, made = await self._submit(chunk)
                 jobs[batch_id], members[batch_id] = made, chunk
             pending = []
@@ -462,13 +465,18 @@ def _entry(cid: str, call: PreparedCall) -> Entry:
     return Entry(cid, call.agent, call.model, call.task)
 
 
-def _chunks(cids: list[str], calls: dict[str, PreparedCall]) -> list[list[str]]:
-    """``cids`` split so that each batch stays within the API's request count and size."""
+def _chunks(cids: list[str], calls: dict[str, PreparedCall]) -> tuple[list[list[str]], dict[str, int]]:
+    """``cids`` split so that each batch stays within the API's request count and size; and, with their
+    sizes, those no batch can carry."""
     chunks: list[list[str]] = []
+    oversize: dict[str, int] = {}
     current: list[str] = []
     size = 0
     for cid in cids:
-        body = len(json.dumps(batch_params(calls[cid].request), default=str).encode()) + _ENVELOPE_BYTES
+        body = body_bytes(batch_params(calls[cid].request)) + _ENVELOPE_BYTES
+        if body > MAX_BATCH_BYTES:
+            oversize[cid] = body
+            continue
         if current and (len(current) >= MAX_BATCH_REQUESTS or size + body > MAX_BATCH_BYTES):
             chunks.append(current)
             current, size = [], 0
@@ -476,4 +484,4 @@ def _chunks(cids: list[str], calls: dict[str, PreparedCall]) -> list[list[str]]:
         size += body
     if current:
         chunks.append(current)
-    return chunks
+    return chunks, oversize

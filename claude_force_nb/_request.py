@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -13,6 +14,8 @@ SYNTHETIC_HEADER = "x-claude-force-nb-synthetic"
 # Parameters the SDK takes as typed arguments; anything else (temperature,
 # top_p, top_k...) travels in ``extra_body``, as anthropic 2.x requires.
 TYPED_PARAMS = ("stop_sequences", "tools", "tool_choice", "thinking", "metadata", "output_config", "service_tier")
+# The API refuses a larger body with 413 request_too_large (its "Request size limits").
+MAX_MESSAGES_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,20 @@ class Request:
         if isinstance(content, str):
             return content
         return " ".join(b.get("text", "") for b in content if isinstance(b, dict))
+
+
+def body_bytes(kwargs: Mapping[str, Any]) -> int:
+    """The size of the body ``kwargs`` (for ``messages.create``) make, as the compact UTF-8 JSON the SDK sends."""
+    body = {k: v for k, v in kwargs.items() if k != "extra_body"} | dict(kwargs.get("extra_body") or {})
+    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+
+
+def too_large(size: int, limit: int, what: str) -> str:
+    """One line saying that a request of ``size`` bytes is over ``what``'s ``limit`` and was not sent."""
+    return (
+        f"The request is {size:,} bytes, over the {what} limit of {limit / 2**20:,.0f} MB ({limit:,} bytes), "
+        "so nothing was sent; send fewer or smaller images and files, or a shorter task."
+    )
 
 
 class Thought(NamedTuple):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from importlib import metadata
 from pathlib import Path
@@ -123,6 +124,32 @@ async def _until(condition: Callable[[], bool], *, timeout: float = 60.0, interv
 def until() -> Callable[..., Awaitable[None]]:
     """``await until(lambda: server.in_flight == 4)``: wait for something another thread does."""
     return _until
+
+
+@pytest.fixture
+def send_oversize() -> Callable[[int, str, int], tuple[str, str]]:
+    """Send a body of ``size`` blank bytes to ``path`` on a local server; return its reply and Connection header."""
+
+    def send(port: int, path: str, size: int) -> tuple[str, str]:
+        head = (
+            f"POST {path} HTTP/1.1\r\nhost: local\r\nx-api-key: k\r\n"
+            f"content-type: application/json\r\ncontent-length: {size}\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(head.encode())
+            chunk = b" " * (1 << 20)
+            for start in range(0, size, len(chunk)):
+                sock.sendall(chunk[: size - start])
+            reply = sock.makefile("rb")
+            status = reply.readline().decode()
+            headers = {}
+            while (line := reply.readline().decode().strip()) != "":
+                name, _, value = line.partition(":")
+                headers[name.lower()] = value.strip()
+            body = reply.read(int(headers["content-length"])).decode()
+        return status + body, headers.get("connection", "")
+
+    return send
 
 
 class FakeClock:

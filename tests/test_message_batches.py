@@ -215,3 +215,14 @@ async def test_a_batch_made_long_after_a_lost_submission_is_not_taken_for_it(ser
     async with orchestrator(server) as second:
         results = await second.execute_batch(sweep(2), poll_seconds=POLL)
     assert all(r.success for r in results) and len(created(server)) == 2
+
+
+async def test_a_request_no_batch_can_carry_fails_alone_and_nothing_of_it_is_sent(server):
+    huge = ("explainer", "x" * (256 * 1024 * 1024))
+    async with orchestrator(server) as orch:
+        results = await orch.execute_batch([huge, *sweep(2)], poll_seconds=POLL)
+    assert [r.status for r in results] == ["failed", "ok", "ok"]
+    assert "bytes, over the Message Batches limit of 256 MB (268,435,456 bytes), so nothing was sent" in str(
+        results[0].error
+    )
+    assert len(submitted_ids(server)) == 2

@@ -460,3 +460,10 @@ async def test_a_cache_path_under_the_home_directory_is_expanded(make, server, i
     orchestrator.cache.flush()
     assert (isolated_env["user-home"] / "notebooks" / "answers.sqlite").exists()
     assert not (isolated_env["work"] / "~").exists()
+
+
+async def test_a_task_over_the_apis_size_limit_is_refused_before_anything_is_sent(make, server):
+    result = await make().execute_agent("explainer", "x" * (32 * 1024 * 1024))
+    assert isinstance(result.error, CallError) and result.error.status == 413
+    assert "bytes, over the Messages API limit of 32 MB (33,554,432 bytes), so nothing was sent" in str(result.error)
+    assert messages_requests(server) == []

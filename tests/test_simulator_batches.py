@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import timedelta
 
 import anthropic
@@ -254,14 +253,8 @@ def test_more_than_100000_requests_is_a_400(sdk):
         sdk.messages.batches.create(requests=tiny)
 
 
-def test_a_body_over_256_mb_is_refused_unread(ticking):
-    head = (
-        "POST /v1/messages/batches HTTP/1.1\r\nhost: local\r\nx-api-key: k\r\n"
-        f"content-type: application/json\r\ncontent-length: {256 * 1024 * 1024 + 1}\r\n\r\n"
-    )
-    with socket.create_connection(("127.0.0.1", ticking.port), timeout=10) as sock:
-        sock.sendall(head.encode())
-        reply = sock.makefile("rb").read().decode()
+def test_a_body_over_256_mb_is_read_then_refused_with_413(ticking, send_oversize):
+    reply, _ = send_oversize(ticking.port, "/v1/messages/batches", 256 * 1024 * 1024 + 1)
     assert reply.startswith("HTTP/1.1 413 ")
     assert '"type":"request_too_large"' in reply
     assert ticking.log[0].status == 413

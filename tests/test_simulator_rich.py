@@ -9,7 +9,6 @@ import base64
 import datetime
 import enum
 import json
-import socket
 import struct
 import zlib
 from typing import Literal
@@ -245,16 +244,18 @@ async def test_pages_count_across_every_pdf_of_a_request(client):
         await create(client, messages=asking(document(pdf(60)), document(pdf(60))))
 
 
-def test_a_body_over_32_mb_is_refused_unread(server):
-    head = (
-        "POST /v1/messages HTTP/1.1\r\nhost: local\r\nx-api-key: k\r\n"
-        f"content-type: application/json\r\ncontent-length: {32 * 1024 * 1024 + 1}\r\n\r\n"
-    )
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(head.encode())
-        reply = sock.makefile("rb").read().decode()
+def test_a_body_over_32_mb_is_read_then_refused_with_413(server, send_oversize):
+    reply, connection = send_oversize(server.port, "/v1/messages", 32 * 1024 * 1024 + 1)
     assert reply.startswith("HTTP/1.1 413 ")
-    assert '"type":"request_too_large"' in reply
+    assert '"type":"request_too_large"' in reply and "33,554,432" in reply
+    assert connection != "close"  # the body was read: the connection can carry the next request
+
+
+async def test_the_sdk_sees_the_413_of_a_body_over_32_mb_and_does_not_retry_it(client, server):
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        await create(client, messages=[{"role": "user", "content": "x" * (32 * 1024 * 1024)}])
+    assert caught.value.status_code == 413
+    assert [r.status for r in server.log] == [413]
 
 
 # Structured outputs

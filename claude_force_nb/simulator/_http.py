@@ -96,10 +96,11 @@ class MessagesHandler(BaseHTTPRequestHandler):
         state = self.server.state
         request_id = "req_" + secrets.token_hex(12)
         path, _, query = self.path.partition("?")
-        # A body over the limit is refused unread, and the connection closed, as it still holds the body.
+        # A body over the limit is read and dropped, then refused with 413: a client still sending
+        # its body when the answer came would see a reset connection, not the 413.
         limit, limited = _BODY_LIMITS.get(path, (0, ""))
         oversize = self.command == "POST" and bool(limited) and self._length() > limit
-        raw = b"" if oversize else self._read_body()
+        raw = self._discard_body() if oversize else self._read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
         for name in _SECRET_HEADERS:
             if name in headers:
@@ -111,7 +112,6 @@ class MessagesHandler(BaseHTTPRequestHandler):
         reply: _Reply | None
         try:
             if oversize:
-                self.close_connection = True
                 message = f"Request exceeds the maximum allowed number of bytes ({limit:,} for {limited})."
                 reply = self._error(413, "request_too_large", message, request_id)
             elif _batch_api.owns(path):
@@ -134,6 +134,15 @@ class MessagesHandler(BaseHTTPRequestHandler):
 
     def _length(self) -> int:
         return int(self.headers.get("content-length") or 0)
+
+    def _discard_body(self) -> bytes:
+        left = self._length()
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+        return b""
 
     def _read_body(self) -> bytes:
         length = self._length()
