@@ -577,3 +577,24 @@ def test_an_answer_evicted_from_memory_before_its_commit_is_still_served(make_ca
     assert [c.text if c else None for c in found] == [f"answer {i}" for i in range(10)]
     cache.flush()
     assert all(cache.lookup(request(f"task {i}")) for i in range(10))
+
+
+def test_a_rebuilt_file_gets_back_the_answers_this_session_served(make_cache, tmp_path):
+    path = tmp_path / "cache.sqlite"
+    answers = {f"task {i}": Completion({"content": [{"type": "text", "text": "x" * 1500}]}, 1.0) for i in range(300)}
+    first = make_cache(path)
+    for task, completion in answers.items():
+        first.store(request(task), completion)
+    first.close()
+    second = make_cache(path)
+    assert all(second.lookup(request(task)) is not None for task in answers)  # all served, from the file
+    size = path.stat().st_size
+    with open(path, "r+b") as f:  # then a page of the file is lost
+        f.seek((size // 4096 // 2) * 4096)
+        f.write(b"\0" * 4096)
+    with pytest.warns(CacheIntegrityWarning, match="was damaged"):
+        second.verify()
+    second.close()
+    third = make_cache(path)
+    assert all(third.lookup(request(task)) is not None for task in answers)
+    assert third.stats().file_hits == len(answers)

@@ -61,9 +61,16 @@ def connect(path: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> sqlite3.C
 
 
 def open_database(
-    path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT, clock: Callable[[], float] = time.time
+    path: Path,
+    *,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    clock: Callable[[], float] = time.time,
+    damaged_aside: Callable[[Path], object] | None = None,
 ) -> sqlite3.Connection:
-    """Connect to ``path``, creating the schema; set a damaged or outdated file aside (with a warning) first."""
+    """Connect to ``path``, creating the schema; set a damaged or outdated file aside (with a warning) first.
+
+    ``damaged_aside`` is told where a damaged file went, for what can still be read from it.
+    """
     try:
         private_directory(path.parent)
         private_file(path)
@@ -85,6 +92,8 @@ def open_database(
         aside = set_aside(path, clock, "corrupt", seen)
         if aside is not None:
             warnings.warn(damaged_message(path, exc, aside), CacheIntegrityWarning, stacklevel=4)
+            if damaged_aside is not None:
+                damaged_aside(aside)
     except OSError as exc:
         raise _cannot_open(path, exc) from exc
     try:
@@ -168,8 +177,9 @@ class _Outdated(Exception):
 
 def damaged_message(path: Path, exc: BaseException, aside: Path) -> str:
     return (
-        f"The response cache {path} was damaged ({exc}). It was moved to {aside.name} and a new, empty cache was "
-        "started; only cached answers are lost. Delete the old file when you no longer need it."
+        f"The response cache {path} was damaged ({exc}). It was moved to {aside.name} and a new cache was started "
+        "with every answer that can still be read from it and verified; only the others are lost. Delete the old "
+        "file when you no longer need it."
     )
 
 

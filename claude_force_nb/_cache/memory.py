@@ -8,6 +8,7 @@ from typing import NamedTuple
 from cachetools import TTLCache
 
 from .._request import Completion
+from .rows import Row
 from .stats import StatsCounter
 
 
@@ -28,6 +29,8 @@ class Entry(NamedTuple):
     deadline: float | None
     tokens: int
     cost: float | None  # None for a model without a price
+    # As the file holds it: written into the file again should a damaged one be rebuilt.
+    row: Row | None = None
 
 
 class Memory(TTLCache):

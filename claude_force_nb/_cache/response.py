@@ -134,6 +134,7 @@ class ResponseCache:
                 on_foreign=self._add_foreign,
                 on_dropped=self._add_dropped,
                 on_trimmed=self._add_trimmed,
+                on_rebuilt=self._rebuilt,
                 max_rows=self._max_rows,
                 max_bytes=self._max_bytes,
             )
@@ -282,7 +283,17 @@ class ResponseCache:
             key = fingerprint(request)
         if origin is None:
             origin = completion.origin
-        entry = self._entry(completion, request.model)
+        created = self._clock()
+        row = Row(
+            key,
+            replace(completion, origin=origin),
+            created,
+            created + self._ttl,
+            agent,
+            completion.model or request.model,
+            request.task,
+        )
+        entry = self._entry(completion, request.model)._replace(row=row)
         with self._lock:
             self._memory[(origin, key)] = entry
         if self._closed:
@@ -290,18 +301,7 @@ class ResponseCache:
         target = self._synthetic_store(create=True) if completion.synthetic else None
         target = target or self._store
         if target is not None:
-            created = self._clock()
-            target.put(
-                Row(
-                    key,
-                    replace(completion, origin=origin),
-                    created,
-                    created + self._ttl,
-                    agent,
-                    completion.model or request.model,
-                    request.task,
-                )
-            )
+            target.put(row)
 
     def _find(self, key: str, origin: str, start: float, *, replay: bool = False) -> Hit | None:
         slot = (origin, key)
@@ -335,7 +335,7 @@ class ResponseCache:
                 self._counter.hit(completion.latency, usage.prompt + usage.output, cost, self._timer() - start)
             return Hit(completion, FILE)
         deadline = row.expires if row.expires < self._clock() + self._ttl else None
-        entry = Entry(completion, deadline, usage.prompt + usage.output, cost)
+        entry = Entry(completion, deadline, usage.prompt + usage.output, cost, row)
         with self._lock:
             self._memory[slot] = entry
             counter = self._counter
@@ -359,6 +359,17 @@ class ResponseCache:
     def _add_trimmed(self, count: int) -> None:
         with self._lock:
             self._counter.trimmed += count
+
+    def _rebuilt(self, store: Store) -> None:
+        """A damaged file was replaced: what this session served or stored goes into the fresh one."""
+        now = self._clock()
+        with self._lock:
+            rows = [entry.row for entry in self._memory.values() if entry.row is not None]
+        for row in rows:
+            # Filed as store() files it: synthetic answers in their own file, where there is one.
+            home = self._synthetic if row.completion.synthetic and self._synthetic_path is not None else self._store
+            if home is store and row.expires > now:
+                store.put(row)
 
     def _synthetic_store(self, *, create: bool) -> Store | None:
         """The file for synthetic answers: opened when it exists, made on the first such answer."""

@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from .._config import ENV_OLD_SECRETS, ENV_SECRET, user_path
@@ -41,6 +42,7 @@ from .database import (
     inode as _inode,
 )
 from .rows import COLUMNS, Record, Row, payload
+from .salvage import readable_records
 from .secret import FOREIGN, TAMPERED, VALID, Signer
 from .writer import Writer
 
@@ -64,6 +66,8 @@ _SELECT_ALL = f"SELECT rowid, {COLUMNS} FROM responses"
 _SELECT_SLICE = f"SELECT rowid, {COLUMNS} FROM responses WHERE rowid > ? ORDER BY rowid LIMIT ?"
 _SLICE_ROWS = 500
 _INSERT = f"INSERT OR REPLACE INTO responses ({COLUMNS}) VALUES ({', '.join('?' * 15)})"
+# A salvaged row never replaces one written since.
+_INSERT_KEEP = f"INSERT OR IGNORE INTO responses ({COLUMNS}) VALUES ({', '.join('?' * 15)})"
 # Deletes name what they saw, so a row another kernel rewrote meanwhile survives.
 _DELETE_BAD = "DELETE FROM responses WHERE rowid = ? AND signature IS ?"
 _DELETE_EXPIRED = "DELETE FROM responses WHERE key = ? AND origin = ? AND key_id = ? AND expires <= ?"
@@ -119,6 +123,7 @@ class Store:
         on_foreign: Callable[[int], None] | None = None,
         on_dropped: Callable[[int], None] | None = None,
         on_trimmed: Callable[[int], None] | None = None,
+        on_rebuilt: Callable[[Store], None] | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ):
@@ -130,6 +135,7 @@ class Store:
         self._on_foreign = on_foreign or (lambda count: None)
         self._on_dropped = on_dropped or (lambda count: None)
         self._on_trimmed = on_trimmed or (lambda count: None)
+        self._on_rebuilt = on_rebuilt or (lambda store: None)
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self._busy_timeout = busy_timeout
@@ -143,7 +149,10 @@ class Store:
         # answer the memory tier has already evicted (a burst larger than it) is not asked for again.
         self._pending: dict[tuple[str, str], tuple[Record, Row]] = {}
         # A holder, so that the finalizer closes whichever reader is current after a rebuild.
-        self._connections = _Connections(open_database(self.path, busy_timeout=busy_timeout, clock=clock))
+        damaged: list[Path] = []
+        self._connections = _Connections(
+            open_database(self.path, busy_timeout=busy_timeout, clock=clock, damaged_aside=damaged.append)
+        )
         self._opened = _inode(self.path)  # the file this store reads; another kernel may replace what the path names
         # The writer (and its thread) must not refer back to self, or a store
         # nobody closes would never be collected and its finalizer never run.
@@ -155,6 +164,8 @@ class Store:
         )
         # Commits what is queued when the store is collected or the interpreter exits.
         self._finalizer = weakref.finalize(self, _shutdown, self._writer, self._connections, self._lock)
+        for aside in damaged:
+            self._salvage_from(aside)
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -499,11 +510,29 @@ class Store:
         except RuntimeError:
             pass  # closed
         if aside is not None:  # else another kernel set it aside first, and said so there
+            self._salvage_from(aside)
             warnings.warn(
                 damaged_message(self.path, exc, aside) + " This session goes on; answers in memory are still served.",
                 CacheIntegrityWarning,
                 stacklevel=2,
             )
+        # What this session holds goes into the fresh file too, whichever kernel rebuilt it.
+        self._on_rebuilt(self)
+
+    def _salvage_from(self, aside: Path) -> None:
+        """Copy into the fresh file every row of the damaged one that can still be read and is not forged."""
+        try:
+            self._writer.submit(_weakly(self._salvage, aside))
+        except RuntimeError:
+            pass  # closed
+
+    def _salvage(self, conn: sqlite3.Connection, aside: Path) -> None:
+        # On the writer's thread. Another kernel's rows are kept as they were (it checks them when it
+        # reads them); a row that fails this kernel's check was damaged with the file.
+        now = self._clock()
+        for record in readable_records(aside):
+            if record.expires > now and self._verdict(record) != TAMPERED:
+                conn.execute(_INSERT_KEEP, record)
 
 
 class _Connections:
@@ -546,14 +575,15 @@ def _weak_bound(store: Store) -> Callable[[sqlite3.Connection, list[tuple[str, t
     return before_commit
 
 
-def _weakly(method: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:
-    """``method`` for the writer's queue, without keeping its store alive (whose finalizer stops the writer)."""
+def _weakly(method: Callable[..., None], *args: object) -> Callable[[sqlite3.Connection], None]:
+    """``method(connection, *args)`` for the writer's queue, without keeping its store alive (whose finalizer
+    stops the writer)."""
     ref = weakref.WeakMethod(method)
 
     def call(conn: sqlite3.Connection) -> None:
         bound = ref()
         if bound is not None:
-            bound(conn)
+            bound(conn, *args)
 
     return call
 
