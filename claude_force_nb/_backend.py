@@ -26,7 +26,7 @@ from ._loops import PerLoop
 from ._models import note_lifecycle
 from ._pacing import Pace, Pacer
 from ._remote import BatchStatus, batch_params
-from ._request import MAX_MESSAGES_BYTES, SYNTHETIC_HEADER, Completion, Request, body_bytes, too_large
+from ._request import MAX_MESSAGES_BYTES, SYNTHETIC_HEADER, Completion, Request, body_bytes, too_large, within
 from ._tools import RUNS_FIELD, tool_runs
 
 if TYPE_CHECKING:
@@ -431,7 +431,7 @@ class AnthropicBackend:
         stranded = await self._sessions.aclose()
         if stranded and not self._stranded_said:
             self._stranded_said = True
-            loops = ", ".join(f"{type(loop).__name__} at {id(loop):#x}" for loop in stranded)
+            loops = ", ".join(stranded)
             warnings.warn(
                 f"{len(stranded)} API client(s) could not be closed: their event loops ({loops}) were stopped "
                 "without asyncio.run's shutdown, and their connections close only when garbage-collected. Run "
@@ -510,6 +510,8 @@ def _within_size(kwargs: dict[str, Any]) -> dict[str, Any]:
     client then sees a reset connection, retries it as a network error and
     uploads the whole body each time.
     """
+    if within(kwargs, MAX_MESSAGES_BYTES):  # nearly always: then the body is never written out twice
+        return kwargs
     size = body_bytes(kwargs)
     if size > MAX_MESSAGES_BYTES:
         raise CallError(too_large(size, MAX_MESSAGES_BYTES, "Messages API"), status=413)
@@ -537,7 +539,7 @@ _STATUS_HINTS = {
     401: f"Check {ENV_API_KEY}: the key was rejected.",
     403: "The key lacks permission for this model or feature.",
     404: "Check the model name.",
-    413: "The request is over the API's size limit (32 MB); send fewer or smaller images and files.",
+    413: "The request is over the API's size limit; send fewer or smaller images and files, or a shorter task.",
     429: "Rate limited even after retries; lower the concurrency or try again later.",
     500: "The API had an internal error; try again later.",
     529: "The API is overloaded; try again later.",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -32,9 +31,10 @@ class PerLoop(Generic[T]):
         self._make = make
         self._close = close
         self._lock = threading.Lock()  # the kernel's loop and a background sweep's ask at once
-        self._items: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[T, AsyncGenerator[None, None]]] = (
-            weakref.WeakKeyDictionary()
-        )
+        # A plain dict: each closer refers to its loop (through the loop's finalizer hook) and
+        # leaves this dict as its loop shuts down, so nothing here outlives its loop for long.
+        self._items: dict[asyncio.AbstractEventLoop, tuple[T, AsyncGenerator[None, None]]] = {}
+        self._stranded: list[str] = []  # loops that stopped without shutting down, as named in a warning
 
     def get(self) -> T:
         """The running loop's ``T``, made now if it has none."""
@@ -42,8 +42,9 @@ class PerLoop(Generic[T]):
         with self._lock:
             held = self._items.get(loop)
             if held is None:
+                self._let_go_of_closed_loops()
                 item = self._make()
-                held = self._items[loop] = (item, self._closer(item))
+                held = self._items[loop] = (item, self._closer(loop, item))
         return held[0]
 
     def find(self) -> T | None:
@@ -55,12 +56,13 @@ class PerLoop(Generic[T]):
         with self._lock:
             return [item for item, _ in self._items.values()]
 
-    async def aclose(self) -> list[asyncio.AbstractEventLoop]:
-        """Close every loop's ``T`` on its loop; return the loops that could not (stopped, but not shut down)."""
+    async def aclose(self) -> list[str]:
+        """Close every loop's ``T`` on its loop; return the loops that could not (stopped without shutting down)."""
         with self._lock:
-            held, self._items = dict(self._items), weakref.WeakKeyDictionary()
+            self._let_go_of_closed_loops()
+            held, self._items = self._items, {}
+            stranded, self._stranded = self._stranded, []
         current = asyncio.get_running_loop()
-        stranded = []
         for loop, (_, closer) in held.items():
             if loop is current:
                 await closer.aclose()
@@ -68,13 +70,23 @@ class PerLoop(Generic[T]):
                 closing = asyncio.run_coroutine_threadsafe(_aclose(closer), loop)
                 await asyncio.wait([asyncio.wrap_future(closing)], timeout=CLOSE_TIMEOUT_SECONDS)
             elif not _finished(closer):
-                # Stopped without asyncio.run's shutdown (run_until_complete, then close): nothing
-                # can run on it any more, and its connections close when they are garbage-collected.
-                stranded.append(loop)
+                stranded.append(_name(loop))  # stopped for now: nothing can run on it from here
         return stranded
 
-    def _closer(self, item: T) -> AsyncGenerator[None, None]:
-        closer = _close_at_shutdown(item, self._close)
+    def _let_go_of_closed_loops(self) -> None:
+        # Closed without asyncio.run's shutdown (run_until_complete, then close): nothing can run
+        # on them any more. Their connections close when garbage-collected; close() names them.
+        for loop in [loop for loop in self._items if loop.is_closed()]:
+            _, closer = self._items.pop(loop)
+            if not _finished(closer):
+                self._stranded.append(_name(loop))
+
+    def _forget(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._items.pop(loop, None)
+
+    def _closer(self, loop: asyncio.AbstractEventLoop, item: T) -> AsyncGenerator[None, None]:
+        closer = _close_at_shutdown(item, self._close, lambda: self._forget(loop))
         # Runs it to its yield now, on this loop: that registers it with the loop's shutdown.
         try:
             closer.asend(None).__await__().send(None)
@@ -83,11 +95,16 @@ class PerLoop(Generic[T]):
         return closer
 
 
-async def _close_at_shutdown(item: T, close: Callable[[T], Awaitable[object]]) -> AsyncGenerator[None, None]:
+async def _close_at_shutdown(
+    item: T, close: Callable[[T], Awaitable[object]], forget: Callable[[], None]
+) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
-        await close(item)
+        try:
+            await close(item)
+        finally:
+            forget()
 
 
 async def _aclose(closer: AsyncGenerator[None, None]) -> None:
@@ -97,3 +114,7 @@ async def _aclose(closer: AsyncGenerator[None, None]) -> None:
 def _finished(closer: AsyncGenerator[None, None]) -> bool:
     # A generator that has run its finally has no frame left.
     return getattr(closer, "ag_frame", None) is None
+
+
+def _name(loop: asyncio.AbstractEventLoop) -> str:
+    return f"{type(loop).__name__} at {id(loop):#x}"

@@ -175,6 +175,7 @@ def lifecycle_note(model: str, today: datetime.date) -> str | None:
 
 
 def utc_today() -> datetime.date:
+    """Today where retirement dates are kept: the API retires a model at the same moment everywhere."""
     return datetime.datetime.now(datetime.timezone.utc).date()
 
 

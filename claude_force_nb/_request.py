@@ -77,8 +77,31 @@ class Request:
 
 def body_bytes(kwargs: Mapping[str, Any]) -> int:
     """The size of the body ``kwargs`` (for ``messages.create``) make, as the compact UTF-8 JSON the SDK sends."""
-    body = {k: v for k, v in kwargs.items() if k != "extra_body"} | dict(kwargs.get("extra_body") or {})
-    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+    return len(json.dumps(_body(kwargs), ensure_ascii=False, separators=(",", ":"), default=str).encode())
+
+
+def within(kwargs: Mapping[str, Any], limit: int) -> bool:
+    """Whether the body ``kwargs`` make is surely within ``limit`` bytes, without writing it out.
+
+    A bound, not a size: no character of a string takes more than six bytes
+    in JSON (``\\u001f``), and nothing else more than six per character of its ``str()``.
+    It costs a walk over the body's items, never a copy of an image's base64.
+    """
+    return _most_bytes(_body(kwargs)) <= limit
+
+
+def _body(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if k != "extra_body"} | dict(kwargs.get("extra_body") or {})
+
+
+def _most_bytes(value: Any) -> int:
+    if isinstance(value, str):
+        return 6 * len(value) + 2
+    if isinstance(value, Mapping):
+        return 2 + sum(_most_bytes(str(k)) + _most_bytes(v) + 2 for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return 2 + sum(_most_bytes(v) + 1 for v in value)
+    return 6 * len(str(value)) + 32  # a number, true, false, null, or what json.dumps writes with str()
 
 
 def too_large(size: int, limit: int, what: str) -> str:

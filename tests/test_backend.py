@@ -5,6 +5,7 @@ import gc
 import threading
 import time
 import warnings
+import weakref
 
 import pytest
 
@@ -177,3 +178,20 @@ def test_a_loop_stopped_without_shutdown_is_named_once_at_close(own_server, no_g
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         asyncio.run(orchestrator.close())
+
+
+def test_nothing_keeps_an_ended_loop_or_its_client_alive(own_server):
+    backend = AnthropicBackend(api_key="k", base_url=own_server.url)
+    request = Request.for_task("x", model="claude-sonnet-4-6", max_tokens=10)
+    ended = []
+
+    async def one_call():
+        ended.append(weakref.ref(asyncio.get_running_loop()))
+        await backend.complete(request)
+
+    for _ in range(3):
+        asyncio.run(one_call())
+    gc.collect()
+    assert [loop() for loop in ended] == [None, None, None]
+    assert backend.pace() is None  # no pacer of an ended loop is held either
+    asyncio.run(backend.aclose())

@@ -42,7 +42,7 @@ from .._request import Completion, Request
 from .database import CACHE_FILENAME
 from .fingerprint import fingerprint
 from .memory import Entry, Hit, Memory
-from .rows import Row
+from .rows import Row, summary
 from .secret import load_signer
 from .stats import CacheStats, StatsCounter
 from .store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Endpoint, Store, VerifyReport
@@ -291,7 +291,7 @@ class ResponseCache:
             created + self._ttl,
             agent,
             completion.model or request.model,
-            request.task,
+            summary(request.task),  # all the file keeps of it; memory need hold no more
         )
         entry = self._entry(completion, request.model)._replace(row=row)
         with self._lock:

@@ -28,6 +28,11 @@ _PAYLOAD_HEADER = b"claude-force-nb/row/2\x00"
 _NUMBERS = struct.Struct(">qqdddq")
 
 
+def summary(task: str) -> str:
+    """A task as the file keeps it: one line, at most TASK_SUMMARY_CHARS characters."""
+    return " ".join(task[: 2 * TASK_SUMMARY_CHARS].split())[:TASK_SUMMARY_CHARS]
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """One cached answer with the summary stored beside it; where it came from is on its completion."""
@@ -72,14 +77,13 @@ class Record(NamedTuple):
         except UnicodeEncodeError:
             # Lone surrogates cannot be stored as UTF-8 text; escaped, they can.
             response = json.dumps(c.message, separators=(",", ":"))
-        summary = " ".join(row.task[: 2 * TASK_SUMMARY_CHARS].split())[:TASK_SUMMARY_CHARS]
         return cls(
             row.key,
             c.origin,
             int(c.synthetic),
             row.agent,
             row.model,
-            summary.encode("utf-8", "replace").decode(),
+            summary(row.task).encode("utf-8", "replace").decode(),
             response,
             c.request_id,
             c.input_tokens,

@@ -1,15 +1,16 @@
-"""What can still be read from a damaged cache file, a slice of rows at a time.
+"""What can still be read from a damaged cache file, copied into the fresh one a slice at a time.
 
 SQLite stops a scan at the first page it cannot read. Reading by rowid
 ranges, and one rowid at a time within a range that fails, gets past a bad
-page to the rows after it. What is read here is only read: the caller checks
-every row's signature before it keeps one.
+page to the rows after it. The caller decides which rows to keep (it checks
+their signatures); each slice commits on its own, so another kernel waiting
+to write never waits for the whole file.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .rows import COLUMNS, Record
@@ -19,12 +20,41 @@ _RANGE = f"SELECT {COLUMNS} FROM responses WHERE rowid >= ? AND rowid < ?"
 _ONE = f"SELECT {COLUMNS} FROM responses WHERE rowid = ?"
 # Past the highest rowid found, keep looking this far before deciding the file has no more rows.
 _GAP = 64 * _SLICE
+# A row salvaged never replaces one written since.
+_INSERT_KEEP = f"INSERT OR IGNORE INTO responses ({COLUMNS}) VALUES ({', '.join('?' * 15)})"
+
+
+def salvage(conn: sqlite3.Connection, aside: Path, keep: Callable[[Record], bool]) -> int:
+    """Copy the rows of ``aside`` that can be read and that ``keep`` accepts into ``conn``'s file; return how many."""
+    kept = 0
+    records: list[Record] = []
+    for record in readable_records(aside):
+        if keep(record):
+            records.append(record)
+        if len(records) >= _SLICE:
+            kept += _insert(conn, records)
+            records = []
+    return kept + _insert(conn, records)
+
+
+def _insert(conn: sqlite3.Connection, records: list[Record]) -> int:
+    if not records:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(_INSERT_KEEP, records)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(records)
 
 
 def readable_records(path: Path) -> Iterator[Record]:
     """Every row of ``path`` that SQLite can still read, in rowid order; nothing if the file cannot be opened."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        # A URI, so that the file opens read-only; as_uri() escapes what a path may hold (#, ?, %).
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
     except sqlite3.Error:
         return
     try:

@@ -23,6 +23,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -42,7 +43,7 @@ from .database import (
     inode as _inode,
 )
 from .rows import COLUMNS, Record, Row, payload
-from .salvage import readable_records
+from .salvage import salvage
 from .secret import FOREIGN, TAMPERED, VALID, Signer
 from .writer import Writer
 
@@ -66,8 +67,6 @@ _SELECT_ALL = f"SELECT rowid, {COLUMNS} FROM responses"
 _SELECT_SLICE = f"SELECT rowid, {COLUMNS} FROM responses WHERE rowid > ? ORDER BY rowid LIMIT ?"
 _SLICE_ROWS = 500
 _INSERT = f"INSERT OR REPLACE INTO responses ({COLUMNS}) VALUES ({', '.join('?' * 15)})"
-# A salvaged row never replaces one written since.
-_INSERT_KEEP = f"INSERT OR IGNORE INTO responses ({COLUMNS}) VALUES ({', '.join('?' * 15)})"
 # Deletes name what they saw, so a row another kernel rewrote meanwhile survives.
 _DELETE_BAD = "DELETE FROM responses WHERE rowid = ? AND signature IS ?"
 _DELETE_EXPIRED = "DELETE FROM responses WHERE key = ? AND origin = ? AND key_id = ? AND expires <= ?"
@@ -145,6 +144,8 @@ class Store:
         self._warned_read = self._warned_tampered = False
         self._dropped_since_warning, self._next_drop_warning = 0, -math.inf
         self._set_aside: set[int | None] = set()  # files found damaged and replaced, by inode
+        self._salvaging: Future | None = None  # copying what a damaged file still holds into the fresh one
+        self._trimmed_in_commit = 0  # by the commit in progress, on the writer's thread
         # Rows queued but not yet committed, by (key, origin): read as if they were in the file, so an
         # answer the memory tier has already evicted (a burst larger than it) is not asked for again.
         self._pending: dict[tuple[str, str], tuple[Record, Row]] = {}
@@ -176,8 +177,13 @@ class Store:
         endpoint (``origin``'s first), and leaves the file as it was.
         ``quiet`` only asks: nothing is counted, said or removed.
         """
+        return self._get(key, origin, replay=replay, quiet=quiet, again=True)
+
+    def _get(self, key: str, origin: str, *, replay: bool, quiet: bool, again: bool) -> Row | None:
         if self._writer.closed:
             return None
+        if self._salvaging is not None:
+            self._wait_for_salvage()
         queued = self._pending.get((key, origin)) if self._pending else None
         if queued is not None and (replay or queued[1].expires > self._clock()):
             return queued[1]
@@ -189,9 +195,11 @@ class Store:
         except sqlite3.ProgrammingError:
             return None  # closed (at exit, say) while this read waited for the lock
         except sqlite3.Error as exc:
-            if not quiet:
-                self._read_failed(exc)
-            return None
+            if quiet:
+                return None
+            self._read_failed(exc)
+            # Damage found by this read: the file was rebuilt with what could be saved; look there, once.
+            return self._get(key, origin, replay=replay, quiet=False, again=False) if again else None
         for rowid, record in found:
             verdict = self._verdict(record)
             if verdict != VALID:
@@ -212,6 +220,13 @@ class Store:
             except ValueError:  # signed, yet not JSON: written by another version; treat as absent
                 continue
         return None
+
+    def _wait_for_salvage(self) -> None:
+        salvaging = self._salvaging
+        if salvaging is None or salvaging.done():
+            self._salvaging = None
+        elif not self._writer.on_own_thread():  # the writer cannot wait for its own work
+            wait([salvaging])
 
     def count(self) -> int:
         return self._query("SELECT count(*) FROM responses", [(0,)])[0][0]
@@ -264,6 +279,9 @@ class Store:
 
     def _settled(self, statements: list[tuple[str, tuple]]) -> None:
         """Queued rows are in the file now (or given up on): reads go to the file again."""
+        trimmed, self._trimmed_in_commit = self._trimmed_in_commit, 0
+        if trimmed:
+            self._on_trimmed(trimmed)
         with self._lock:
             for sql, params in statements:
                 if sql is _INSERT:
@@ -354,8 +372,12 @@ class Store:
         file holds in memory, and reads the page counts from the header. A
         commit carries every answer that arrived within a few milliseconds.
         """
-        if not any(sql is _INSERT for sql, _ in statements):
-            return
+        if any(sql is _INSERT for sql, _ in statements):
+            # Counted once the commit has happened (_settled): a commit that is retried trims again.
+            self._trimmed_in_commit = self._trim(conn)
+
+    def _trim(self, conn: sqlite3.Connection) -> int:
+        """Delete the rows past a bound, those that expire first; return how many."""
         rows = conn.execute("SELECT count(*) FROM responses").fetchone()[0]
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         pages = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
@@ -366,9 +388,7 @@ class Store:
         if used > self.max_bytes and rows:
             per_row = used / rows
             excess = max(excess, rows - int(self.max_bytes * _TRIM_HEADROOM / per_row))
-        if excess > 0:
-            trimmed = conn.execute(_TRIM, (excess,)).rowcount
-            self._on_trimmed(trimmed)
+        return conn.execute(_TRIM, (excess,)).rowcount if excess > 0 else 0
 
     def _sweep(self, conn: sqlite3.Connection) -> None:
         """Remove every other row that fails its check, a slice of the file at a time (no long transaction)."""
@@ -464,7 +484,8 @@ class Store:
 
     def _write_failed(self, exc: BaseException | None, statements: list[tuple[str, tuple]]) -> None:
         """The writer gave up on a batch: count every answer it held, say so (at most once a minute)."""
-        dropped = sum(sql == _INSERT for sql, _ in statements)
+        self._trimmed_in_commit = 0  # rolled back with the rest
+        dropped = sum(sql is _INSERT for sql, _ in statements)
         if isinstance(exc, sqlite3.DatabaseError) and damaged(exc):
             self._recover(exc)
         if not dropped:
@@ -520,19 +541,28 @@ class Store:
         self._on_rebuilt(self)
 
     def _salvage_from(self, aside: Path) -> None:
-        """Copy into the fresh file every row of the damaged one that can still be read and is not forged."""
+        """Copy into the fresh file every row of the damaged one that can still be read and is not forged.
+
+        On the writer's thread; until it is done, reads wait for it rather than miss (and ask the API
+        again for answers about to come back).
+        """
         try:
-            self._writer.submit(_weakly(self._salvage, aside))
+            salvaging = self._writer.submit(_weakly(self._salvage, aside), transaction=False)
         except RuntimeError:
-            pass  # closed
+            return  # closed
+        self._salvaging = salvaging
+        salvaging.add_done_callback(partial(_salvaged, self.path, aside))
 
     def _salvage(self, conn: sqlite3.Connection, aside: Path) -> None:
-        # On the writer's thread. Another kernel's rows are kept as they were (it checks them when it
-        # reads them); a row that fails this kernel's check was damaged with the file.
         now = self._clock()
-        for record in readable_records(aside):
-            if record.expires > now and self._verdict(record) != TAMPERED:
-                conn.execute(_INSERT_KEEP, record)
+        # Another kernel's rows are kept as they were (it checks them when it reads them);
+        # a row that fails this kernel's check was damaged with the file.
+        salvage(conn, aside, lambda record: record.expires > now and self._verdict(record) != TAMPERED)
+        conn.execute("BEGIN IMMEDIATE")
+        trimmed = self._trim(conn)
+        conn.execute("COMMIT")
+        if trimmed:
+            self._on_trimmed(trimmed)
 
 
 class _Connections:
@@ -586,6 +616,18 @@ def _weakly(method: Callable[..., None], *args: object) -> Callable[[sqlite3.Con
             bound(conn, *args)
 
     return call
+
+
+def _salvaged(path: Path, aside: Path, done: Future) -> None:
+    """Say so if copying from a damaged file failed: the fresh file then lacks what it held."""
+    exc = done.exception() if not done.cancelled() else None
+    if exc is not None:
+        warnings.warn(
+            f"Could not copy the answers still readable in {aside.name} into the new cache {path} ({exc}); "
+            "they will be asked for again.",
+            CacheIntegrityWarning,
+            stacklevel=2,
+        )
 
 
 def _close_quietly(conn: sqlite3.Connection) -> None:

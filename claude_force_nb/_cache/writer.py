@@ -111,6 +111,10 @@ class Writer:
     def closed(self) -> bool:
         return self._closed
 
+    def on_own_thread(self) -> bool:
+        """Whether the caller is this writer's thread (which must not wait for work queued behind it)."""
+        return self._thread is threading.current_thread()
+
     def _submit(self, item: object) -> None:
         if self._thread is None:
             with self._lock:

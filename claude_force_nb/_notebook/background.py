@@ -34,7 +34,11 @@ class BackgroundRun:
         self._on_wait = on_wait
         self._loop = _loop.worker()
         release = _loop.sharing()
-        self._future: concurrent.futures.Future = _loop.in_worker(batch.settle())
+        try:
+            self._future: concurrent.futures.Future = _loop.in_worker(batch.settle())
+        except BaseException:
+            release()
+            raise
         self._future.add_done_callback(lambda _: release())
 
     @property

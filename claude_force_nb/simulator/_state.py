@@ -91,6 +91,9 @@ class ServerState:
         self._lock = threading.Lock()
         # Set to cut short every latency or "slow" sleep in progress; replaced after each use.
         self._wake = threading.Event()
+        # The wake event as each handler thread's current request found it when it entered: a
+        # request counted in flight before wake_sleepers() must not sleep on the next event.
+        self._entered = threading.local()
 
     @property
     def latency(self) -> float:
@@ -164,6 +167,7 @@ class ServerState:
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._entered.wake = self._wake
             return self._generation
 
     def leave(self, token: int) -> None:
@@ -171,6 +175,7 @@ class ServerState:
         with self._lock:
             if token == self._generation:
                 self.in_flight -= 1
+            self._entered.wake = None
 
     def connected(self) -> None:
         """Count a new client connection."""
@@ -180,10 +185,12 @@ class ServerState:
     def sleep(self, seconds: float) -> None:
         """Wait ``seconds``, unless :meth:`wake_sleepers` cuts it short."""
         if seconds > 0:
-            self._wake.wait(seconds)
+            (getattr(self._entered, "wake", None) or self._wake).wait(seconds)
 
     def wake_sleepers(self) -> None:
-        wake, self._wake = self._wake, threading.Event()
+        """Requests sleeping, or counted in flight and about to sleep, answer at once."""
+        with self._lock:
+            wake, self._wake = self._wake, threading.Event()
         wake.set()
 
     def reset(self) -> None:
