@@ -177,29 +177,29 @@ class Store:
         endpoint (``origin``'s first), and leaves the file as it was.
         ``quiet`` only asks: nothing is counted, said or removed.
         """
-        return self._get(key, origin, replay=replay, quiet=quiet, again=True)
-
-    def _get(self, key: str, origin: str, *, replay: bool, quiet: bool, again: bool) -> Row | None:
         if self._writer.closed:
             return None
-        if self._salvaging is not None:
-            self._wait_for_salvage()
-        queued = self._pending.get((key, origin)) if self._pending else None
-        if queued is not None and (replay or queued[1].expires > self._clock()):
-            return queued[1]
-        sql = _SELECT_ANY if replay else _SELECT_ONE
-        try:
-            with self._lock:
-                rows = self._connections.reader.execute(sql, (key, origin)).fetchall()
-            found = [Found(row[0], Record._make(row[1:])) for row in rows]
-        except sqlite3.ProgrammingError:
-            return None  # closed (at exit, say) while this read waited for the lock
-        except sqlite3.Error as exc:
-            if quiet:
-                return None
-            self._read_failed(exc)
-            # Damage found by this read: the file was rebuilt with what could be saved; look there, once.
-            return self._get(key, origin, replay=replay, quiet=False, again=False) if again else None
+        # A second look only after this read met damage: the file was rebuilt with what could be saved.
+        for first_look in (True, False):
+            if self._salvaging is not None:
+                self._wait_for_salvage()
+            queued = self._pending.get((key, origin)) if self._pending else None
+            if queued is not None and (replay or queued[1].expires > self._clock()):
+                return queued[1]
+            sql = _SELECT_ANY if replay else _SELECT_ONE
+            try:
+                with self._lock:
+                    rows = self._connections.reader.execute(sql, (key, origin)).fetchall()
+                found = [Found(row[0], Record._make(row[1:])) for row in rows]
+                break
+            except sqlite3.ProgrammingError:
+                return None  # closed (at exit, say) while this read waited for the lock
+            except sqlite3.Error as exc:
+                if quiet:
+                    return None
+                self._read_failed(exc)
+                if not first_look:
+                    return None
         for rowid, record in found:
             verdict = self._verdict(record)
             if verdict != VALID:
