@@ -283,6 +283,11 @@ class ResponseCache:
             key = fingerprint(request)
         if origin is None:
             origin = completion.origin
+        entry = self._entry(completion, request.model)
+        if self._closed or self._store is None:  # memory only: no file to write it to, now or after a rebuild
+            with self._lock:
+                self._memory[(origin, key)] = entry
+            return
         created = self._clock()
         row = Row(
             key,
@@ -293,15 +298,10 @@ class ResponseCache:
             completion.model or request.model,
             summary(request.task),  # all the file keeps of it; memory need hold no more
         )
-        entry = self._entry(completion, request.model)._replace(row=row)
         with self._lock:
-            self._memory[(origin, key)] = entry
-        if self._closed:
-            return
+            self._memory[(origin, key)] = entry._replace(row=row)
         target = self._synthetic_store(create=True) if completion.synthetic else None
-        target = target or self._store
-        if target is not None:
-            target.put(row)
+        (target or self._store).put(row)
 
     def _find(self, key: str, origin: str, start: float, *, replay: bool = False) -> Hit | None:
         slot = (origin, key)
