@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from ._agents import Agent, AgentRegistry
-from ._batch import Batch, Progress
 from ._cache import CacheStats, ResponseCache
 from ._call import Call
 from ._config import DEFAULT_MODEL
@@ -31,6 +30,7 @@ from ._notebook.resultset import Results
 from ._orchestrator import AsyncAgentOrchestrator
 from ._pricing import Price
 from ._results import AgentResult
+from ._sweep import Batch, Progress
 
 __version__ = "0.1.0"
 

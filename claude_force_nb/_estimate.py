@@ -7,8 +7,8 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from ._api.pacing import prompt_chars
 from ._call import PreparedCall
-from ._pacing import prompt_chars
 from ._pricing import Usage
 from ._request import Request
 

@@ -14,10 +14,12 @@ from typing import Any
 
 from . import _checks as checks
 from ._agents import Agent, AgentRegistry
-from ._backend import AnthropicBackend, Backend
-from ._batch import Batch, Slot
+from ._api.backend import AnthropicBackend, Backend
+from ._api.pacing import Pace
+from ._batches.journal import BatchJournal, Job
+from ._batches.remote import BatchStatus
+from ._batches.runner import DEFAULT_POLL_SECONDS, UNKEYED, BatchRunner, collect_open
 from ._cache import API, CACHE_FILENAME, OFFLINE_CACHE_FILENAME, SHARED, CacheStats, ResponseCache, check_mode
-from ._cache.journal import BatchJournal, Job
 from ._cache.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
 from ._call import Call, PreparedCall, as_calls
 from ._config import (
@@ -33,18 +35,17 @@ from ._config import (
 from ._conversation import Conversation
 from ._errors import AgentNotFoundError, BudgetExceededError, ModelNotFoundError
 from ._estimate import Estimate, estimate
-from ._message_batches import DEFAULT_POLL_SECONDS, UNKEYED, BatchRunner, collect_open
 from ._models import resolve_model
-from ._pacing import Pace
+from ._offline import local_endpoint
 from ._pricing import DEFAULT_PRICES, PriceEntry, Usage, cost_of, estimate_cost
 from ._prompt_cache import Turn
 from ._prompt_cache import plan as plan_prompt_cache
-from ._remote import BatchStatus
 from ._request import Completion, Request
 from ._results import AgentResult, failure
 from ._schema import SchemaError, output_format
 from ._schema import parse as parse_answer
 from ._spend import Budget, Ledger, Spend
+from ._sweep import Batch, Slot
 from ._tools import DEFAULT_MAX_TURNS, definitions, runnable
 
 
@@ -91,7 +92,12 @@ class AsyncAgentOrchestrator:
         self.prices = dict(prices) if prices is not None else dict(DEFAULT_PRICES)
         self.agents = agents or AgentRegistry(user_home=settings.user_home)
         self.backend: Backend = backend or AnthropicBackend(
-            api_key=api_key, base_url=base_url, max_retries=max_retries, settings=settings, pace=pace
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=max_retries,
+            settings=settings,
+            pace=pace,
+            offline_endpoint=partial(local_endpoint, settings.simulator_latency),
         )
         if cache is None and enable_cache:
             ttl_hours = DEFAULT_CACHE_TTL_HOURS if cache_ttl_hours is None else cache_ttl_hours
@@ -417,13 +423,9 @@ class AsyncAgentOrchestrator:
                 budget.check()
             if slot is not None:
                 slot.started()
-            if call.tools:
-                return await self.backend.run_tools(
-                    call.request, call.tools, max_turns=call.max_turns, timeout=call.timeout
-                )
-            if on_text is not None:
-                return await self.backend.stream(call.request, on_text, timeout=call.timeout)
-            return await self.backend.complete(call.request, timeout=call.timeout)
+            return await self.backend.send(
+                call.request, timeout=call.timeout, on_text=on_text, tools=call.tools, max_turns=call.max_turns
+            )
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()

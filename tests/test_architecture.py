@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 import grimp
 import pytest
 
 PACKAGE = "claude_force_nb"
+ROOT = Path(__file__).resolve().parents[1]
 # The notebook layer and the package's front door may use IPython; nothing else may.
 NOTEBOOK_SIDE = (f"{PACKAGE}._notebook", f"{PACKAGE}.__main__", PACKAGE)
 NOTEBOOK_STACK = ("IPython", "ipywidgets", "nest_asyncio2", "ipykernel", "traitlets")
@@ -49,8 +56,19 @@ def test_the_core_and_the_cache_never_reach_the_notebook_stack(graph):
 
 
 def test_the_cache_never_imports_the_orchestrator_or_the_notebook_layer(graph):
-    for upper in (f"{PACKAGE}._orchestrator", f"{PACKAGE}._batch", f"{PACKAGE}._backend", f"{PACKAGE}._notebook"):
+    for upper in (f"{PACKAGE}._orchestrator", f"{PACKAGE}._sweep", f"{PACKAGE}._api", f"{PACKAGE}._notebook"):
         assert not graph.chain_exists(importer=f"{PACKAGE}._cache", imported=upper, as_packages=True), upper
+
+
+def test_the_layer_contract_names_every_module_and_wing():
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    layers = next(contract["layers"] for contract in contracts if contract["type"] == "layers")
+    named = {name.strip() for layer in layers for name in layer.split("|")}
+    package = ROOT / PACKAGE
+    present = {f"{PACKAGE}.{path.stem}" for path in package.glob("*.py") if path.name != "__init__.py"}
+    present |= {f"{PACKAGE}.{path.parent.name}" for path in package.glob("*/__init__.py")}
+    assert present - named == set()
+    assert named - present == set()
 
 
 @pytest.mark.parametrize(

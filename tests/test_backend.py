@@ -10,7 +10,7 @@ import weakref
 import pytest
 
 from claude_force_nb import AsyncAgentOrchestrator, CallTimeoutError, ClaudeForceWarning
-from claude_force_nb._backend import AnthropicBackend
+from claude_force_nb._api.backend import AnthropicBackend
 from claude_force_nb._request import Completion, Request
 from claude_force_nb.simulator import LocalServer
 
@@ -31,7 +31,10 @@ class QueueBackend:
     def describe(self) -> str:
         return "a queue"
 
-    async def complete(self, request: Request, *, timeout=None) -> Completion:
+    def load(self) -> None:
+        pass
+
+    async def send(self, request: Request, *, timeout=None, on_text=None, tools=(), max_turns=8) -> Completion:
         self.history.append(request)
         message = {
             "model": request.model,
@@ -39,12 +42,9 @@ class QueueBackend:
             "usage": {"input_tokens": 3, "output_tokens": 2},
             "stop_reason": "end_turn",
         }
+        if on_text is not None:
+            on_text(message["content"][0]["text"])
         return Completion(message, 0.001, "req_queue")
-
-    async def stream(self, request: Request, on_text, *, timeout=None) -> Completion:
-        completion = await self.complete(request, timeout=timeout)
-        on_text(completion.text)
-        return completion
 
     async def aclose(self) -> None:
         pass
@@ -87,7 +87,7 @@ async def test_a_slow_answer_is_cut_off_at_the_deadline(server):
     backend = AnthropicBackend(api_key="k", base_url=server.url, max_retries=0)
     request = Request.for_task("x", model="claude-sonnet-4-6", max_tokens=10)
     with pytest.raises(CallTimeoutError, match=r"No answer within 0\.2 s"):
-        await backend.complete(request, timeout=0.2)
+        await backend.send(request, timeout=0.2)
     await backend.aclose()
 
 
@@ -99,9 +99,9 @@ async def test_closing_closes_each_loops_client_on_its_own_loop(own_server, unti
     thread = threading.Thread(target=other.run_forever, daemon=True)
     thread.start()
     try:
-        answer = asyncio.run_coroutine_threadsafe(backend.complete(request), other).result(30)
+        answer = asyncio.run_coroutine_threadsafe(backend.send(request), other).result(30)
         assert answer.text.startswith("[synthetic]")
-        await backend.complete(request)
+        await backend.send(request)
         assert server.open_connections == 2
         await backend.aclose()
         await until(lambda: server.open_connections == 0)
@@ -187,7 +187,7 @@ def test_nothing_keeps_an_ended_loop_or_its_client_alive(own_server):
 
     async def one_call():
         ended.append(weakref.ref(asyncio.get_running_loop()))
-        await backend.complete(request)
+        await backend.send(request)
 
     for _ in range(3):
         asyncio.run(one_call())

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from claude_force_nb import AsyncAgentOrchestrator
-from claude_force_nb._cache.journal import BatchJournal, Entry
+from claude_force_nb._batches.journal import BatchJournal, Entry
 from claude_force_nb.simulator import LocalServer
 
 POLL = 0.05
@@ -156,7 +156,7 @@ async def test_a_submission_the_kernel_never_saw_answered_is_found_not_sent_agai
 
 
 async def test_a_submission_the_api_never_took_is_sent_again(server, monkeypatch):
-    monkeypatch.setattr("claude_force_nb._message_batches.ADOPT_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr("claude_force_nb._batches.runner.ADOPT_RETRY_SECONDS", 0.01)
     async with orchestrator(server) as first:
         calls = first._prepare_all(sweep(2), {})
         first.journal.begin(first.backend.origin, [Entry(c.key, c.agent, c.model, c.task) for c in calls])
@@ -168,8 +168,8 @@ async def test_a_submission_the_api_never_took_is_sent_again(server, monkeypatch
 
 
 async def test_an_earlier_batch_of_the_same_size_is_not_taken_for_the_lost_submission(server, monkeypatch):
-    monkeypatch.setattr("claude_force_nb._message_batches.ADOPT_RETRY_SECONDS", 0.01)
-    monkeypatch.setattr("claude_force_nb._message_batches.CLOCK_SKEW_SECONDS", 0.0)
+    monkeypatch.setattr("claude_force_nb._batches.runner.ADOPT_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr("claude_force_nb._batches.runner.CLOCK_SKEW_SECONDS", 0.0)
     async with orchestrator(server) as first:
         others = first._prepare_all(sweep(2, "someone else's"), {})
         await first.backend.create_batch([(c.key, c.request) for c in others])
@@ -192,7 +192,7 @@ async def test_a_job_is_closed_only_once_its_answers_are_in_the_file(server, tmp
 
 
 async def test_a_second_run_waits_for_a_submission_in_progress_instead_of_sending_it_again(server, until, monkeypatch):
-    monkeypatch.setattr("claude_force_nb._message_batches.ADOPT_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr("claude_force_nb._batches.runner.ADOPT_RETRY_SECONDS", 0.01)
     server.latency = 0.5  # the first run's submission takes a while to be answered
     async with orchestrator(server) as orch:
         first = orch.message_batch(sweep(3), poll_seconds=POLL).start()
@@ -203,9 +203,9 @@ async def test_a_second_run_waits_for_a_submission_in_progress_instead_of_sendin
 
 
 async def test_a_batch_made_long_after_a_lost_submission_is_not_taken_for_it(server, monkeypatch):
-    monkeypatch.setattr("claude_force_nb._message_batches.ADOPT_RETRY_SECONDS", 0.01)
-    monkeypatch.setattr("claude_force_nb._message_batches.SUBMIT_SECONDS", 0.0)
-    monkeypatch.setattr("claude_force_nb._message_batches.CLOCK_SKEW_SECONDS", 0.0)
+    monkeypatch.setattr("claude_force_nb._batches.runner.ADOPT_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr("claude_force_nb._batches.runner.SUBMIT_SECONDS", 0.0)
+    monkeypatch.setattr("claude_force_nb._batches.runner.CLOCK_SKEW_SECONDS", 0.0)
     async with orchestrator(server) as first:
         calls = first._prepare_all(sweep(2), {})
         first.journal.begin(first.backend.origin, [Entry(c.key, c.agent, c.model, c.task) for c in calls])

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from claude_force_nb import AsyncAgentOrchestrator
-from claude_force_nb._bucket import Bucket
-from claude_force_nb._pacing import Limit, Pace, Pacer
+from claude_force_nb._api.bucket import Bucket
+from claude_force_nb._api.pacing import Limit, Pace, Pacer
 from claude_force_nb.simulator import LocalServer, RateLimits
 
 

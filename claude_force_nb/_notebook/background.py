@@ -8,7 +8,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from .. import _checks as checks
-from .._batch import Batch, Progress
+from .._sweep import Batch, Progress
 from . import loop as _loop
 from .resultset import Results
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from .._batch import Batch
 from .._config import ENV_OLD_SECRETS, ENV_SECRET
 from .._errors import AgentNotFoundError, ClaudeForceError
 from .._orchestrator import AsyncAgentOrchestrator
+from .._sweep import Batch
 from . import loop as _loop
 from .errors import Errors
 from .render import Answer

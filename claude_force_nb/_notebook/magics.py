@@ -16,7 +16,7 @@ from traitlets import Bool, Enum, Float, Integer, TraitError, Unicode, observe, 
 
 from .. import _checks as checks
 from .._agents import AgentRegistry
-from .._batch import Batch
+from .._batches.runner import DEFAULT_POLL_SECONDS
 from .._cache.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
 from .._call import PreparedCall
 from .._config import (
@@ -31,10 +31,10 @@ from .._config import (
     ENV_MODEL,
 )
 from .._errors import AgentNotFoundError, BudgetExceededError, CacheFileError, ClaudeForceError
-from .._message_batches import DEFAULT_POLL_SECONDS
 from .._models import resolve_model
 from .._orchestrator import AsyncAgentOrchestrator
 from .._results import AgentResult
+from .._sweep import Batch
 from .._text import printable
 from . import commands as _commands
 from . import loop as _loop
@@ -450,12 +450,11 @@ class AgentMagics(Magics):
             _show(results)
 
     def _start_in_background(self, batch: Batch, panel: Any, out: str, quiet: bool) -> None:
-        load = getattr(self.orchestrator.backend, "load", None)
-        if load is not None and self.orchestrator.needs_api(batch.calls):
+        if self.orchestrator.needs_api(batch.calls):
             # On the worker thread, while another cell computes, the SDK import would crawl: each
             # of its thousands of file reads gives up the GIL and waits for the busy thread to
             # yield it. Loaded here, it costs its usual second, once per kernel.
-            load()
+            self.orchestrator.backend.load()
         run = BackgroundRun(batch, on_wait=panel.republish if panel is not None else None)
         self._runs = (*(r for r in self._runs if not r.done), run)
         self._store(out, run)

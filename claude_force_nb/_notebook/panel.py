@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from .._batch import Batch, Progress
+from .._api.pacing import Pace
 from .._cache import CacheStats
-from .._pacing import Pace
 from .._results import AgentResult
 from .._spend import Spend
+from .._sweep import Batch, Progress
 
 if TYPE_CHECKING:
     from .._orchestrator import AsyncAgentOrchestrator

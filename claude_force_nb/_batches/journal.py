@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .database import connect, private_directory, private_file
+from .._cache.database import connect, private_directory, private_file
 
 _CREATE = (
     """CREATE TABLE IF NOT EXISTS batch_jobs (

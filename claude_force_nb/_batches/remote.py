@@ -1,13 +1,14 @@
-"""A Message Batch as the API describes it, and a request as a batch carries it."""
+"""The Message Batches API as the runner needs it: its protocol, a batch's status, a request as a batch carries it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from ._request import Request
+from .._errors import CallError
+from .._request import Completion, Request
 
 # The Message Batches API's limits per batch.
 MAX_BATCH_REQUESTS = 100_000
@@ -75,3 +76,26 @@ def batch_params(request: Request) -> dict[str, Any]:
     kwargs = request.to_kwargs()
     extra = kwargs.pop("extra_body", None) or {}
     return {**kwargs, **extra}
+
+
+class Batches(Protocol):
+    """The Message Batches API: submit, look at, cancel, list, and read the results of batches."""
+
+    @property
+    def origin(self) -> str:
+        """The endpoint, as the cache and the journal file its answers and batches."""
+
+    async def create_batch(self, requests: list[tuple[str, Request]]) -> BatchStatus:
+        """Submit ``(custom_id, request)`` pairs as one Message Batch."""
+
+    async def retrieve_batch(self, batch_id: str) -> BatchStatus:
+        """A Message Batch's state now."""
+
+    async def cancel_batch(self, batch_id: str) -> BatchStatus:
+        """Ask the API to cancel a Message Batch; requests already answered stay answered."""
+
+    async def recent_batches(self, limit: int = 20) -> list[BatchStatus]:
+        """The newest Message Batches of the organisation (or workspace), newest first."""
+
+    def batch_results(self, batch: BatchStatus) -> AsyncIterator[tuple[str, Completion | CallError]]:
+        """An ended batch's results: each custom_id with its answer, or the error that ended it."""

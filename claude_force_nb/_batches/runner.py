@@ -20,11 +20,15 @@ import json
 import sqlite3
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
-from ._batch import Slot
-from ._cache.journal import (
+from .._call import PreparedCall
+from .._errors import CallError, ClaudeForceWarning
+from .._request import Completion, Request, body_bytes, too_large
+from .._results import AgentResult, failure
+from .._sweep import Slot
+from .journal import (
     CANCELED,
     COLLECTED,
     LOST,
@@ -37,11 +41,7 @@ from ._cache.journal import (
     Job,
     owner_alive,
 )
-from ._call import PreparedCall
-from ._errors import CallError, ClaudeForceWarning
-from ._remote import COUNTS, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchStatus, batch_params
-from ._request import Completion, Request, body_bytes, too_large
-from ._results import AgentResult, failure
+from .remote import COUNTS, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, Batches, BatchStatus, batch_params
 
 T = TypeVar("T")
 
@@ -63,17 +63,6 @@ _SUBMITTING: set[tuple[int | None, str]] = set()
 _ENVELOPE_BYTES = 200
 
 
-class BatchAPI(Protocol):
-    """The part of a backend the runner needs (see :class:`~._backend.Backend`)."""
-
-    @property
-    def origin(self) -> str: ...
-    async def create_batch(self, requests: list[tuple[str, Request]]) -> BatchStatus: ...
-    async def retrieve_batch(self, batch_id: str) -> BatchStatus: ...
-    async def recent_batches(self, limit: int = 20) -> list[BatchStatus]: ...
-    def batch_results(self, batch: BatchStatus) -> AsyncIterator[tuple[str, Completion | CallError]]: ...
-
-
 class BatchRunner:
     """Runs one sweep's calls through the Message Batches API; call it as a Batch's runner.
 
@@ -89,7 +78,7 @@ class BatchRunner:
     def __init__(
         self,
         calls: Sequence[PreparedCall],
-        backend: BatchAPI,
+        backend: Batches,
         *,
         journal: BatchJournal | None,
         cached: Callable[[PreparedCall], AgentResult | None],
@@ -414,7 +403,7 @@ UNKEYED = "nc-"
 
 
 async def collect_open(
-    backend: BatchAPI, journal: BatchJournal, store: Callable[[str, Request, Completion, str], None]
+    backend: Batches, journal: BatchJournal, store: Callable[[str, Request, Completion, str], None]
 ) -> list[tuple[Job, BatchStatus | None]]:
     """Poll every open job of ``backend``'s endpoint once; collect the ended ones into the cache."""
     runner = BatchRunner(

@@ -3,8 +3,8 @@
 The orchestrator knows only the protocol. :class:`AnthropicBackend` imports
 the SDK when a request first has to reach the API, so a session served
 entirely from the cache never pays for ``import anthropic``. With no API key,
-token or base URL it starts the local Messages API server (synthetic answers)
-on a free loopback port and says so once.
+token or base URL it sends to the URL its ``offline_endpoint`` function gives
+(the orchestrator's starts the local Messages API server, synthetic answers).
 """
 
 from __future__ import annotations
@@ -13,48 +13,38 @@ import asyncio
 import contextlib
 import contextvars
 import sys
-import threading
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from ._config import DEFAULT_MAX_RETRIES, ENV_API_KEY, ENV_AUTH_TOKEN, ENV_BASE_URL, Settings
-from ._errors import CallError, CallTimeoutError, ClaudeForceWarning
-from ._loops import PerLoop
-from ._models import note_lifecycle
-from ._pacing import Pace, Pacer
-from ._remote import BatchStatus, batch_params
-from ._request import MAX_MESSAGES_BYTES, SYNTHETIC_HEADER, Completion, Request, body_bytes, too_large, within
-from ._tools import RUNS_FIELD, tool_runs
+from .._batches.remote import Batches, BatchStatus, batch_params
+from .._config import DEFAULT_MAX_RETRIES, ENV_API_KEY, ENV_AUTH_TOKEN, Settings
+from .._errors import CallError, CallTimeoutError, ClaudeForceWarning
+from .._loops import PerLoop
+from .._models import note_lifecycle
+from .._request import MAX_MESSAGES_BYTES, SYNTHETIC_HEADER, Completion, Request, body_bytes, too_large, within
+from .._tools import DEFAULT_MAX_TURNS, RUNS_FIELD, tool_runs
+from .pacing import Pace, Pacer
+from .sdk_errors import batch_error, translate
 
 if TYPE_CHECKING:
     import anthropic
 
-    from .simulator import LocalServer
-
 OFFLINE_KEY = "local-simulator"
-OFFLINE_NOTICE = (
-    f"claude-force-nb: {ENV_API_KEY} is not set, so answers are synthetic, from the local "
-    f"Messages API server on 127.0.0.1. Set {ENV_API_KEY} (then %reload_ext claude_force_nb, or restart) "
-    "to talk to Claude."
-)
 PUBLIC_BASE_URL = "https://api.anthropic.com"
 LOCAL_ORIGIN = "local"  # the bundled offline server, whatever port it got
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 T = TypeVar("T")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
-_CREDENTIAL_HEADERS = ("x-api-key", "authorization")
 # What decides a prompt's tokens: the rest of a request (max_tokens, sampling) is not counted.
 _COUNTED = ("model", "messages", "system", "tools", "tool_choice", "thinking", "output_config")
-_local_lock = threading.Lock()
-_local_server: LocalServer | None = None
 
 
-class Backend(Protocol):
-    """What the orchestrator needs from whatever answers its requests."""
+class Messages(Protocol):
+    """The Messages API as the pipeline needs it: where it is, one way to send, token counts, pace."""
 
     @property
     def offline(self) -> bool:
@@ -67,43 +57,36 @@ class Backend(Protocol):
     def describe(self) -> str:
         """Where requests go and how they authenticate, for people to read; never a secret."""
 
-    async def complete(self, request: Request, *, timeout: float | None = None) -> Completion:
-        """Send ``request``; raise :class:`CallError` when it fails, and :class:`CallTimeoutError`
-        when the answer takes more than ``timeout`` seconds of waiting for the API."""
+    def load(self) -> None:
+        """Get ready to send from this thread (import the SDK, reach the endpoint) before a worker thread must."""
 
-    async def stream(
-        self, request: Request, on_text: Callable[[str], object], *, timeout: float | None = None
+    async def send(
+        self,
+        request: Request,
+        *,
+        timeout: float | None = None,
+        on_text: Callable[[str], object] | None = None,
+        tools: Sequence[Any] = (),
+        max_turns: int = DEFAULT_MAX_TURNS,
     ) -> Completion:
-        """As :meth:`complete`, calling ``on_text`` with each chunk of the answer as it arrives."""
+        """Send ``request``; streamed to ``on_text`` when given, or run as the SDK's tool loop over ``tools``.
+
+        Raises :class:`CallError` when it fails, and :class:`CallTimeoutError`
+        when the answer takes more than ``timeout`` seconds of waiting for the API.
+        """
 
     async def count_tokens(self, request: Request) -> int:
         """The input tokens ``request`` would use, from the token-counting endpoint; nothing is answered."""
 
-    async def run_tools(
-        self, request: Request, tools: Sequence[Any], *, max_turns: int, timeout: float | None = None
-    ) -> Completion:
-        """Run the SDK's tool loop: each reply's tool calls are run and answered, until a final answer."""
-
-    async def create_batch(self, requests: list[tuple[str, Request]]) -> BatchStatus:
-        """Submit ``(custom_id, request)`` pairs as one Message Batch."""
-
-    async def retrieve_batch(self, batch_id: str) -> BatchStatus:
-        """A Message Batch's state now."""
-
-    async def cancel_batch(self, batch_id: str) -> BatchStatus:
-        """Ask the API to cancel a Message Batch; requests already answered stay answered."""
-
-    async def recent_batches(self, limit: int = 20) -> list[BatchStatus]:
-        """The newest Message Batches of the organisation (or workspace), newest first."""
-
-    def batch_results(self, batch: BatchStatus) -> AsyncIterator[tuple[str, Completion | CallError]]:
-        """An ended batch's results: each custom_id with its answer, or the error that ended it."""
+    def pace(self) -> Pace | None:
+        """How fast calls go out and the rate limit they ride; None before any call."""
 
     async def aclose(self) -> None:
         """Release connections."""
 
-    def pace(self) -> Pace | None:
-        """How fast calls go out and the rate limit they ride; None before any call."""
+
+class Backend(Messages, Batches, Protocol):
+    """Whatever answers the orchestrator's requests: the Messages API and its Message Batches."""
 
 
 def endpoint(url: str) -> str:
@@ -115,19 +98,6 @@ def endpoint(url: str) -> str:
         host = f"[{host}]"
     port = f":{parts.port}" if parts.port and parts.port != _DEFAULT_PORTS.get(scheme) else ""
     return f"{scheme}://{host}{port}{parts.path.rstrip('/')}"
-
-
-def local_server_url(latency: float, *, announce: bool = True) -> str:
-    """URL of this process's local Messages API server, started on first use."""
-    global _local_server
-    with _local_lock:
-        if _local_server is None:
-            from .simulator import LocalServer
-
-            _local_server = LocalServer(latency=latency).start()
-            if announce:
-                print(OFFLINE_NOTICE, file=sys.stderr)
-        return _local_server.url
 
 
 class _Session(NamedTuple):
@@ -149,6 +119,7 @@ class AnthropicBackend:
         settings: Settings | None = None,
         timer: Callable[[], float] = time.perf_counter,
         pace: bool = True,
+        offline_endpoint: Callable[[], str] | None = None,
         **client_options: Any,
     ):
         settings = settings or Settings.from_env()
@@ -157,7 +128,7 @@ class AnthropicBackend:
         self.auth_token = None if api_key else settings.auth_token
         self._base_url = base_url or settings.base_url
         self.max_retries = max_retries
-        self._simulator_latency = settings.simulator_latency
+        self._offline_endpoint = offline_endpoint
         self._timer = timer
         self._client_options = client_options
         # httpx connection pools belong to the loop that opened them; so does
@@ -180,10 +151,14 @@ class AnthropicBackend:
 
     @property
     def base_url(self) -> str:
-        """Where requests go (starts the local server when offline)."""
+        """Where requests go; offline, the URL ``offline_endpoint`` gives (it may start a local server)."""
         if self._base_url:
             return self._base_url
-        return local_server_url(self._simulator_latency) if self.offline else PUBLIC_BASE_URL
+        if not self.offline:
+            return PUBLIC_BASE_URL
+        if self._offline_endpoint is None:
+            raise CallError(f"No API key: set {ENV_API_KEY}, or pass api_key= or base_url=.")
+        return self._offline_endpoint()
 
     def describe(self) -> str:
         if self.offline:
@@ -194,8 +169,8 @@ class AnthropicBackend:
     def load(self) -> None:
         """Import the SDK, and start the local server when offline, on the calling thread.
 
-        Not part of :class:`Backend`: the notebook layer calls it, where it
-        exists, before a sweep that will need the API starts on a worker thread.
+        The notebook layer calls it before a sweep that will need the API
+        starts on a worker thread, where the import would crawl.
         """
         import anthropic  # noqa: F401
 
@@ -242,26 +217,30 @@ class AnthropicBackend:
             return anthropic.AsyncAnthropic(auth_token=self.auth_token, **options)
         return anthropic.AsyncAnthropic(api_key=self.api_key or OFFLINE_KEY, **options)
 
-    async def complete(self, request: Request, *, timeout: float | None = None) -> Completion:
-        """One ``messages.create`` call; SDK errors become :class:`CallError`."""
+    async def send(
+        self,
+        request: Request,
+        *,
+        timeout: float | None = None,
+        on_text: Callable[[str], object] | None = None,
+        tools: Sequence[Any] = (),
+        max_turns: int = DEFAULT_MAX_TURNS,
+    ) -> Completion:
+        """One ``messages.create`` call, a stream, or the SDK's tool runner; SDK errors become :class:`CallError`."""
         # The client (and the SDK import behind it, a second or more) comes
         # first: the deadline is for the answer, not for loading the library,
         # nor for waiting until the rate limits let the call go.
         client = self.client()
         note_lifecycle(request.model)
         kwargs = _within_size(request.to_kwargs())
+        if tools:  # the deadline covers the whole loop
+            work = self._run_tools(client, kwargs, tools, max_turns)
+        elif on_text is not None:
+            work = self._stream(client, kwargs, on_text, timeout)
+        else:
+            work = self._create(client, kwargs, timeout)
         async with self._admitted(kwargs):
-            return await _within(self._create(client, kwargs, timeout), timeout)
-
-    async def stream(
-        self, request: Request, on_text: Callable[[str], object], *, timeout: float | None = None
-    ) -> Completion:
-        """Stream the answer, calling ``on_text`` with each chunk; return the final message."""
-        client = self.client()
-        note_lifecycle(request.model)
-        kwargs = _within_size(request.to_kwargs())
-        async with self._admitted(kwargs):
-            return await _within(self._stream(client, kwargs, on_text, timeout), timeout)
+            return await _within(work, timeout)
 
     @contextlib.asynccontextmanager
     async def _admitted(self, kwargs: dict[str, Any]) -> AsyncIterator[None]:
@@ -328,16 +307,6 @@ class AnthropicBackend:
         except anthropic.AnthropicError as exc:
             raise self._error(exc) from exc
         return counted.input_tokens
-
-    async def run_tools(
-        self, request: Request, tools: Sequence[Any], *, max_turns: int, timeout: float | None = None
-    ) -> Completion:
-        """The SDK's tool runner over ``tools``, at most ``max_turns`` replies; the last reply, with the runs."""
-        client = self.client()
-        note_lifecycle(request.model)
-        kwargs = _within_size(request.to_kwargs())
-        async with self._admitted(kwargs):
-            return await _within(self._run_tools(client, kwargs, tools, max_turns), timeout)
 
     async def _run_tools(
         self, client: anthropic.AsyncAnthropic, kwargs: dict[str, Any], tools: Sequence[Any], max_turns: int
@@ -411,7 +380,7 @@ class AnthropicBackend:
                     message.setdefault("usage", {}).setdefault("service_tier", "batch")
                     yield line.custom_id, Completion(message, 0.0, None, self.origin, batch.synthetic)
                 else:
-                    yield line.custom_id, _batch_error(outcome, batch.id)
+                    yield line.custom_id, batch_error(outcome, batch.id)
         except anthropic.AnthropicError as exc:
             raise self._error(exc) from exc
 
@@ -441,8 +410,7 @@ class AnthropicBackend:
             )
 
     def _error(self, exc: anthropic.AnthropicError) -> CallError:
-        _redact(exc)
-        return call_error(exc, where=self.base_url, credentials=bool(self.api_key or self.auth_token))
+        return translate(exc, where=self.base_url, credentials=bool(self.api_key or self.auth_token))
 
 
 # Whether each response a tool loop read was marked synthetic, for the loop running in this context.
@@ -468,39 +436,6 @@ def _summed_usage(usages: Any) -> dict[str, Any]:
             if isinstance(usage.get(name), int):
                 total[name] = total.get(name, 0) + usage[name]
     return total
-
-
-def _batch_error(outcome: Any, batch_id: str) -> CallError:
-    """The error a batch result that did not succeed stands for."""
-    if outcome.type == "errored":
-        error = getattr(outcome.error, "error", None)
-        kind, message = getattr(error, "type", "api_error"), getattr(error, "message", "")
-        return CallError(f"The Message Batch {batch_id} answered this request with {kind}: {message}")
-    how = "expired" if outcome.type == "expired" else "was canceled"
-    return CallError(f"The Message Batch {batch_id} {how} before this request was processed; re-run to resubmit it.")
-
-
-def _redact(exc: BaseException) -> None:
-    """Blank the credentials in the request a kept SDK exception refers to; keep everything else about it.
-
-    A failed result keeps its exception, and pickling or printing it must not write out the key.
-    """
-    requests = [getattr(exc, "request", None), _response_request(exc)]
-    for request in {id(r): r for r in requests if r is not None}.values():
-        headers = getattr(request, "headers", None)
-        if headers is None:
-            continue
-        for name in _CREDENTIAL_HEADERS:
-            if name in headers:
-                headers[name] = "<redacted>"
-
-
-def _response_request(exc: BaseException) -> Any:
-    response = getattr(exc, "response", None)
-    try:
-        return response.request if response is not None else None
-    except RuntimeError:  # an httpx response built without a request
-        return None
 
 
 def _within_size(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -532,45 +467,3 @@ async def _within(work: Awaitable[T], seconds: float | None) -> T:
         raise
     except asyncio.TimeoutError as exc:
         raise CallTimeoutError(f"No answer within {seconds:g} s; raise the timeout or try again later.") from exc
-
-
-_STATUS_HINTS = {
-    400: "Fix the request (see the message above).",
-    401: f"Check {ENV_API_KEY}: the key was rejected.",
-    403: "The key lacks permission for this model or feature.",
-    404: "Check the model name.",
-    413: "The request is over the API's size limit; send fewer or smaller images and files, or a shorter task.",
-    429: "Rate limited even after retries; lower the concurrency or try again later.",
-    500: "The API had an internal error; try again later.",
-    529: "The API is overloaded; try again later.",
-}
-
-
-def call_error(exc: anthropic.AnthropicError, *, where: str = "the API", credentials: bool = True) -> CallError:
-    """A one-line, actionable CallError for an SDK exception (chain it with ``from``).
-
-    ``where`` names the endpoint; ``credentials`` says whether a key or token was sent.
-    """
-    import anthropic
-
-    if isinstance(exc, anthropic.APITimeoutError):
-        return CallTimeoutError("The request timed out; raise the timeout or try again later.")
-    if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        body: dict[str, Any] = exc.body if isinstance(exc.body, dict) else {}
-        error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else {}
-        detail = error.get("message") or exc.message
-        kind = error.get("type") or type(exc).__name__
-        hint = _STATUS_HINTS.get(status) or ("Try again later." if status >= 500 else "")
-        if status == 401 and not credentials:
-            hint = f"Set {ENV_API_KEY} to your Anthropic API key."
-        rid = f" (request id {exc.request_id})" if exc.request_id else ""
-        return CallError(
-            f"API error {status} {kind}: {detail}{rid}. {hint}".rstrip(), status=status, request_id=exc.request_id
-        )
-    if isinstance(exc, anthropic.APIConnectionError):
-        return CallError(
-            f"Could not connect to {where}. Check the network, {ENV_BASE_URL} and proxy "
-            "settings (NO_PROXY must cover loopback)."
-        )
-    return CallError(f"The Anthropic SDK failed: {type(exc).__name__}: {exc}")

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._bucket import Bucket
+    from .bucket import Bucket
 
 HEADER_PREFIX = "anthropic-ratelimit-"
 KINDS = ("requests", "input-tokens", "output-tokens")
@@ -242,7 +242,7 @@ class Pacer:
     def _bucket(self, kind: str, limit: int, rate: float) -> Bucket:
         bucket = self._buckets.get(kind)
         if bucket is None:
-            from ._bucket import Bucket  # aiolimiter's import costs more than the rest of a cached cell
+            from .bucket import Bucket  # aiolimiter's import costs more than the rest of a cached cell
 
             bucket = self._buckets[kind] = Bucket(limit, limit / rate)
         else:

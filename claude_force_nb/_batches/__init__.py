@@ -1,0 +1,1 @@
+"""The Message Batches wing: the runner, its journal in the cache file, the collector and the remote status."""
