@@ -94,13 +94,16 @@ async def test_limits_that_go_away_stop_holding_calls(server):
     assert all(r.success for r in results) and pace.limits == ()
 
 
-async def test_a_429_holds_every_call_until_its_retry_after():
-    pacer = Pacer()
-    pacer._observe({"retry-after-ms": "300"}, 429, {"requests": 1, "input-tokens": 0, "output-tokens": 0}, time.time())
-    resume = time.monotonic() + 0.25
-    assert pacer.pace().paused_for > 0.2 and pacer.pace().rate_limited == 1
-    await asyncio.gather(*(pacer._admit({"requests": 1}) for _ in range(3)))
-    assert time.monotonic() >= resume
+async def test_a_429_holds_every_call_until_its_retry_after(clock):
+    pacer = Pacer(timer=clock, clock=clock)
+    pacer._observe({"retry-after-ms": "300"}, 429, {"requests": 1, "input-tokens": 0, "output-tokens": 0}, clock())
+    assert pacer.pace().paused_for == pytest.approx(0.3) and pacer.pace().rate_limited == 1
+    clock.tick(0.29)
+    admitted = asyncio.gather(*(pacer._admit({"requests": 1}) for _ in range(3)))
+    with pytest.raises(TimeoutError):  # the pacer's own 10 ms sleeps end, and its clock still holds them
+        await asyncio.wait_for(asyncio.shield(admitted), 0.05)
+    clock.tick(0.01)
+    await admitted
 
 
 async def test_the_bucket_follows_what_the_api_reports():

@@ -9,6 +9,7 @@ their level follows what the API reports, and reserved tokens come back.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from aiolimiter import AsyncLimiter
 
@@ -18,8 +19,16 @@ class Bucket(AsyncLimiter):
 
     aiolimiter keeps the level and the rate in ``_level`` and
     ``_rate_per_sec``; these methods are the only place that sets them
-    (tests/test_pacing.py checks the behaviour they rely on).
+    (tests/test_pacing.py checks the behaviour they rely on). ``timer``
+    must tell the time as the bucket's event loop does, which aiolimiter
+    reads itself: the default is what asyncio's loops tell time by.
     """
+
+    def __init__(
+        self, max_rate: float, time_period: float = 60, *, timer: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(max_rate, time_period)
+        self._timer = timer
 
     def follow(self, limit: int, rate: float) -> None:
         """Take the limit and refill rate (units per second) the API reports."""
@@ -54,9 +63,5 @@ class Bucket(AsyncLimiter):
     @property
     def remaining(self) -> float:
         """Capacity left now; reads without leaking, so another thread (a panel) may ask."""
-        drained = (self._loop_time() - self._last_check) * self._rate_per_sec
+        drained = (self._timer() - self._last_check) * self._rate_per_sec
         return self.max_rate - max(0.0, self._level - drained)
-
-    @staticmethod
-    def _loop_time() -> float:
-        return time.monotonic()  # what asyncio's loops tell time by

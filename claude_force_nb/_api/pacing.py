@@ -23,7 +23,7 @@ import contextvars
 import email.utils
 import math
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -48,8 +48,9 @@ PROBE_SECONDS = 1.0
 # Until answers show how fast a bucket refills, it is taken to refill over an hour: calls use what it
 # holds, and wait for a real rate before more.
 _UNKNOWN_WINDOW = 3600.0
-# What this process last heard from each endpoint, by kind: (limit, refill rate, spent, when, monotonic).
-# A later pacer for the endpoint (a new client, another loop) starts from it and skips the probe.
+# What this process last heard from each endpoint, by kind: (limit, refill rate, spent, when on the timer).
+# A later pacer for the endpoint (a new client, another loop) starts from it and skips the probe, so
+# pacers of one endpoint share a timer.
 _learned: dict[str, dict[str, tuple[int, float, float, float]]] = {}
 # What the caller already took for the first attempt of the call in this context (see Pacer.admitted):
 # a list the attempt empties, so the caller sees that it did even from a copied context (wait_for's task).
@@ -115,16 +116,26 @@ class Pacer:
     """SDK middleware that admits each Messages API attempt when the organisation's limits allow it.
 
     One pacer belongs to one event loop (aiolimiter's buckets do); ``origin``
-    names the endpoint it paces calls to.
+    names the endpoint it paces calls to. ``timer`` tells the time as the loop
+    does (its buckets read it too), ``clock`` the wall time that answers' resets
+    and Date headers are compared with.
     """
 
-    def __init__(self, origin: str = "") -> None:
+    def __init__(
+        self,
+        origin: str = "",
+        *,
+        timer: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.origin = origin
+        self._timer = timer
+        self._clock = clock
         self._buckets: dict[str, Bucket] = {}
         self._rates: dict[str, float] = {}
         self._limits: dict[str, int] = {}  # the limit each rate was worked out for
         self._tokens_per_char = DEFAULT_TOKENS_PER_CHAR
-        self._resume_at = 0.0  # loop time
+        self._resume_at = 0.0  # on the timer
         self._sent: collections.deque[float] = collections.deque()
         self.rate_limited = 0
         self._in_flight = 0
@@ -142,7 +153,7 @@ class Pacer:
             for kind, (limit, rate, spent, when) in known.items():
                 self._limits[kind], self._rates[kind] = limit, rate
                 # Spent then, less what has refilled since.
-                self._bucket(kind, limit, rate).hold(spent - rate * (_now() - when))
+                self._bucket(kind, limit, rate).hold(spent - rate * (self._timer() - when))
 
     async def __call__(self, request: Any, call_next: Any) -> Any:
         # The tool runner's beta calls add "?beta=true": the path is what counts.
@@ -156,7 +167,7 @@ class Pacer:
             body = request.json if isinstance(request.json, Mapping) else {}
             need = self._need(body)
             await self._admit(need)
-        sent = time.time()
+        sent = self._clock()
         self._in_flight += 1
         try:
             response = await call_next(request)
@@ -199,7 +210,7 @@ class Pacer:
 
     def pace(self) -> Pace:
         """What the buckets hold now and how fast calls went out lately."""
-        now = _now()
+        now = self._timer()
         while self._sent and self._sent[0] < now - _PACE_WINDOW:
             self._sent.popleft()
         span = min(_PACE_WINDOW, now - self._sent[0]) if self._sent else 0.0
@@ -225,12 +236,12 @@ class Pacer:
             else:
                 self._probing = True
         # A loop, not one sleep: another 429 may push the resume time on meanwhile.
-        while (wait := self._resume_at - _now()) > 0:  # noqa: ASYNC110
+        while (wait := self._resume_at - self._timer()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
         for kind, bucket in list(self._buckets.items()):
             # More than a whole bucket goes once the bucket is full, as the API lets it.
             await bucket.acquire(min(need[kind], bucket.max_rate))
-        now = _now()
+        now = self._timer()
         self._sent.append(now)
         while self._sent[0] < now - _PACE_WINDOW:  # kept short without a panel reading the pace
             self._sent.popleft()
@@ -244,7 +255,7 @@ class Pacer:
         if bucket is None:
             from .bucket import Bucket  # aiolimiter's import costs more than the rest of a cached cell
 
-            bucket = self._buckets[kind] = Bucket(limit, limit / rate)
+            bucket = self._buckets[kind] = Bucket(limit, limit / rate, timer=self._timer)
         else:
             bucket.follow(limit, rate)
         return bucket
@@ -260,13 +271,13 @@ class Pacer:
         if status == 429:
             self.rate_limited += 1
             self._give_back(need)  # refused: the API spent nothing on it
-            self._resume_at = max(self._resume_at, _now() + _retry_after(headers))
+            self._resume_at = max(self._resume_at, self._timer() + _retry_after(headers))
         elif status >= 400:
             self._give_back({"output-tokens": need["output-tokens"]})
         learned = _learned.setdefault(self.origin, {})
         written = _date(headers)
         if written is not None:
-            self._offset = max(self._offset, written - time.time())
+            self._offset = max(self._offset, written - self._clock())
         # The send on the API's clock, as early as it can have been: a rate worked out from it errs low.
         sent += self._offset if math.isfinite(self._offset) else 0.0
         for kind in KINDS:
@@ -292,7 +303,7 @@ class Pacer:
             if known:
                 # The bucket's level, not this answer's figure: answers arrive out of order, and the
                 # level holds the most any of them said was spent.
-                learned[kind] = (limit, self._rates[kind], limit - bucket.remaining, _now())
+                learned[kind] = (limit, self._rates[kind], limit - bucket.remaining, self._timer())
 
 
 def _reported(headers: Mapping[str, str], kind: str) -> tuple[int, int, float, float] | None:
@@ -346,8 +357,3 @@ def _text_length(content: Any) -> int:
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _now() -> float:
-    # The clock asyncio's loops and aiolimiter's buckets use; readable outside a loop too.
-    return time.monotonic()
