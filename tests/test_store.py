@@ -14,6 +14,7 @@ import pytest
 
 from claude_force_nb._cache.database import SCHEMA_VERSION
 from claude_force_nb._cache.secret import Signer, load_signer
+from claude_force_nb._cache.stats import StatsCounter
 from claude_force_nb._cache.store import Row, Store
 from claude_force_nb._errors import CacheError, CacheFileError, CacheIntegrityWarning
 from claude_force_nb._request import Completion
@@ -133,14 +134,14 @@ TAMPERS = {
 
 @pytest.mark.parametrize("column", sorted(TAMPERS))
 def test_an_edited_column_is_never_served(open_store, db, clock, column):
-    tampered = []
-    store = open_store(on_tampered=tampered.append)
+    counts = StatsCounter()
+    store = open_store(counts=counts)
     fill(store, clock, "victim", "bystander")
     raw(db).execute(f"UPDATE responses SET {column} = ? WHERE key = 'victim'", (TAMPERS[column],))
     with pytest.warns(CacheIntegrityWarning, match=r"A cached answer in .* failed its signature check"):
         assert store.get("victim", ORIGIN) is None
     store.flush()
-    assert tampered == [1]
+    assert counts.tampered == 1
     store.flush()
     assert [k for (k,) in raw(db).execute("SELECT key FROM responses")] == ["bystander"]
     assert store.get("bystander", ORIGIN).completion.text == "answer for bystander"
@@ -175,18 +176,17 @@ def test_an_edited_key_is_rejected_under_its_new_name(open_store, db, clock):
 
 
 def test_swapped_responses_are_both_rejected(open_store, db, clock):
-    store = open_store()
+    counts = StatsCounter()
+    store = open_store(counts=counts)
     fill(store, clock, "a", "b", "c")
     conn = raw(db)
     ra, rb = (conn.execute("SELECT response FROM responses WHERE key = ?", (k,)).fetchone()[0] for k in "ab")
     conn.execute("UPDATE responses SET response = ? WHERE key = 'a'", (rb,))
     conn.execute("UPDATE responses SET response = ? WHERE key = 'b'", (ra,))
-    tampered = []
-    store._on_tampered = tampered.append
     with pytest.warns(CacheIntegrityWarning, match="failed its signature check"):
         assert store.get("a", ORIGIN) is None
     store.flush()  # the rest of the file is swept on the writer's thread, not the caller's
-    assert sum(tampered) == 2
+    assert counts.tampered == 2
     assert store.get("b", ORIGIN) is None
     assert store.get("c", ORIGIN) is not None
 
@@ -230,8 +230,8 @@ def test_a_row_copied_to_another_key_is_rejected(open_store, db, clock):
 
 def test_rows_of_another_secret_are_kept_and_not_served(open_store, db, clock):
     fill(open_store(), clock, "a", "b", "c")
-    foreign = []
-    store = open_store(secrets=[b"another-secret"], on_foreign=foreign.append)
+    counts = StatsCounter()
+    store = open_store(secrets=[b"another-secret"], counts=counts)
     with pytest.warns(CacheIntegrityWarning, match="signed with a secret this kernel does not hold") as caught:
         assert store.get("a", ORIGIN) is None
     assert "CLAUDE_CACHE_SECRET" in str(caught[0].message)
@@ -243,7 +243,7 @@ def test_rows_of_another_secret_are_kept_and_not_served(open_store, db, clock):
         store.flush()
         assert store.get("d", ORIGIN) is not None
         assert store.get("c", ORIGIN) is None
-    assert foreign == [1, 1, 1]
+    assert counts.foreign == 3
     assert raw(db).execute("SELECT count(*) FROM responses").fetchone()[0] == 4
 
 
@@ -672,8 +672,8 @@ def test_a_tampered_row_and_a_broken_page_raise_nothing(open_store, db, clock):
 
 
 def test_every_dropped_write_is_counted_and_said_at_most_once_a_minute(open_store, db, clock):
-    dropped = []
-    store = open_store(on_dropped=dropped.append)
+    counts = StatsCounter()
+    store = open_store(counts=counts)
     fill(store, clock, "before")
     # From now on the writer can only open the file read-only: every write fails.
     store._writer._connect = lambda: sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
@@ -683,7 +683,7 @@ def test_every_dropped_write_is_counted_and_said_at_most_once_a_minute(open_stor
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # within the minute: counted, not said again
         fill(store, clock, "b", "c")
-    assert sum(dropped) == 3
+    assert counts.dropped == 3
     assert store.get("before", ORIGIN) is not None and store.get("a", ORIGIN) is None
 
 
@@ -691,12 +691,12 @@ def test_every_dropped_write_is_counted_and_said_at_most_once_a_minute(open_stor
 
 
 def test_the_file_keeps_within_its_row_bound_dropping_what_expires_first(open_store, db, clock):
-    trimmed = []
-    store = open_store(max_rows=500, on_trimmed=trimmed.append)
+    counts = StatsCounter()
+    store = open_store(max_rows=500, counts=counts)
     for i in range(1200):
         store.put(row(f"k{i}", now=clock.now, ttl=10_000 + i))  # later keys expire later
     store.flush()
-    assert store.count() <= 500 and sum(trimmed) >= 700
+    assert store.count() <= 500 and counts.trimmed >= 700
     assert store.get("k1199", ORIGIN) is not None and store.get("k0", ORIGIN) is None
 
 

@@ -1,9 +1,9 @@
 """The response cache: memory in front of a signed SQLite file shared by every kernel on the machine."""
 
 from .database import CACHE_FILENAME, OFFLINE_CACHE_FILENAME
+from .integrity import VerifyReport
 from .response import API, FILE, MEMORY, SHARED, CacheInfo, ResponseCache, check_mode
 from .stats import CacheStats
-from .store import VerifyReport
 
 __all__ = [
     "API",

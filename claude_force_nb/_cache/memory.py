@@ -19,7 +19,7 @@ class Hit(NamedTuple):
     source: str
 
 
-class Entry(NamedTuple):
+class Remembered(NamedTuple):
     """An answer in memory, with what a hit on it saves worked out once."""
 
     completion: Completion
@@ -34,7 +34,7 @@ class Entry(NamedTuple):
 
 
 class Memory(TTLCache):
-    """cachetools' TTLCache of :class:`Entry`, counting the entries it evicts to make room.
+    """cachetools' TTLCache of :class:`Remembered`, counting the entries it evicts to make room.
 
     (TLRUCache would expire per entry by itself, but its inserts cost about
     twice as much: a heap ordered by Python comparisons.)
@@ -44,7 +44,7 @@ class Memory(TTLCache):
         super().__init__(maxsize, ttl, timer)
         self._counter = counter
 
-    def popitem(self) -> tuple[str, Entry]:
+    def popitem(self) -> tuple[str, Remembered]:
         # cachetools calls popitem() only to make room, never to expire.
         item = super().popitem()
         self._counter.evictions += 1

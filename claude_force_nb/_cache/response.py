@@ -1,11 +1,11 @@
-"""The response cache: memory in front of a signed SQLite file, with single-flight.
+"""The response cache: memory in front of a signed SQLite file.
 
 A lookup tries memory (a ``cachetools.TTLCache``), then the file that
 every kernel on the machine shares; a file hit is promoted to memory. Answers
 are filed under their request's key and the endpoint (``origin``) that gave
-them, so an answer from one endpoint is never served for another. When
-identical requests are in flight at once, one call is made and the others wait
-for its answer. Modes, per call or as the default:
+them, so an answer from one endpoint is never served for another. The
+pipeline reads through :meth:`ResponseCache.lookup` alone, and stores with
+:meth:`ResponseCache.store`. Modes, per call or as the default:
 
 ``normal``    serve from the cache, else call and store
 ``refresh``   call again and overwrite what is stored
@@ -16,14 +16,11 @@ for its answer. Modes, per call or as the default:
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import threading
 import time
-import warnings
-import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -36,22 +33,20 @@ from .._config import (
     Settings,
     user_path,
 )
-from .._errors import CacheError, CacheMissError, ClaudeForceWarning
-from .._pricing import Usage, cost_of
+from .._errors import CacheError, CacheMissError
+from .._pricing import CostOf, Usage, cost_of
 from .._request import Completion, Request
 from .database import CACHE_FILENAME
 from .fingerprint import fingerprint
-from .memory import Entry, Hit, Memory
+from .integrity import VerifyReport
+from .memory import Hit, Memory, Remembered
 from .rows import Row, summary
 from .secret import load_signer
 from .stats import CacheStats, StatsCounter
-from .store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Endpoint, Store, VerifyReport
+from .store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Endpoint, Store
 
-# Where an answer came from, as returned by fetch().
+# Where an answer came from: this cache's tiers, an identical call in flight, or the API.
 MEMORY, FILE, SHARED, API = "memory", "file", "shared", "api"
-
-# Dollars for a model's answer from its usage; None when the model has no price.
-Price = Callable[[str, Usage], "float | None"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +82,7 @@ class ResponseCache:
         settings: Settings | None = None,
         timer: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
-        price: Price = cost_of,
+        price: CostOf = cost_of,
         synthetic_path: str | os.PathLike | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
         max_bytes: int = DEFAULT_MAX_BYTES,
@@ -105,11 +100,6 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._counter = StatsCounter()
         self._memory = Memory(maxsize, self._ttl, timer, self._counter)
-        # Calls in flight, by loop: a future belongs to one loop, so identical
-        # requests are shared within a loop (a background sweep has its own).
-        self._inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Future]] = (
-            weakref.WeakKeyDictionary()
-        )
         self._closed = False
         self._store: Store | None = None
         # When set, a local server's synthetic answers go to this file, never to the one holding Claude's.
@@ -130,10 +120,7 @@ class ResponseCache:
                 Store,
                 signer=signer,
                 clock=clock,
-                on_tampered=self._add_tampered,
-                on_foreign=self._add_foreign,
-                on_dropped=self._add_dropped,
-                on_trimmed=self._add_trimmed,
+                counts=self._counter,
                 on_rebuilt=self._rebuilt,
                 max_rows=self._max_rows,
                 max_bytes=self._max_bytes,
@@ -159,111 +146,38 @@ class ResponseCache:
 
     # -- the hot path --------------------------------------------------------------------------------
 
-    def lookup(self, request: Request, *, key: str | None = None, origin: str = "") -> Completion | None:
-        """The cached answer for ``request`` from ``origin`` (memory, then file), or None. Counts a hit or a miss."""
-        start = self._timer()
-        if key is None:
-            key = fingerprint(request)
-        found = self._find(key, origin, start)
-        if found is None:
-            with self._lock:
-                self._counter.misses += 1
-            return None
-        return found.completion
-
-    def missed(self) -> None:
-        """Count a miss that :meth:`find` saw, for an answer that comes another way (a Message Batch)."""
-        with self._lock:
-            self._counter.misses += 1
-
-    def find(self, key: str, origin: str = "", *, replay: bool = False) -> Hit | None:
-        """The answer to the request keyed ``key`` and where it was, counting the hit; a miss is not counted.
-
-        For callers that fall back to :meth:`fetch`, which counts the miss.
-        """
-        return self._find(key, origin, self._timer(), replay=replay)
-
-    def contains(self, key: str, origin: str = "") -> bool:
-        """Whether an answer that would be served is stored under ``key``; counts and promotes nothing."""
-        with self._lock:
-            entry = self._memory.get((origin, key))
-        if entry is not None and (entry.deadline is None or entry.deadline > self._clock()):
-            return True
-        return any(store.get(key, origin, quiet=True) is not None for store in self._stores(opening=False))
-
-    async def fetch(
+    def lookup(
         self,
-        request: Request,
-        call: Callable[[], Awaitable[Completion]],
-        *,
-        key: str | None = None,
+        key: str,
         origin: str = "",
-        mode: str | None = None,
-        agent: str = "",
-        looked_up: bool = False,
-    ) -> tuple[Completion, str]:
-        """The answer to ``request`` and where it came from: "memory", "file", "shared" or "api".
+        *,
+        replay: bool = False,
+        peek: bool = False,
+        accept: Callable[[Completion], bool] | None = None,
+    ) -> Hit | None:
+        """The answer filed under ``key`` from ``origin`` and where it was (memory, then file), or None.
 
-        ``call`` makes the API call; it runs at most once for identical
-        requests in flight together, and its exception, if any, reaches every
-        waiter and caches nothing. ``key`` is ``request``'s fingerprint, if
-        the caller has it already; ``origin`` the endpoint ``call`` reaches;
-        ``looked_up`` says the caller has just found nothing under them
-        (with :meth:`find`), so they are not looked up again.
+        Counts a hit or a miss, and promotes a file hit to memory, unless
+        ``peek``. ``replay`` serves what was recorded however old, from any
+        endpoint. An answer ``accept`` refuses is not served (a miss).
         """
-        mode = self._mode if mode is None else check_mode(mode)
-        if mode == "no-cache":
-            return await self._call(call), API
         start = self._timer()
-        if key is None:
-            key = fingerprint(request)
-        if mode != "refresh":
-            found = None if looked_up else self._find(key, origin, start, replay=mode == "replay")
-            if found is not None:
-                return found
+        found = self._find(key, origin, start, replay=replay, peek=peek, accept=accept)
+        if found is None and not peek:
             with self._lock:
                 self._counter.misses += 1
-            if mode == "replay":
-                raise CacheMissError(self._replay_miss(request, agent))
-        loop = asyncio.get_running_loop()
+        return found
+
+    def sent(self, elapsed: float) -> None:
+        """Count a request that went to the API for want of an answer here, and the ``elapsed`` seconds it took."""
         with self._lock:
-            flights = self._inflight.setdefault(loop, {})
-        slot = (origin, key)
-        while True:
-            flight = flights.get(slot)
-            if flight is None:
-                break
-            try:
-                completion = await asyncio.shield(flight)
-            except asyncio.CancelledError:
-                if flight.cancelled():
-                    continue  # the caller that was making the call went away; make it ourselves
-                raise
-            entry = self._entry(completion, request.model)
-            with self._lock:
-                self._counter.joined(entry.tokens, entry.cost)
-            return completion, SHARED
-        flight = loop.create_future()
-        flights[slot] = flight
-        try:
-            completion = await self._call(call)
-        except asyncio.CancelledError:
-            flight.cancel()
-            raise
-        except BaseException as exc:
-            flight.set_exception(exc)
-            flight.exception()  # waiters re-raise it; no "never retrieved" log when there are none
-            raise
-        finally:
-            if flights.get(slot) is flight:
-                del flights[slot]
-        # Waiters get the answer first: whatever keeping it costs, it must not leave them hanging.
-        flight.set_result(completion)
-        try:
-            self.store(request, completion, agent=agent, key=key, origin=origin)
-        except Exception as exc:  # an answer that cannot be kept is still the answer
-            warnings.warn(f"Could not cache an answer ({type(exc).__name__}: {exc}).", ClaudeForceWarning, stacklevel=2)
-        return completion, API
+            self._counter.called(elapsed)
+
+    def shared(self, completion: Completion, model: str) -> None:
+        """Count a miss answered by an identical request already in flight: it cost nothing more."""
+        entry = self._entry(completion, model)
+        with self._lock:
+            self._counter.joined(entry.tokens, entry.cost)
 
     def store(
         self,
@@ -303,29 +217,44 @@ class ResponseCache:
         target = self._synthetic_store(create=True) if completion.synthetic else None
         (target or self._store).put(row)
 
-    def _find(self, key: str, origin: str, start: float, *, replay: bool = False) -> Hit | None:
+    def _find(
+        self,
+        key: str,
+        origin: str,
+        start: float,
+        *,
+        replay: bool,
+        peek: bool,
+        accept: Callable[[Completion], bool] | None,
+    ) -> Hit | None:
         slot = (origin, key)
         with self._lock:
             entry = self._memory.get(slot)
             if entry is not None:
                 if entry.deadline is not None and entry.deadline <= self._clock():
-                    del self._memory[slot]  # promoted, and past its signed expiry
-                else:
+                    if not peek:
+                        del self._memory[slot]  # promoted, and past its signed expiry
+                elif accept is None or accept(entry.completion):
                     completion = entry.completion
-                    counter = self._counter
-                    counter.memory_hits += 1
-                    counter.hit(completion.latency, entry.tokens, entry.cost, self._timer() - start)
+                    if not peek:
+                        counter = self._counter
+                        counter.memory_hits += 1
+                        counter.hit(completion.latency, entry.tokens, entry.cost, self._timer() - start)
                     return Hit(completion, MEMORY)
+                else:
+                    return None
         if self._store is None:
             return None
         # Replay serves what was recorded however old it is, from whichever endpoint,
         # and leaves the (often committed) file as it found it.
-        row = self._store.get(key, origin, replay=replay)
+        row = self._store.get(key, origin, replay=replay, quiet=peek)
         if row is None:
             synthetic = self._synthetic_store(create=False)
-            row = synthetic.get(key, origin, replay=replay) if synthetic is not None else None
-        if row is None:
+            row = synthetic.get(key, origin, replay=replay, quiet=peek) if synthetic is not None else None
+        if row is None or (accept is not None and not accept(row.completion)):
             return None
+        if peek:
+            return Hit(row.completion, FILE)
         completion = row.completion
         usage = Usage.of(completion.message.get("usage"))
         cost = self._price(row.model, usage)
@@ -335,30 +264,13 @@ class ResponseCache:
                 self._counter.hit(completion.latency, usage.prompt + usage.output, cost, self._timer() - start)
             return Hit(completion, FILE)
         deadline = row.expires if row.expires < self._clock() + self._ttl else None
-        entry = Entry(completion, deadline, usage.prompt + usage.output, cost, row)
+        entry = Remembered(completion, deadline, usage.prompt + usage.output, cost, row)
         with self._lock:
             self._memory[slot] = entry
             counter = self._counter
             counter.file_hits += 1
             counter.hit(completion.latency, entry.tokens, entry.cost, self._timer() - start)
         return Hit(completion, FILE)
-
-    def _add_tampered(self, count: int) -> None:
-        # Called by the store on whichever thread read the rejected row.
-        with self._lock:
-            self._counter.add_tampered(count)
-
-    def _add_foreign(self, count: int) -> None:
-        with self._lock:
-            self._counter.foreign += count
-
-    def _add_dropped(self, count: int) -> None:
-        with self._lock:
-            self._counter.dropped += count
-
-    def _add_trimmed(self, count: int) -> None:
-        with self._lock:
-            self._counter.trimmed += count
 
     def _rebuilt(self, store: Store) -> None:
         """A damaged file was replaced: what this session served or stored goes into the fresh one."""
@@ -386,21 +298,13 @@ class ResponseCache:
             self._synthetic_store(create=False)
         return [store for store in (self._store, self._synthetic) if store is not None]
 
-    def _entry(self, completion: Completion, model: str) -> Entry:
+    def _entry(self, completion: Completion, model: str) -> Remembered:
         # Tokens and cost are worked out once here, so a hit only adds numbers.
         usage = Usage.of(completion.message.get("usage"))
-        return Entry(completion, None, usage.prompt + usage.output, self._price(completion.model or model, usage))
+        return Remembered(completion, None, usage.prompt + usage.output, self._price(completion.model or model, usage))
 
-    async def _call(self, call: Callable[[], Awaitable[Completion]]) -> Completion:
-        start = self._timer()
-        try:
-            return await call()
-        finally:
-            elapsed = self._timer() - start
-            with self._lock:
-                self._counter.called(elapsed)
-
-    def _replay_miss(self, request: Request, agent: str) -> str:
+    def miss_error(self, request: Request, agent: str = "") -> CacheMissError:
+        """The error for a replay that found no answer to ``request``: what to do about it, in one line."""
         task = " ".join(request.task[:200].split())
         task = task if len(task) <= 60 else task[:57] + "..."
         who = f"agent {agent!r}" if agent else "this request"
@@ -414,7 +318,7 @@ class ResponseCache:
             foreign = [store for store in self._stores(opening=False) if store.foreign_seen]
             if foreign:
                 message += " " + foreign[0].foreign_hint()
-        return message
+        return CacheMissError(message)
 
     # -- management ----------------------------------------------------------------------------------
 

@@ -10,9 +10,12 @@ to write never waits for the whole file.
 from __future__ import annotations
 
 import sqlite3
+import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
+from .._errors import CacheIntegrityWarning
 from .rows import COLUMNS, Record
 
 _SLICE = 256
@@ -35,6 +38,18 @@ def salvage(conn: sqlite3.Connection, aside: Path, keep: Callable[[Record], bool
             kept += _insert(conn, records)
             records = []
     return kept + _insert(conn, records)
+
+
+def salvaged(path: Path, aside: Path, done: Future) -> None:
+    """Say so if copying from a damaged file failed: the fresh file then lacks what it held."""
+    exc = done.exception() if not done.cancelled() else None
+    if exc is not None:
+        warnings.warn(
+            f"Could not copy the answers still readable in {aside.name} into the new cache {path} ({exc}); "
+            "they will be asked for again.",
+            CacheIntegrityWarning,
+            stacklevel=2,
+        )
 
 
 def _insert(conn: sqlite3.Connection, records: list[Record]) -> int:

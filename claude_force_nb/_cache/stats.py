@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 
@@ -43,10 +44,15 @@ class CacheStats:
     call_time: float = 0.0
 
 
+# What a file reports to the counter it was given.
+_REPORTED = ("tampered", "foreign", "dropped", "trimmed")
+
+
 class StatsCounter:
-    """Running totals, updated by the cache under its lock."""
+    """Running totals: the lookups' under the cache's lock, what the files report through :meth:`add`."""
 
     __slots__ = (
+        "_lock",
         "call_time",
         "calls",
         "cost_saved",
@@ -66,7 +72,15 @@ class StatsCounter:
     )
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.reset()
+
+    def add(self, name: str, count: int) -> None:
+        """Count what a file reports from whichever thread saw it: tampered, foreign, dropped or trimmed rows."""
+        if name not in _REPORTED:
+            raise ValueError(f"Not a count a file reports: {name!r}.")
+        with self._lock:
+            setattr(self, name, getattr(self, name) + count)
 
     def reset(self) -> None:
         self.memory_hits = self.file_hits = self.misses = self.shared = 0
@@ -95,9 +109,6 @@ class StatsCounter:
     def called(self, elapsed: float) -> None:
         self.calls += 1
         self.call_time += elapsed
-
-    def add_tampered(self, count: int) -> None:
-        self.tampered += count
 
     def snapshot(self) -> CacheStats:
         hits = self.memory_hits + self.file_hits
