@@ -272,7 +272,7 @@ async def measure_prompt(server: LocalServer, agents: AgentRegistry) -> tuple[in
     async with AsyncAgentOrchestrator(
         base_url=server.url, api_key="bench", enable_cache=False, agents=agents
     ) as orchestrator:
-        request = orchestrator.build_request(orchestrator.agents.get(AGENT), tasks(1)[0][1])
+        request = orchestrator.prepare(AGENT, tasks(1)[0][1]).request
         whole = await orchestrator.backend.count_tokens(request)
         task_only = await orchestrator.backend.count_tokens(dataclasses.replace(request, system=None))
     return whole - task_only, whole

@@ -46,7 +46,7 @@ def tasks(count: int) -> list[str]:
 def limits_for(server: LocalServer, calls: int, ideal: float) -> tuple[RateLimits, float]:
     """Limits under which the calls need about ``ideal`` seconds, input tokens binding; and that ideal exactly."""
     orchestrator = AsyncAgentOrchestrator(base_url=server.url, api_key="bench", enable_cache=False)
-    request = orchestrator.build_request(orchestrator.agents.get(AGENT), tasks(1)[0])
+    request = orchestrator.prepare(AGENT, tasks(1)[0]).request
     per_call = count_input_tokens(request.to_kwargs())
     total = per_call * calls
     # A bucket of B refilling B per minute passes total tokens in (total - B) / (B / minute) seconds.
@@ -70,7 +70,7 @@ async def ours(server: LocalServer, calls: int, concurrency: int) -> tuple[float
 
 async def bare(server: LocalServer, calls: int, concurrency: int) -> tuple[float, int]:
     orchestrator = AsyncAgentOrchestrator(base_url=server.url, api_key="bench", enable_cache=False)
-    requests = [orchestrator.build_request(orchestrator.agents.get(AGENT), task).to_kwargs() for task in tasks(calls)]
+    requests = [orchestrator.prepare(AGENT, task).request.to_kwargs() for task in tasks(calls)]
     semaphore = asyncio.Semaphore(concurrency)
     async with anthropic.AsyncAnthropic(
         api_key="bench", base_url=server.url, http_client=anthropic.DefaultAsyncHttpxClient(trust_env=False)

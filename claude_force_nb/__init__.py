@@ -17,6 +17,7 @@ from ._errors import (
     AgentError,
     AgentFileError,
     AgentNotFoundError,
+    BudgetExceededError,
     CacheError,
     CacheFileError,
     CacheIntegrityWarning,
@@ -25,11 +26,14 @@ from ._errors import (
     CallTimeoutError,
     ClaudeForceError,
     ClaudeForceWarning,
+    ModelNotFoundError,
+    SchemaError,
 )
-from ._notebook.resultset import Results
+from ._options import CallOptions
 from ._orchestrator import AsyncAgentOrchestrator
 from ._pricing import Price
 from ._results import AgentResult
+from ._resultset import Results
 from ._sweep import Batch, Progress
 
 __version__ = "0.1.0"
@@ -44,6 +48,7 @@ __all__ = [
     "AgentResult",
     "AsyncAgentOrchestrator",
     "Batch",
+    "BudgetExceededError",
     "CacheError",
     "CacheFileError",
     "CacheIntegrityWarning",
@@ -51,14 +56,17 @@ __all__ = [
     "CacheStats",
     "Call",
     "CallError",
+    "CallOptions",
     "CallTimeoutError",
     "ClaudeForceError",
     "ClaudeForceWarning",
     "Conversation",
+    "ModelNotFoundError",
     "Price",
     "Progress",
     "ResponseCache",
     "Results",
+    "SchemaError",
     "load_ipython_extension",
     "unload_ipython_extension",
 ]

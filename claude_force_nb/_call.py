@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._options import CallOptions
 from ._request import Request
 
 
 @dataclass(frozen=True)
 class Call:
-    """One call of a batch: an agent, its task, and per-call overrides."""
+    """One call of a batch: an agent, its task, and per-call options (a mapping of them is taken too)."""
 
     agent: str
     task: str
     model: str | None = None
     item: Any = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: CallOptions = field(default_factory=CallOptions)
+
+    def __post_init__(self) -> None:
+        options = CallOptions.of(self.options, model=self.model, item=self.item)
+        object.__setattr__(self, "options", options)
+        object.__setattr__(self, "model", options.model)
+        object.__setattr__(self, "item", options.item)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +64,8 @@ def as_calls(tasks: Iterable[Call | Sequence[Any]]) -> list[Call]:
             calls.append(entry)
         elif len(entry) == 2:
             calls.append(Call(entry[0], entry[1]))
-        elif len(entry) == 3 and isinstance(entry[2], dict):
-            options = dict(entry[2])
-            calls.append(Call(entry[0], entry[1], options.pop("model", None), options.pop("item", None), options))
+        elif len(entry) == 3 and isinstance(entry[2], (Mapping, CallOptions)):
+            calls.append(Call(entry[0], entry[1], options=CallOptions.of(entry[2])))
         else:
             raise TypeError(f"Expected Call, (agent, task) or (agent, task, options); got {entry!r}.")
     return calls

@@ -10,20 +10,21 @@ rebuilds each turn, from the cache when nothing changed.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ._call import Call, PreparedCall
 from ._errors import AgentNotFoundError
+from ._options import CallOptions
 from ._results import AgentResult, failure
 
 
-class Runner(Protocol):
-    """What a conversation needs of the orchestrator."""
+class Engine(Protocol):
+    """What a conversation needs of the orchestrator: to prepare a call, and to answer it."""
 
-    def prepare(self, agent_name: str, task: str, **options: Any) -> PreparedCall: ...
-    async def run(self, call: PreparedCall) -> AgentResult: ...
+    def prepare(self, agent: str, task: str, options: CallOptions | None = None) -> PreparedCall: ...
+    async def run(self, call: PreparedCall, *, on_text: Callable[[str], object] | None = None) -> AgentResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +55,11 @@ class Conversation:
     >>> await chat.send("Show one in Python.")
     """
 
-    def __init__(self, orchestrator: Runner, agent: str, *, name: str = "", **options: Any):
+    def __init__(self, orchestrator: Engine, agent: str, *, name: str = "", options: CallOptions | None = None):
         self.orchestrator = orchestrator
         self.agent = agent
         self.name = name or agent
-        self.options = options
+        self.options = options or CallOptions()
         self.turns: list[Turn] = []
 
     @property
@@ -67,36 +68,42 @@ class Conversation:
         return [message for turn in self.turns for message in turn.messages]
 
     def prepare(
-        self, task: str, *, key: Hashable | None = None, agent: str | None = None, **overrides: Any
+        self, task: str, *, key: Hashable | None = None, agent: str | None = None, options: CallOptions | None = None
     ) -> PreparedCall:
-        """The next turn's call (or, for a ``key`` already here, that turn's again); nothing is sent."""
-        history = self.turns[: self._position(key)]
-        options = {**self.options, **overrides}
-        messages = [message for turn in history for message in turn.messages]
-        return self.orchestrator.prepare(agent or self.agent, task, history=messages, **options)
+        """The next turn's call (or, for a ``key`` already here, that turn's again); nothing is sent.
 
-    def record(self, task: str, result: AgentResult, *, key: Hashable | None = None, content: Any = None) -> None:
-        """Add an answered turn (rewinding to ``key``'s place first); a failed one leaves the history as it was.
-
-        ``content`` is what the turn sent, when it held more than its text.
+        ``options`` go over the conversation's own; the history is the turns before this one.
         """
+        history = tuple(message for turn in self.turns[: self._position(key)] for message in turn.messages)
+        merged = CallOptions(history=history).over((options or CallOptions()).over(self.options))
+        return self.orchestrator.prepare(agent or self.agent, task, merged)
+
+    def record(self, call: PreparedCall, result: AgentResult, *, key: Hashable | None = None) -> None:
+        """Add an answered turn (rewinding to ``key``'s place first); a failed one leaves the history as it was."""
         if not result.success:
             return
         del self.turns[self._position(key) :]
-        self.turns.append(Turn(task, result, key, content))
+        content = call.request.messages[-1]["content"]  # what the turn sent, images and documents included
+        self.turns.append(Turn(call.task, result, key, content))
 
     async def send(
-        self, task: str, *, key: Hashable | None = None, agent: str | None = None, **overrides: Any
+        self,
+        task: str,
+        *,
+        key: Hashable | None = None,
+        agent: str | None = None,
+        on_text: Callable[[str], object] | None = None,
+        **options: Any,
     ) -> AgentResult:
         """Ask the next turn (see the module's note on ``key``); failures come back as results."""
         try:
-            call = self.prepare(task, key=key, agent=agent, **overrides)
+            call = self.prepare(task, key=key, agent=agent, options=CallOptions.of(**options))
         except AgentNotFoundError:
             raise
         except Exception as exc:  # as execute_agent: options that cannot be sent fail this turn only
             return failure(Call(agent or self.agent, task), exc)
-        result = await self.orchestrator.run(call)
-        self.record(task, result, key=key, content=call.request.messages[-1]["content"])
+        result = await self.orchestrator.run(call, on_text=on_text)
+        self.record(call, result, key=key)
         return result
 
     def reset(self) -> None:

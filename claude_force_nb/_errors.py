@@ -9,6 +9,8 @@ The tree::
     ├── ModelNotFoundError         a model name that is neither an alias nor a Claude model id
     ├── CallError                  an API call failed (keeps the SDK exception as __cause__)
     │   └── CallTimeoutError       the per-call timeout ran out
+    ├── SchemaError                an answer does not match the schema asked for (billed, not kept)
+    ├── BudgetExceededError        a sweep's estimate or spend passed its budget: nothing more is sent
     └── CacheError
         ├── CacheMissError         replay mode found no cached answer
         └── CacheFileError         the cache file could not be opened or rebuilt
@@ -21,6 +23,8 @@ flattened into a string.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class ClaudeForceError(Exception):
@@ -93,6 +97,15 @@ class CallError(ClaudeForceError):
 
 class CallTimeoutError(CallError, TimeoutError):
     """A call did not finish within its timeout."""
+
+
+class SchemaError(ClaudeForceError, ValueError):
+    """The answer does not match the schema asked for; ``__cause__`` holds the validation error.
+
+    ``completion`` is the answer, when there was one: it was billed even though it is refused.
+    """
+
+    completion: Any = None
 
 
 class BudgetExceededError(ClaudeForceError):

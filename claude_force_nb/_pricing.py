@@ -9,7 +9,7 @@ published ones; a :class:`Price` in the table can set its own.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,8 @@ class Price:
 
 # What a price table may hold for a model: a Price, or (input, output) dollars per million tokens.
 PriceEntry = Price | tuple[float, float]
+# Dollars for a model's answer from its usage; None when the model has no price.
+CostOf = Callable[[str, "Usage"], "float | None"]
 
 # From the model table (Anthropic's pricing pages). Users override or extend this by passing ``prices=``.
 DEFAULT_PRICES: dict[str, PriceEntry] = {record.id: record.price for record in MODELS if record.price is not None}

@@ -164,8 +164,3 @@ class Completion:
             elif block.get("type") == "redacted_thinking":
                 thoughts.append(Thought("", redacted=True))
         return thoughts
-
-    @property
-    def tool_calls(self) -> list[dict[str, Any]]:
-        """The tool_use blocks: the tools the model asked to call, with their input."""
-        return [block for block in self.message.get("content", ()) if block.get("type") == "tool_use"]

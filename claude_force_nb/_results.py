@@ -55,10 +55,6 @@ class AgentResult:
     parsed: Any = None  # the answer read with the call's schema: a model instance, or JSON
 
     @property
-    def agent(self) -> str:
-        return self.agent_name
-
-    @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.output_tokens
 
@@ -131,22 +127,6 @@ class AgentResult:
     def errors(self) -> list[str]:
         """Error messages as strings (claude-force compatibility); see ``error`` for the exception."""
         return [str(self.error) or type(self.error).__name__] if self.error is not None else []
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """The claude-force ``metadata`` mapping."""
-        return {
-            "model": self.model,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cache_write_tokens": self.cache_write_tokens,
-            "tokens_used": self.tokens,
-            "execution_time_ms": self.latency * 1000,
-            "estimated_cost": self.cost,
-            "cached": self.cached,
-            "request_id": self.request_id,
-        }
 
     def raise_for_error(self) -> AgentResult:
         """Raise the original exception if the call failed; return self otherwise."""

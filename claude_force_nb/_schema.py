@@ -13,16 +13,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ._errors import ClaudeForceError
-
-
-class SchemaError(ClaudeForceError, ValueError):
-    """The answer does not match the schema asked for; ``__cause__`` holds the validation error.
-
-    ``completion`` is the answer, when there was one: it was billed even though it is refused.
-    """
-
-    completion: Any = None
+from ._errors import SchemaError
+from ._text import first_line
 
 
 def is_schema(value: Any) -> bool:
@@ -47,21 +39,12 @@ def parse(schema: Any, text: str) -> Any:
             return schema.model_validate_json(text)
         value = json.loads(text)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise SchemaError(f"The answer does not match the schema: {_first_line(exc)}") from exc
+        raise SchemaError(f"The answer does not match the schema: {first_line(exc)}") from exc
     missing = [name for name in schema.get("required", ()) if not isinstance(value, dict) or name not in value]
     if schema.get("type") == "object" and (not isinstance(value, dict) or missing):
         raise SchemaError(f"The answer does not match the schema: missing {', '.join(missing) or 'an object'}.")
     return value
 
 
-def name_of(schema: Any) -> str:
-    return schema.__name__ if _is_model(schema) else str(schema.get("title", "schema"))
-
-
 def _is_model(value: Any) -> bool:
     return isinstance(value, type) and hasattr(value, "model_validate_json") and hasattr(value, "model_json_schema")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return " ".join(text.splitlines()[:3]) if text else type(exc).__name__

@@ -1,4 +1,4 @@
-"""Reading an answer's text: its fenced code blocks and the JSON in it."""
+"""Reading text: an answer's fenced code blocks and JSON, an error's first line, what a kernel can send."""
 
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ def printable(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line, or its type's name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class CodeBlock(NamedTuple):

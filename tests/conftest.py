@@ -174,9 +174,9 @@ def clock() -> FakeClock:
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How often agents are looked up, requests built and fingerprinted, and the cache read, from now on."""
-    from claude_force_nb import AsyncAgentOrchestrator
     from claude_force_nb._agents import AgentRegistry
     from claude_force_nb._cache import response
+    from claude_force_nb._prepare import Preparer
 
     counts = {"agent": 0, "request": 0, "fingerprint": 0, "lookup": 0}
 
@@ -188,9 +188,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         return wrapper
 
     monkeypatch.setattr(AgentRegistry, "get", counting("agent", AgentRegistry.get))
-    monkeypatch.setattr(
-        AsyncAgentOrchestrator, "build_request", counting("request", AsyncAgentOrchestrator.build_request)
-    )
+    monkeypatch.setattr(Preparer, "request", counting("request", Preparer.request))
     monkeypatch.setattr(response, "fingerprint", counting("fingerprint", response.fingerprint))
     monkeypatch.setattr(response.ResponseCache, "_find", counting("lookup", response.ResponseCache._find))
     return counts

@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 import dataclasses
 import math
 import sqlite3
@@ -7,13 +8,17 @@ import sys
 import textwrap
 import threading
 import warnings
+import weakref
 
 import pytest
 
+from claude_force_nb import AsyncAgentOrchestrator
 from claude_force_nb._cache import ResponseCache
 from claude_force_nb._cache.stats import CacheStats, StatsCounter
+from claude_force_nb._call import PreparedCall
 from claude_force_nb._config import Settings
 from claude_force_nb._errors import CacheError, CacheIntegrityWarning, CacheMissError, ClaudeForceWarning
+from claude_force_nb._pipeline import Pipeline
 from claude_force_nb._pricing import Usage
 from claude_force_nb._request import Completion, Request
 
@@ -55,6 +60,41 @@ class FakeAPI:
         return call
 
 
+class FakeSender:
+    """Sends through a FakeAPI call, handing the answer to the pipeline's keep step as a sender does."""
+
+    def __init__(self, make, keep):
+        self.make = make
+        self.keep = keep
+
+    def admit(self, slot):
+        return contextlib.nullcontext()
+
+    async def send(self, call, *, on_text=None):
+        return self.keep(call, await self.make())
+
+
+_pipelines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+async def fetch(cache, req, make, *, mode=None, agent=""):
+    """``req`` answered as the pipeline answers a call over ``cache``: (completion, source), or its error raised."""
+    pipeline = _pipelines.setdefault(cache, Pipeline(cache=cache, cost_of=price))
+    mode = mode or cache.mode
+    key = None if mode == "no-cache" else cache.key(req)
+    call = PreparedCall(agent, req.task, req, key, mode, 60.0)
+    result = await pipeline.answer(call, sender=FakeSender(make, pipeline.keep))
+    if not result.success:
+        raise result.error
+    return result.completion, result.source
+
+
+def lookup(cache, req):
+    """The answer ``cache`` holds for ``req``, counting a hit or a miss; None on a miss."""
+    hit = cache.lookup(cache.key(req))
+    return hit.completion if hit is not None else None
+
+
 def request(task="Explain closures in Python.", **params):
     return Request.for_task(task, model=MODEL, max_tokens=256, **params)
 
@@ -81,6 +121,7 @@ def make_cache(tmp_path, clock):
         if kwargs.get("persist", True) and path is None:
             path = tmp_path / "cache.sqlite"
         cache = ResponseCache(path, **kwargs)
+        _pipelines[cache] = Pipeline(cache=cache, cost_of=price, timer=clock)
         made.append(cache)
         return cache
 
@@ -94,35 +135,35 @@ def make_cache(tmp_path, clock):
 
 async def test_miss_then_memory_hit(make_cache, api):
     cache = make_cache()
-    first, source = await cache.fetch(request(), api(), agent="explainer")
+    first, source = await fetch(cache, request(), api(), agent="explainer")
     assert source == "api" and first.text == "the answer #1"
-    again, source = await cache.fetch(request(), api())
+    again, source = await fetch(cache, request(), api())
     assert source == "memory" and again is first
     assert api.calls == 1
-    assert cache.lookup(request()) is first
+    assert lookup(cache, request()) is first
 
 
 async def record(make_cache, api, *requests, **kwargs):
     """Answers written by another kernel, committed to the file."""
     other = make_cache(**kwargs)
     for req in requests:
-        await other.fetch(req, api())
+        await fetch(other, req, api())
     other.close()
 
 
 async def test_file_hit_after_restart_is_promoted(make_cache, api):
     await record(make_cache, api, request())
     cache = make_cache()  # a new kernel, same file
-    completion, source = await cache.fetch(request(), api())
+    completion, source = await fetch(cache, request(), api())
     assert source == "file" and completion.text == "the answer #1" and completion.request_id == "req_1"
-    assert (await cache.fetch(request(), api()))[1] == "memory"
+    assert (await fetch(cache, request(), api()))[1] == "memory"
     stats = cache.stats()
     assert (stats.file_hits, stats.memory_hits, stats.calls) == (1, 1, 0)
 
 
 def test_lookup_counts_misses(make_cache):
     cache = make_cache()
-    assert cache.lookup(request()) is None
+    assert lookup(cache, request()) is None
     assert cache.stats().misses == 1
 
 
@@ -137,8 +178,8 @@ def test_default_path_is_in_the_home_directory(tmp_path):
 
 async def test_memory_only(make_cache, tmp_path, api):
     cache = make_cache(persist=False)
-    await cache.fetch(request(), api())
-    assert (await cache.fetch(request(), api()))[1] == "memory"
+    await fetch(cache, request(), api())
+    assert (await fetch(cache, request(), api()))[1] == "memory"
     assert cache.path is None and cache.info().secret_source is None
     assert not list(tmp_path.glob("**/*.sqlite")) and not list(tmp_path.glob("**/secret"))
 
@@ -153,11 +194,11 @@ def test_key_is_the_fingerprint(make_cache):
 
 async def test_answers_expire_in_both_tiers(make_cache, api, clock):
     cache = make_cache(ttl_seconds=60)
-    await cache.fetch(request(), api())
+    await fetch(cache, request(), api())
     clock.tick(30)
-    assert (await cache.fetch(request(), api()))[1] == "memory"
+    assert (await fetch(cache, request(), api()))[1] == "memory"
     clock.tick(30)
-    assert (await cache.fetch(request(), api()))[1] == "api"
+    assert (await fetch(cache, request(), api()))[1] == "api"
     assert api.calls == 2
 
 
@@ -165,18 +206,18 @@ async def test_promoted_answer_keeps_its_signed_expiry(make_cache, api, clock):
     await record(make_cache, api, request(), ttl_seconds=60)
     clock.tick(50)
     cache = make_cache(ttl_seconds=60)
-    assert (await cache.fetch(request(), api()))[1] == "file"
+    assert (await fetch(cache, request(), api()))[1] == "file"
     clock.tick(11)  # 61 s after it was recorded, though only 11 s after promotion
-    assert cache.lookup(request()) is None
+    assert lookup(cache, request()) is None
 
 
 async def test_no_ttl_never_expires(make_cache, api, clock):
     cache = make_cache(ttl_seconds=None)
-    await cache.fetch(request(), api())
+    await fetch(cache, request(), api())
     cache.flush()
     clock.tick(10 * 365 * 86400)
-    assert (await cache.fetch(request(), api()))[1] == "memory"
-    assert (await make_cache(ttl_seconds=None).fetch(request(), api()))[1] == "file"
+    assert (await fetch(cache, request(), api()))[1] == "memory"
+    assert (await fetch(make_cache(ttl_seconds=None), request(), api()))[1] == "file"
 
 
 async def test_replay_serves_a_recording_however_old_and_keeps_it(make_cache, api, clock):
@@ -184,12 +225,12 @@ async def test_replay_serves_a_recording_however_old_and_keeps_it(make_cache, ap
     clock.tick(365 * 86400)
     replay = make_cache(ttl_seconds=60, mode="replay")
     for _ in range(2):
-        completion, source = await replay.fetch(request(), api())
+        completion, source = await fetch(replay, request(), api())
         assert source == "file" and completion.text == "the answer #1"
     assert replay.info().entries == 1  # the committed file is left as it was
     assert api.calls == 1
     # Outside replay the same row has expired.
-    completion, source = await make_cache(ttl_seconds=60).fetch(request(), api())
+    completion, source = await fetch(make_cache(ttl_seconds=60), request(), api())
     assert (source, completion.text) == ("api", "the answer #2")
     assert api.calls == 2
 
@@ -197,19 +238,19 @@ async def test_replay_serves_a_recording_however_old_and_keeps_it(make_cache, ap
 async def test_size_evictions_are_counted_and_fall_back_to_the_file(make_cache, api):
     cache = make_cache(maxsize=2)
     for task in ("a", "b", "c"):
-        await cache.fetch(request(task), api())
+        await fetch(cache, request(task), api())
     cache.flush()
     assert cache.stats().evictions == 1
-    assert (await cache.fetch(request("a"), api()))[1] == "file"  # least recently used went
-    assert (await cache.fetch(request("c"), api()))[1] == "memory"
+    assert (await fetch(cache, request("a"), api()))[1] == "file"  # least recently used went
+    assert (await fetch(cache, request("c"), api()))[1] == "memory"
 
 
 async def test_expiry_is_not_an_eviction(make_cache, api, clock):
     cache = make_cache(maxsize=2, ttl_seconds=10)
-    await cache.fetch(request("a"), api())
+    await fetch(cache, request("a"), api())
     clock.tick(11)
-    await cache.fetch(request("b"), api())
-    await cache.fetch(request("c"), api())
+    await fetch(cache, request("b"), api())
+    await fetch(cache, request("c"), api())
     assert cache.stats().evictions == 0
 
 
@@ -219,7 +260,7 @@ async def test_expiry_is_not_an_eviction(make_cache, api, clock):
 async def test_identical_requests_in_flight_share_one_call(make_cache, api):
     cache = make_cache()
     api.gate = asyncio.Event()
-    tasks = [asyncio.create_task(cache.fetch(request(), api())) for _ in range(10)]
+    tasks = [asyncio.create_task(fetch(cache, request(), api())) for _ in range(10)]
     await asyncio.sleep(0)
     api.gate.set()
     results = await asyncio.gather(*tasks)
@@ -240,18 +281,18 @@ async def test_an_answer_that_cannot_be_filed_still_reaches_every_waiter(make_ca
         return dataclasses.replace(await answer(), synthetic=True)
 
     api.gate = asyncio.Event()
-    tasks = [asyncio.create_task(cache.fetch(request(), synthetic)) for _ in range(5)]
+    tasks = [asyncio.create_task(fetch(cache, request(), synthetic)) for _ in range(5)]
     await asyncio.sleep(0)
     api.gate.set()
     with pytest.warns(ClaudeForceWarning, match="Could not cache an answer"):
         results = await asyncio.wait_for(asyncio.gather(*tasks), 30)  # a hang guard
     assert [source for _, source in results].count("shared") == 4
-    assert cache.lookup(request()) is not None  # kept in memory all the same
+    assert lookup(cache, request()) is not None  # kept in memory all the same
 
 
 async def test_different_requests_are_not_shared(make_cache, api):
     cache = make_cache()
-    await asyncio.gather(cache.fetch(request("a"), api()), cache.fetch(request("b"), api()))
+    await asyncio.gather(fetch(cache, request("a"), api()), fetch(cache, request("b"), api()))
     assert api.calls == 2
 
 
@@ -259,23 +300,23 @@ async def test_a_failed_call_fails_every_waiter_and_caches_nothing(make_cache, a
     cache = make_cache()
     api.gate = asyncio.Event()
     api.fail_with = error = RuntimeError("overloaded")
-    tasks = [asyncio.create_task(cache.fetch(request(), api())) for _ in range(5)]
+    tasks = [asyncio.create_task(fetch(cache, request(), api())) for _ in range(5)]
     await asyncio.sleep(0)
     api.gate.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(result is error for result in results)
     assert api.calls == 1
-    assert cache.lookup(request()) is None
+    assert lookup(cache, request()) is None
     assert cache.info().entries == 0
     api.fail_with = None
-    assert (await cache.fetch(request(), api()))[1] == "api"
+    assert (await fetch(cache, request(), api()))[1] == "api"
 
 
 async def test_a_failed_call_alone_is_not_logged_as_unretrieved(make_cache, api, caplog):
     cache = make_cache()
     api.fail_with = ValueError("bad request")
     with pytest.raises(ValueError, match="bad request"):
-        await cache.fetch(request(), api())
+        await fetch(cache, request(), api())
     await asyncio.sleep(0)
     import gc
 
@@ -286,9 +327,9 @@ async def test_a_failed_call_alone_is_not_logged_as_unretrieved(make_cache, api,
 async def test_waiters_take_over_when_the_caller_is_cancelled(make_cache, api):
     cache = make_cache()
     api.gate = asyncio.Event()
-    leader = asyncio.create_task(cache.fetch(request(), api()))
+    leader = asyncio.create_task(fetch(cache, request(), api()))
     await asyncio.sleep(0)
-    follower = asyncio.create_task(cache.fetch(request(), api()))
+    follower = asyncio.create_task(fetch(cache, request(), api()))
     await asyncio.sleep(0)
     leader.cancel()
     await asyncio.sleep(0)
@@ -302,9 +343,9 @@ async def test_waiters_take_over_when_the_caller_is_cancelled(make_cache, api):
 async def test_a_cancelled_waiter_does_not_cancel_the_call(make_cache, api):
     cache = make_cache()
     api.gate = asyncio.Event()
-    leader = asyncio.create_task(cache.fetch(request(), api()))
+    leader = asyncio.create_task(fetch(cache, request(), api()))
     await asyncio.sleep(0)
-    follower = asyncio.create_task(cache.fetch(request(), api()))
+    follower = asyncio.create_task(fetch(cache, request(), api()))
     await asyncio.sleep(0)
     follower.cancel()
     api.gate.set()
@@ -318,35 +359,35 @@ async def test_a_cancelled_waiter_does_not_cancel_the_call(make_cache, api):
 
 async def test_refresh_calls_again_and_overwrites(make_cache, api):
     cache = make_cache()
-    await cache.fetch(request(), api())
-    fresh, source = await cache.fetch(request(), api(), mode="refresh")
+    await fetch(cache, request(), api())
+    fresh, source = await fetch(cache, request(), api(), mode="refresh")
     assert source == "api" and fresh.text == "the answer #2"
-    assert (await cache.fetch(request(), api()))[0].text == "the answer #2"
+    assert (await fetch(cache, request(), api()))[0].text == "the answer #2"
     cache.flush()
-    assert (await make_cache().fetch(request(), api()))[0].text == "the answer #2"
+    assert (await fetch(make_cache(), request(), api()))[0].text == "the answer #2"
 
 
 async def test_no_cache_neither_reads_nor_writes_nor_shares(make_cache, api):
     cache = make_cache()
-    await cache.fetch(request(), api())
-    results = await asyncio.gather(*(cache.fetch(request("fresh"), api(), mode="no-cache") for _ in range(3)))
+    await fetch(cache, request(), api())
+    results = await asyncio.gather(*(fetch(cache, request("fresh"), api(), mode="no-cache") for _ in range(3)))
     assert [source for _, source in results] == ["api"] * 3
-    assert (await cache.fetch(request(), api(), mode="no-cache"))[1] == "api"
+    assert (await fetch(cache, request(), api(), mode="no-cache"))[1] == "api"
     assert api.calls == 5
-    assert cache.lookup(request("fresh")) is None
+    assert lookup(cache, request("fresh")) is None
 
 
 async def test_replay_serves_recorded_answers(make_cache, api):
     await record(make_cache, api, request())
     cache = make_cache(mode="replay")
-    _completion, source = await cache.fetch(request(), api())
+    _completion, source = await fetch(cache, request(), api())
     assert source == "file" and api.calls == 1
 
 
 async def test_replay_miss_names_the_agent_task_and_fix(make_cache, api):
     cache = make_cache(mode="replay")
     with pytest.raises(CacheMissError) as caught:
-        await cache.fetch(request("Summarise the quarterly report for the board " * 3), api(), agent="summarizer")
+        await fetch(cache, request("Summarise the quarterly report for the board " * 3), api(), agent="summarizer")
     message = str(caught.value)
     assert "'summarizer'" in message and "Summarise the quarterly report" in message
     assert "without replay" in message
@@ -357,7 +398,7 @@ async def test_replay_miss_blames_the_secret_when_it_changed(make_cache, api, tm
     await record(make_cache, api, request())
     cache = make_cache(secrets=[b"ci-has-another-secret"], mode="replay")
     with pytest.warns(CacheIntegrityWarning), pytest.raises(CacheMissError, match="CLAUDE_CACHE_SECRET"):
-        await cache.fetch(request(), api(), agent="explainer")
+        await fetch(cache, request(), api(), agent="explainer")
     assert sqlite3.connect(tmp_path / "cache.sqlite").execute("SELECT count(*) FROM responses").fetchone()[0] == 1
 
 
@@ -365,7 +406,7 @@ async def test_failed_calls_are_never_cached(make_cache, api):
     cache = make_cache()
     api.fail_with = TimeoutError()
     with pytest.raises(TimeoutError):
-        await cache.fetch(request(), api())
+        await fetch(cache, request(), api())
     assert cache.info().entries == 0 and cache.info().memory_entries == 0
 
 
@@ -376,9 +417,10 @@ def test_mode_default_comes_from_settings_and_is_checked(make_cache):
         make_cache(persist=False, mode="sometimes")
 
 
-async def test_unknown_per_call_mode_is_refused(make_cache, api):
+async def test_unknown_per_call_mode_is_refused(make_cache):
+    orchestrator = AsyncAgentOrchestrator(cache=make_cache(persist=False), api_key="k")
     with pytest.raises(ValueError, match="Unknown cache mode"):
-        await make_cache(persist=False).fetch(request(), api(), mode="later")
+        orchestrator.prepare("explainer", "x", cache_mode="later")
 
 
 # -- integrity through the cache -----------------------------------------------------------------------
@@ -386,8 +428,8 @@ async def test_unknown_per_call_mode_is_refused(make_cache, api):
 
 async def test_tampered_row_is_a_counted_miss(make_cache, api, tmp_path):
     writer = make_cache()
-    await writer.fetch(request("a"), api())
-    await writer.fetch(request("b"), api())
+    await fetch(writer, request("a"), api())
+    await fetch(writer, request("b"), api())
     writer.close()
     sqlite3.connect(tmp_path / "cache.sqlite", isolation_level=None).execute(
         "UPDATE responses SET response = replace(response, 'the answer', 'a forged answer') WHERE key = ?",
@@ -395,17 +437,17 @@ async def test_tampered_row_is_a_counted_miss(make_cache, api, tmp_path):
     )
     cache = make_cache()
     with pytest.warns(CacheIntegrityWarning, match="A cached answer .* failed its signature check"):
-        completion, source = await cache.fetch(request("a"), api())
+        completion, source = await fetch(cache, request("a"), api())
     assert source == "api" and "forged" not in completion.text
     assert cache.stats().tampered == 1
-    assert (await cache.fetch(request("b"), api()))[1] == "file"
+    assert (await fetch(cache, request("b"), api()))[1] == "file"
 
 
 async def test_verify_clear_prune_and_info(make_cache, api, clock, tmp_path):
     cache = make_cache(ttl_seconds=100)
-    await cache.fetch(request("a"), api())
+    await fetch(cache, request("a"), api())
     clock.tick(60)
-    await cache.fetch(request("b"), api())
+    await fetch(cache, request("b"), api())
     info = cache.info()
     assert info.path == tmp_path / "cache.sqlite" and info.size_bytes > 0
     assert (info.entries, info.memory_entries, info.secret_source) == (2, 2, "argument")
@@ -416,7 +458,7 @@ async def test_verify_clear_prune_and_info(make_cache, api, clock, tmp_path):
     assert cache.prune() == 1
     assert cache.info().entries == 1
     assert cache.clear() == 1
-    assert cache.info().entries == 0 and cache.lookup(request("b")) is None
+    assert cache.info().entries == 0 and lookup(cache, request("b")) is None
 
 
 # -- statistics ----------------------------------------------------------------------------------------
@@ -424,11 +466,11 @@ async def test_verify_clear_prune_and_info(make_cache, api, clock, tmp_path):
 
 async def test_stats_add_up(make_cache, api, clock):
     cache = make_cache()
-    await cache.fetch(request("a"), api())  # call: 2 s
-    await cache.fetch(request("a"), api())  # memory hit
+    await fetch(cache, request("a"), api())  # call: 2 s
+    await fetch(cache, request("a"), api())  # memory hit
     await record(make_cache, api, request("b"))  # another kernel records b
-    await cache.fetch(request("b"), api())  # file hit
-    assert cache.lookup(request("c")) is None  # miss, no call
+    await fetch(cache, request("b"), api())  # file hit
+    assert lookup(cache, request("c")) is None  # miss, no call
     stats = cache.stats()
     assert (stats.memory_hits, stats.file_hits, stats.hits, stats.misses, stats.calls) == (1, 1, 2, 2, 1)
     assert stats.hit_rate == 0.5
@@ -458,8 +500,8 @@ def test_speedup_is_time_it_would_have_taken_over_time_it_took():
 
 async def test_hits_of_a_model_without_a_price_are_counted_not_priced(make_cache, api):
     cache = make_cache(price=lambda model, usage: None)
-    await cache.fetch(request("a"), api())
-    await cache.fetch(request("a"), api())
+    await fetch(cache, request("a"), api())
+    await fetch(cache, request("a"), api())
     stats = cache.stats()
     assert (stats.hits, stats.unpriced, stats.cost_saved, stats.tokens_saved) == (1, 1, 0.0, 150)
 
@@ -467,7 +509,7 @@ async def test_hits_of_a_model_without_a_price_are_counted_not_priced(make_cache
 def test_stats_are_a_frozen_snapshot(make_cache):
     cache = make_cache(persist=False)
     before = cache.stats()
-    cache.lookup(request())
+    lookup(cache, request())
     assert before.misses == 0 and cache.stats().misses == 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         before.misses = 5
@@ -487,7 +529,7 @@ def test_price_gets_the_answering_model_and_tokens(make_cache):
 
 async def test_another_process_reads_what_this_one_wrote(make_cache, api, tmp_path):
     cache = make_cache()
-    await cache.fetch(request(), api(), agent="explainer")
+    await fetch(cache, request(), api(), agent="explainer")
     cache.flush()
     code = textwrap.dedent(f"""
         import sys
@@ -496,8 +538,8 @@ async def test_another_process_reads_what_this_one_wrote(make_cache, api, tmp_pa
         from claude_force_nb._request import Request
         cache = ResponseCache(sys.argv[1], secrets=[{SECRET!r}], settings=Settings(), mode="replay",
                               clock=lambda: {cache._clock()!r})
-        completion = cache.lookup(Request.for_task({request().task!r}, model={MODEL!r}, max_tokens=256))
-        print(completion.text, cache.stats().file_hits)
+        asked = Request.for_task({request().task!r}, model={MODEL!r}, max_tokens=256)
+        print(cache.lookup(cache.key(asked)).completion.text, cache.stats().file_hits)
         cache.close()
     """)
     out = await asyncio.to_thread(
@@ -518,7 +560,7 @@ def test_close_is_idempotent_and_memory_keeps_working(make_cache):
     cache.close()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert cache.lookup(request()) is not None
+        assert lookup(cache, request()) is not None
 
 
 @pytest.mark.parametrize("action", ["info", "verify", "prune", "clear"])
@@ -539,7 +581,7 @@ def test_two_threads_with_their_own_loops_share_one_cache(make_cache, api):
     def sweep():
         async def main():
             for i in range(200):
-                await cache.fetch(request(f"task {i % 50}"), api())
+                await fetch(cache, request(f"task {i % 50}"), api())
 
         try:
             asyncio.run(main())
@@ -563,20 +605,20 @@ def test_an_answer_evicted_from_memory_before_its_commit_is_still_served(make_ca
     # A burst larger than the memory tier, while another kernel holds the write lock: nothing is in the
     # file yet and most answers have left memory, yet none of them is asked for again.
     cache = make_cache(maxsize=2)
-    cache.lookup(request("warm-up"))  # opens the file
+    lookup(cache, request("warm-up"))  # opens the file
     blocker = sqlite3.connect(tmp_path / "cache.sqlite", isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
         for i in range(10):
             message = {"model": MODEL, "content": [{"type": "text", "text": f"answer {i}"}], "usage": {}}
             cache.store(request(f"task {i}"), Completion(message, 1.0))
-        found = [cache.lookup(request(f"task {i}")) for i in range(10)]
+        found = [lookup(cache, request(f"task {i}")) for i in range(10)]
     finally:
         blocker.execute("COMMIT")
         blocker.close()
     assert [c.text if c else None for c in found] == [f"answer {i}" for i in range(10)]
     cache.flush()
-    assert all(cache.lookup(request(f"task {i}")) for i in range(10))
+    assert all(lookup(cache, request(f"task {i}")) for i in range(10))
 
 
 def test_a_rebuilt_file_gets_back_the_answers_this_session_served(make_cache, tmp_path):
@@ -587,7 +629,7 @@ def test_a_rebuilt_file_gets_back_the_answers_this_session_served(make_cache, tm
         first.store(request(task), completion)
     first.close()
     second = make_cache(path)
-    assert all(second.lookup(request(task)) is not None for task in answers)  # all served, from the file
+    assert all(lookup(second, request(task)) is not None for task in answers)  # all served, from the file
     size = path.stat().st_size
     with open(path, "r+b") as f:  # then a page of the file is lost
         f.seek((size // 4096 // 2) * 4096)
@@ -596,5 +638,5 @@ def test_a_rebuilt_file_gets_back_the_answers_this_session_served(make_cache, tm
         second.verify()
     second.close()
     third = make_cache(path)
-    assert all(third.lookup(request(task)) is not None for task in answers)
+    assert all(lookup(third, request(task)) is not None for task in answers)
     assert third.stats().file_hits == len(answers)

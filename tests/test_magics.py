@@ -5,8 +5,8 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 from claude_force_nb._notebook.background import BackgroundRun
-from claude_force_nb._notebook.resultset import Results
 from claude_force_nb._results import AgentResult
+from claude_force_nb._resultset import Results
 
 
 def calls(server):

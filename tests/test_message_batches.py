@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+import pydantic
 import pytest
 
 from claude_force_nb import AsyncAgentOrchestrator
-from claude_force_nb._batches.journal import BatchJournal, Entry
+from claude_force_nb._batches.journal import BatchJournal, JobRequest
 from claude_force_nb.simulator import LocalServer
 
 POLL = 0.05
@@ -51,6 +52,28 @@ async def test_a_sweep_goes_as_one_batch_and_comes_back_cached_at_half_price(ser
         live = await orch.execute_multiple(sweep(6), cache_mode="refresh")
         assert batch_cost == pytest.approx(sum(r.cost for r in live) / 2)
         assert [r.output for r in again] == [r.output for r in live]  # the same answers either way
+
+
+class Person(pydantic.BaseModel):
+    name: str
+    age: int
+
+
+async def test_a_batch_answer_that_breaks_its_schema_is_billed_and_not_kept(server):
+    people = [("explainer", "Ada Lovelace"), ("explainer", "Alan Turing")]
+    async with orchestrator(server) as orch:
+        server.shape_next(invalid_json=True)  # the first answer the batch gives breaks the schema
+        bad, good = await orch.execute_batch(people, schema=Person, poll_seconds=POLL)
+        assert not bad.success and bad.errors[0].startswith("The answer does not match the schema:")
+        assert bad.cost > 0 and bad.cost == pytest.approx(good.cost, rel=0.5)  # billed, at the batch rate
+        assert good.success and isinstance(good.parsed, Person)
+        assert orch.spent().calls == 2
+        again = await orch.execute_batch(people, schema=Person, poll_seconds=POLL)
+        assert [r.status for r in again] == ["ok", "cached"]  # the broken answer was not kept: asked again
+        assert again[0].success and isinstance(again[0].parsed, Person)
+        assert len(created(server)) == 2 and submitted_ids(server)[2:] == [orch.prepare(*people[0], schema=Person).key]
+        live = await orch.execute_agent(*people[0], schema=Person)
+        assert live.cached and live.parsed == again[0].parsed
 
 
 async def test_hits_are_never_resubmitted(server):
@@ -144,8 +167,8 @@ async def test_the_journal_lives_in_the_cache_file(server, tmp_path):
 
 async def test_a_submission_the_kernel_never_saw_answered_is_found_not_sent_again(server):
     async with orchestrator(server) as first:
-        calls = first._prepare_all(sweep(3), {})
-        first.journal.begin(first.backend.origin, [Entry(c.key, c.agent, c.model, c.task) for c in calls])
+        calls = first.prepare_all(sweep(3))
+        first.journal.begin(first.backend.origin, [JobRequest(c.key, c.agent, c.model, c.task) for c in calls])
         # The API takes the batch; the kernel dies before it writes the batch id down.
         await first.backend.create_batch([(c.key, c.request) for c in calls])
     async with orchestrator(server) as second:
@@ -158,8 +181,8 @@ async def test_a_submission_the_kernel_never_saw_answered_is_found_not_sent_agai
 async def test_a_submission_the_api_never_took_is_sent_again(server, monkeypatch):
     monkeypatch.setattr("claude_force_nb._batches.runner.ADOPT_RETRY_SECONDS", 0.01)
     async with orchestrator(server) as first:
-        calls = first._prepare_all(sweep(2), {})
-        first.journal.begin(first.backend.origin, [Entry(c.key, c.agent, c.model, c.task) for c in calls])
+        calls = first.prepare_all(sweep(2))
+        first.journal.begin(first.backend.origin, [JobRequest(c.key, c.agent, c.model, c.task) for c in calls])
     async with orchestrator(server) as second:
         results = await second.execute_batch(sweep(2), poll_seconds=POLL)
         states = [job.state for job in second.journal.jobs()]
@@ -171,11 +194,11 @@ async def test_an_earlier_batch_of_the_same_size_is_not_taken_for_the_lost_submi
     monkeypatch.setattr("claude_force_nb._batches.runner.ADOPT_RETRY_SECONDS", 0.01)
     monkeypatch.setattr("claude_force_nb._batches.runner.CLOCK_SKEW_SECONDS", 0.0)
     async with orchestrator(server) as first:
-        others = first._prepare_all(sweep(2, "someone else's"), {})
+        others = first.prepare_all(sweep(2, "someone else's"))
         await first.backend.create_batch([(c.key, c.request) for c in others])
         await asyncio.sleep(0.05)
-        calls = first._prepare_all(sweep(2), {})
-        first.journal.begin(first.backend.origin, [Entry(c.key, c.agent, c.model, c.task) for c in calls])
+        calls = first.prepare_all(sweep(2))
+        first.journal.begin(first.backend.origin, [JobRequest(c.key, c.agent, c.model, c.task) for c in calls])
     async with orchestrator(server) as second:
         results = await second.execute_batch(sweep(2), poll_seconds=POLL)
         states = [job.state for job in second.journal.jobs()]
@@ -207,10 +230,10 @@ async def test_a_batch_made_long_after_a_lost_submission_is_not_taken_for_it(ser
     monkeypatch.setattr("claude_force_nb._batches.runner.SUBMIT_SECONDS", 0.0)
     monkeypatch.setattr("claude_force_nb._batches.runner.CLOCK_SKEW_SECONDS", 0.0)
     async with orchestrator(server) as first:
-        calls = first._prepare_all(sweep(2), {})
-        first.journal.begin(first.backend.origin, [Entry(c.key, c.agent, c.model, c.task) for c in calls])
+        calls = first.prepare_all(sweep(2))
+        first.journal.begin(first.backend.origin, [JobRequest(c.key, c.agent, c.model, c.task) for c in calls])
         await asyncio.sleep(0.05)
-        others = first._prepare_all(sweep(2, "someone else's"), {})
+        others = first.prepare_all(sweep(2, "someone else's"))
         await first.backend.create_batch([(c.key, c.request) for c in others])  # later: not this job's
     async with orchestrator(server) as second:
         results = await second.execute_batch(sweep(2), poll_seconds=POLL)

@@ -46,7 +46,7 @@ async def test_execute_agent_returns_a_complete_result(make, server):
     result = await make().execute_agent("code-reviewer", "def f(): pass")
     assert result.success and result.error is None
     assert "synthetic" in result.output
-    assert result.agent_name == result.agent == "code-reviewer"
+    assert result.agent_name == "code-reviewer"
     assert result.model == DEFAULT_MODEL
     assert result.input_tokens > 0 and result.output_tokens > 0
     assert result.cost > 0
@@ -281,15 +281,16 @@ def test_settings_never_show_the_key_or_secret():
     assert "sk-ant-SECRET" not in repr(settings) and "hush" not in repr(settings)
 
 
-async def test_cached_answers_hits_without_the_loop_and_counts_no_miss(make, server):
+async def test_lookup_hits_without_the_loop_and_a_miss_is_counted_once(make, server):
     orchestrator = make()
     call = orchestrator.prepare("explainer", "q")
-    assert orchestrator.cached(call) is None
-    assert orchestrator.stats().misses == 0  # run() counts it when it falls back
-    live = await orchestrator.run(call)
-    hit = orchestrator.cached(call)
+    assert orchestrator.lookup(call) is None
+    assert orchestrator.stats().misses == 1
+    live = await orchestrator.send(call)  # sent without looking again
+    assert orchestrator.stats().misses == 1 and not live.cached
+    hit = orchestrator.lookup(call)
     assert hit.cached and hit.output == live.output and hit.source == "memory"
-    assert orchestrator.cached(orchestrator.prepare("explainer", "q", cache_mode="refresh")) is None
+    assert orchestrator.lookup(orchestrator.prepare("explainer", "q", cache_mode="refresh")) is None
     assert (orchestrator.stats().hits, orchestrator.stats().misses) == (1, 1)
 
 
@@ -425,7 +426,7 @@ async def test_a_synthetic_answer_is_never_served_for_another_endpoint(server, i
     await simulated.close()
     live = AsyncAgentOrchestrator(api_key="sk-ant-test")
     call = live.prepare("explainer", "hello sim")
-    assert call.origin == "https://api.anthropic.com" and live.cached(call) is None
+    assert call.origin == "https://api.anthropic.com" and live.lookup(call) is None
     await live.close()
     home = isolated_env["nb-home"]
     with sqlite3.connect(home / "cache.sqlite") as db:  # Claude's file holds no synthetic answer

@@ -1,5 +1,5 @@
 import claude_force_nb
-from claude_force_nb import _config
+from claude_force_nb import _config, _errors
 from claude_force_nb._models import record_of
 
 EXPECTED = {
@@ -12,6 +12,7 @@ EXPECTED = {
     "AgentResult",
     "AsyncAgentOrchestrator",
     "Batch",
+    "BudgetExceededError",
     "CacheError",
     "CacheFileError",
     "CacheIntegrityWarning",
@@ -19,14 +20,17 @@ EXPECTED = {
     "CacheStats",
     "Call",
     "CallError",
+    "CallOptions",
     "CallTimeoutError",
     "ClaudeForceError",
     "ClaudeForceWarning",
     "Conversation",
+    "ModelNotFoundError",
     "Price",
     "Progress",
     "ResponseCache",
     "Results",
+    "SchemaError",
     "load_ipython_extension",
     "unload_ipython_extension",
 }
@@ -36,6 +40,14 @@ def test_exported_names_are_exactly_the_intended_ones():
     assert set(claude_force_nb.__all__) == EXPECTED
     for name in EXPECTED:
         assert hasattr(claude_force_nb, name)
+
+
+def test_every_error_and_warning_is_exported_and_drawn_in_the_tree():
+    tree = _errors.__doc__
+    for name, value in vars(_errors).items():
+        if isinstance(value, type) and issubclass(value, (Exception, Warning)) and value.__module__ == _errors.__name__:
+            assert name in claude_force_nb.__all__, name
+            assert f" {name} " in tree or f"{name}\n" in tree or f"{name} (" in tree, name
 
 
 def test_default_model_is_in_the_table_and_not_deprecated():

@@ -1,9 +1,11 @@
 """How one answer and a table of answers look, in each format and for each way an answer can end."""
 
+import re
+
 import pytest
 
 from claude_force_nb import AgentResult
-from claude_force_nb._notebook.render import Answer, footer, table_html, table_text
+from claude_force_nb._render import Answer, footer, table_html, table_text
 from claude_force_nb._request import Completion
 
 
@@ -96,6 +98,12 @@ def test_thinking_shows_collapsed_above_the_answer():
     answer = result(blocks=redacted)
     assert answer.thinking[0].redacted
     assert "<summary>Thinking (redacted)</summary>" in Answer(answer)._repr_mimebundle_()["text/markdown"]
+
+
+def test_a_tables_expanded_row_in_code_format_shows_every_block_and_only_code():
+    html = table_html([result(TWO_BLOCKS), result("no code here")], "code")
+    expanded = re.findall(r'<pre style="white-space:pre-wrap">(.*?)</pre>', html, re.S)
+    assert expanded == ["print(1)\n\nSELECT 1;", "no code here"]  # every block, in order; prose only without any
 
 
 def test_tables_show_statuses_and_answers_in_the_chosen_format():

@@ -6,7 +6,7 @@ import pydantic
 import pytest
 
 from claude_force_nb import AsyncAgentOrchestrator
-from claude_force_nb._notebook.resultset import Results
+from claude_force_nb._resultset import Results
 
 
 class Person(pydantic.BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from claude_force_nb import AsyncAgentOrchestrator
-from claude_force_nb._notebook.render import Answer
+from claude_force_nb._render import Answer
 from claude_force_nb.simulator import LocalServer
 
 calls_made: list[tuple[float, float]] = []

@@ -76,7 +76,7 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class JobRequest:
     """What one ``custom_id`` of a job stands for."""
 
     custom_id: str
@@ -94,7 +94,7 @@ class BatchJournal:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 
-    def begin(self, origin: str, entries: Iterable[Entry]) -> int:
+    def begin(self, origin: str, entries: Iterable[JobRequest]) -> int:
         """Write down a job's requests before it is submitted, as this process's; its number."""
         rows = list(entries)
         with self._transaction() as conn:
@@ -135,12 +135,12 @@ class BatchJournal:
             row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM batch_jobs WHERE job = ?", (number,)).fetchone()
         return Job(*row) if row else None
 
-    def entries(self, job: int) -> list[Entry]:
+    def entries(self, job: int) -> list[JobRequest]:
         with self._transaction() as conn:
             rows = conn.execute(
                 "SELECT custom_id, agent, model, task FROM batch_requests WHERE job = ?", (job,)
             ).fetchall()
-        return [Entry(*row) for row in rows]
+        return [JobRequest(*row) for row in rows]
 
     def jobs(self, *, open_only: bool = False, limit: int = 100) -> list[Job]:
         """The newest jobs first."""

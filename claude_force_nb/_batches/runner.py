@@ -1,49 +1,34 @@
 """A sweep's cache misses sent through the Message Batches API instead of one call each.
 
-:class:`BatchRunner` is what a :class:`~._batch.Batch` runs each call with.
-Hits are answered at once. The misses, one request per cache key (the key is
-the ``custom_id``), are written down in the cache file's journal, submitted in
+:class:`BatchSender` is the pipeline's second sender. The cache answered the
+hits already; the misses, one request per cache key (the key is the
+``custom_id``), are written down in the cache file's journal, submitted in
 batches within the API's limits, polled, and collected when their batch ends:
-every answer goes into the signed cache (so a re-run is a hit) before the
-calls waiting for it get it. Requests that an earlier run (this kernel's or
-another's) already submitted and that are still open are not submitted again:
-their batch is polled and collected instead. Errored, expired and canceled
+every answer goes through the pipeline's ``keep`` (validated, then into the
+signed cache, so a re-run is a hit) before the calls waiting for it get it.
+Requests that an earlier run (this kernel's or another's) already submitted
+and that are still open are not submitted again: their batch is polled and
+collected instead. Errored, expired and canceled
 requests are failures; re-running the sweep submits them again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
-import sqlite3
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
 
 from .._call import PreparedCall
-from .._errors import CallError, ClaudeForceWarning
-from .._request import Completion, Request, body_bytes, too_large
-from .._results import AgentResult, failure
+from .._errors import CallError
+from .._request import Completion, body_bytes, too_large
 from .._sweep import Slot
-from .journal import (
-    CANCELED,
-    COLLECTED,
-    LOST,
-    OPEN,
-    OWNER,
-    SUBMITTED,
-    SUBMITTING,
-    BatchJournal,
-    Entry,
-    Job,
-    owner_alive,
-)
+from .collector import UNKEYED, Collector, Keep
+from .journal import LOST, OPEN, OWNER, SUBMITTED, SUBMITTING, BatchJournal, Job, JobRequest, owner_alive
 from .remote import COUNTS, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, Batches, BatchStatus, batch_params
-
-T = TypeVar("T")
 
 DEFAULT_POLL_SECONDS = 10.0
 # Polls start quick (a small batch can end within seconds) and slow down to this.
@@ -63,96 +48,92 @@ _SUBMITTING: set[tuple[int | None, str]] = set()
 _ENVELOPE_BYTES = 200
 
 
-class BatchRunner:
-    """Runs one sweep's calls through the Message Batches API; call it as a Batch's runner.
+class BatchSender:
+    """Sends one sweep's calls through the Message Batches API: the pipeline's sender for ``--batch``.
 
-    ``cached`` answers a call from the cache (counting the hit) or gives None;
-    ``will_send`` says, counting nothing, whether a call needs the API;
-    ``answered`` turns a call and its completion into a result; ``store``
-    puts an answer in the cache under a custom_id (its key); ``fallback``
-    answers a call that is not for the API; ``missed`` counts a call the
-    cache did not answer; ``flush`` waits until stored answers are in the
-    file; ``on_status`` is called whenever a batch's counts change.
+    ``will_send`` says, counting nothing, whether a call needs the API (the
+    whole sweep is planned at its first send, so that one submission carries
+    every miss); ``keep`` is the pipeline's validate-and-store step; ``flush``
+    waits until kept answers are in the file; ``fallback`` sends a call the
+    plan did not include (one whose cached answer expired meanwhile);
+    ``on_status`` is called whenever a batch's counts change.
     """
 
     def __init__(
         self,
         calls: Sequence[PreparedCall],
-        backend: Batches,
+        batches: Batches,
         *,
         journal: BatchJournal | None,
-        cached: Callable[[PreparedCall], AgentResult | None],
+        keep: Keep,
         will_send: Callable[[PreparedCall], bool],
-        answered: Callable[[PreparedCall, Completion, bool], AgentResult],
-        store: Callable[[str, Request, Completion, str], None],
-        fallback: Callable[[PreparedCall], Awaitable[AgentResult]] | None = None,
-        missed: Callable[[PreparedCall], None] | None = None,
+        fallback: Callable[[PreparedCall], Awaitable[Completion]] | None = None,
         flush: Callable[[], None] | None = None,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
-        on_status: Callable[[], object] | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         self.calls = list(calls)
-        self.backend = backend
+        self.batches = batches
         self.journal = journal
-        self.statuses: dict[str, BatchStatus] = {}
         self.poll_seconds = poll_seconds
-        self.on_status = on_status
-        self._cached = cached
+        self.collector = Collector(batches, journal, keep, flush=flush)
         self._will_send = will_send
-        self._answered = answered
-        self._store = store
         self._fallback = fallback
-        self._missed = missed
-        self._flush = flush
+        self._clock = clock
         self._journal_path = str(journal.path) if journal is not None else ""
         self._submitted_here: set[str] = set()
-        self._delivered: set[str] = set()
+        self._ids: dict[int, str] = {}  # custom_id by call (by identity: identical no-cache calls go apart)
         self._answers: dict[str, asyncio.Future[Completion]] = {}
         self._requests: dict[str, PreparedCall] = {}
         self._waiting = 0
         self._work: asyncio.Task | None = None
 
-    async def __call__(self, call: PreparedCall, slot: Slot) -> AgentResult:
-        hit = self._cached(call)
-        if hit is not None:
-            return hit
+    @property
+    def statuses(self) -> dict[str, BatchStatus]:
+        """The batches this sweep waits for, by id, as last polled."""
+        return self.collector.statuses
+
+    @property
+    def on_status(self) -> Callable[[], object] | None:
+        return self.collector.on_status
+
+    @on_status.setter
+    def on_status(self, callback: Callable[[], object] | None) -> None:
+        self.collector.on_status = callback
+
+    def admit(self, slot: Slot | None) -> contextlib.nullcontext[None]:
+        """Nothing to hold: a waiting call sends nothing itself."""
+        return contextlib.nullcontext()
+
+    async def send(self, call: PreparedCall, *, on_text: Callable[[str], object] | None = None) -> Completion:
+        """The call's answer, once the batch that carries its request ends (kept by then)."""
         if self._work is None:
             self.plan()
             self._work = asyncio.get_running_loop().create_task(self._run())
-        answer = self._answers.get(custom_id(call))
-        if answer is None:  # not for the API (a replay miss, say): answered as a single call would be
+        answer = self._answers.get(self._ids.get(id(call), ""))
+        if answer is None:  # planned as a hit, but no longer one: sent on its own
             if self._fallback is None:
-                return failure(call, CallError("This call is not part of the Message Batch."))
+                raise CallError("This call is not part of the Message Batch; re-run the sweep to send it.")
             return await self._fallback(call)
-        if self._missed is not None:
-            self._missed(call)
-        slot.started()
         self._waiting += 1
         try:
-            completion = await asyncio.shield(answer)
+            return await asyncio.shield(answer)
         except asyncio.CancelledError:
             # The last call to stop waiting stops the polling; the batch itself runs on at the
             # API and re-running the sweep (or %agent batches) collects it.
-            self._waiting -= 1
-            if self._waiting == 0 and not self._work.done():
+            if self._waiting == 1 and not self._work.done():
                 self._work.cancel()
             raise
-        except Exception as exc:
+        finally:
             self._waiting -= 1
-            return failure(call, exc)
-        self._waiting -= 1
-        # One request answered every call with its key: the first is billed, the rest share it.
-        cid = custom_id(call)
-        shared = cid in self._delivered
-        self._delivered.add(cid)
-        return self._answered(call, completion, shared)
 
     def plan(self) -> None:
         """Decide, counting nothing, which calls the batches must answer (one request per custom_id)."""
         loop = asyncio.get_running_loop()
-        for call in self.calls:
+        for index, call in enumerate(self.calls):
             if self._will_send(call):
-                cid = custom_id(call)
+                cid = custom_id(call, index)
+                self._ids[id(call)] = cid
                 if cid not in self._answers:
                     self._answers[cid] = loop.create_future()
                     self._requests[cid] = call
@@ -181,9 +162,9 @@ class BatchRunner:
                 answer.set_exception(CallError("The Message Batches API returned no result for this request."))
 
     async def _submit_and_collect(self) -> None:
-        origin = self.backend.origin
+        origin = self.batches.origin
         nothing: dict[str, Job] = {}
-        already = self._journal_call(lambda j: j.open_requests(origin), nothing)
+        already = self.collector.record(lambda j: j.open_requests(origin), nothing)
         jobs: dict[str, Job | None] = {}  # batch id -> its job in the journal
         members: dict[str, list[str]] = {}  # batch id -> this sweep's custom_ids in it
         adopted: set[str] = set()
@@ -240,10 +221,10 @@ class BatchRunner:
         for among the endpoint's newest batches, and marked lost if not there.
         """
         while True:
-            current: Job = self._journal_call(lambda j: j.job(job.job), None) or job
+            current: Job = self.collector.record(lambda j: j.job(job.job), None) or job
             if current.batch_id is not None or current.state != SUBMITTING:
                 return current if current.batch_id is not None and current.state in OPEN else None
-            age = time.time() - current.created
+            age = self._clock() - current.created
             if (current.job, self._journal_path) in _SUBMITTING or (
                 owner_alive(current.owner) and current.owner != OWNER and age < SUBMIT_SECONDS
             ):
@@ -269,7 +250,7 @@ class BatchRunner:
                 await asyncio.sleep(ADOPT_RETRY_SECONDS)
             candidates = [
                 status.id
-                for status in await self.backend.recent_batches()
+                for status in await self.batches.recent_batches()
                 if status.total == job.size
                 and job.created - CLOCK_SKEW_SECONDS
                 <= (status.created or 0)
@@ -283,13 +264,13 @@ class BatchRunner:
         return None
 
     async def _submit(self, cids: list[str]) -> tuple[str, Job | None]:
-        origin = self.backend.origin
+        origin = self.batches.origin
         entries = [_entry(cid, self._requests[cid]) for cid in cids]
-        number = self._journal_call(lambda j: j.begin(origin, entries), None)
+        number = self.collector.record(lambda j: j.begin(origin, entries), None)
         mark = (number, self._journal_path)
         _SUBMITTING.add(mark)
         try:
-            status = await self.backend.create_batch([(cid, self._requests[cid].request) for cid in cids])
+            status = await self.batches.create_batch([(cid, self._requests[cid].request) for cid in cids])
         except CallError as exc:
             if number is not None and exc.status is not None and 400 <= exc.status < 500 and exc.status != 408:
                 self._finish(number, LOST)  # refused: no batch was made
@@ -300,62 +281,18 @@ class BatchRunner:
         job = None
         if number is not None:
             self._record_submitted(number, status.id)
-            job = Job(number, status.id, origin, time.time(), len(cids), SUBMITTED, OWNER)
-        self.statuses[status.id] = status
+            job = Job(number, status.id, origin, self._clock(), len(cids), SUBMITTED, OWNER)
+        self.collector.statuses[status.id] = status
         self._changed()
         return status.id, job
 
     async def _status(self, batch_id: str, job: Job | None) -> BatchStatus | None:
-        try:
-            status = await self.backend.retrieve_batch(batch_id)
-        except CallError as exc:
-            if exc.status != 404:
-                raise
-            if job is not None:
-                self._finish(job.job, LOST)
-            self.statuses.pop(batch_id, None)
-            return None
-        if self.statuses.get(batch_id) != status:
-            self.statuses[batch_id] = status
-            self._changed()
-        return status
+        return await self.collector.status(batch_id, job)
 
     async def _collect(self, status: BatchStatus, job: Job | None, mine: list[str]) -> bool:
-        """Store an ended batch's answers and hand them to the calls waiting; whether any was for this job.
-
-        The job is closed only once its answers are in the file: a kernel that
-        stops sooner finds it open and collects it again.
-        """
-        none: list[Entry] = []
-        entries = self._journal_call(lambda j: j.entries(job.job), none) if job is not None else none
-        known = {entry.custom_id: entry for entry in entries}
-        ours = set(mine) | set(known)
-        outcomes: list[tuple[str, Completion | CallError]] = []
-        try:
-            async for cid, outcome in self.backend.batch_results(status):
-                outcomes.append((cid, outcome))
-                call = self._requests.get(cid)
-                if isinstance(outcome, Completion):
-                    # Answers of an earlier run's requests are paid for too: they go into the cache.
-                    if call is not None:
-                        self._store(cid, call.request, outcome, call.agent)
-                    elif cid in known:
-                        entry = known[cid]
-                        request = Request.for_task(entry.task, model=entry.model, max_tokens=1)
-                        self._store(cid, request, outcome, entry.agent)
-        except CallError:
-            if job is not None and status.archived:
-                self._finish(job.job, LOST)  # its results are gone: a re-run submits its requests again
-            raise
-        found = any(cid in ours for cid, _ in outcomes)
-        if self._flush is not None:
-            await asyncio.to_thread(self._flush)
-        if job is not None:
-            if found:
-                self._finish(job.job, CANCELED if status.canceled and not status.succeeded else COLLECTED)
-            else:
-                self._finish(job.job, LOST)
-        for cid, outcome in outcomes:  # only now: the job is closed once its answers are safe
+        """Keep an ended batch's answers and hand them to the calls waiting; whether any was for this job."""
+        outcomes, found = await self.collector.collect(status, job, {cid: self._requests[cid] for cid in mine})
+        for cid, outcome in outcomes.items():  # only now: the job is closed once its answers are safe
             answer = self._answers.get(cid)
             if answer is not None and not answer.done():
                 if isinstance(outcome, Completion):
@@ -371,87 +308,29 @@ class BatchRunner:
                 answer.set_exception(error)
 
     def _record_submitted(self, number: int, batch_id: str) -> None:
-        self._journal_call(lambda j: j.submitted(number, batch_id), None)
+        self.collector.record(lambda j: j.submitted(number, batch_id), None)
 
     def _known(self, batch_id: str) -> bool:
-        return self._journal_call(lambda j: j.find(batch_id), None) is not None
+        return self.collector.record(lambda j: j.find(batch_id), None) is not None
 
     def _finish(self, number: int, state: str) -> None:
-        self._journal_call(lambda j: j.finish(number, state), None)
+        self.collector.record(lambda j: j.finish(number, state), None)
 
     def _changed(self) -> None:
-        if self.on_status is not None:
-            self.on_status()
-
-    def _journal_call(self, action: Callable[[BatchJournal], T], otherwise: T) -> T:
-        if self.journal is None:
-            return otherwise
-        try:
-            return action(self.journal)
-        except sqlite3.Error as exc:
-            warnings.warn(
-                f"Could not record the Message Batch in {self.journal.path} ({exc}); "
-                "it will not be found again after a restart.",
-                ClaudeForceWarning,
-                stacklevel=2,
-            )
-            return otherwise
+        self.collector.changed()
 
 
-# custom_id prefix of a request without a cache key (cache off): its answer is not stored.
-UNKEYED = "nc-"
-
-
-async def collect_open(
-    backend: Batches, journal: BatchJournal, store: Callable[[str, Request, Completion, str], None]
-) -> list[tuple[Job, BatchStatus | None]]:
-    """Poll every open job of ``backend``'s endpoint once; collect the ended ones into the cache."""
-    runner = BatchRunner(
-        [],
-        backend,
-        journal=journal,
-        cached=_no_hit,
-        will_send=_not_sent,
-        answered=_unused,
-        store=store,
-    )
-    found: list[tuple[Job, BatchStatus | None]] = []
-    none: list[Job] = []
-    for job in runner._journal_call(lambda j: j.jobs(open_only=True), none):
-        if job.origin != backend.origin or job.batch_id is None:
-            continue
-        status = await runner._status(job.batch_id, job)
-        if status is not None and status.ended:
-            try:
-                await runner._collect(status, job, [])
-            except CallError:
-                pass  # listed with its state; collecting it again is for the next look
-        found.append((job, status))
-    return found
-
-
-def _no_hit(call: PreparedCall) -> AgentResult | None:
-    return None
-
-
-def _not_sent(call: PreparedCall) -> bool:
-    return False
-
-
-def _unused(call: PreparedCall, completion: Completion, shared: bool) -> AgentResult:
-    raise AssertionError("collect_open answers no calls")
-
-
-def custom_id(call: PreparedCall) -> str:
-    """The request's cache key (64 hex digits, a valid custom_id); a hash of the request when it has none."""
+def custom_id(call: PreparedCall, index: int) -> str:
+    """The request's cache key (64 hex digits, a valid custom_id); without one, a hash of the request and
+    its place in the sweep (``index``), so that identical calls outside the cache stay independent."""
     if call.key is not None:
         return call.key
-    body = json.dumps(batch_params(call.request), sort_keys=True, default=str).encode()
+    body = json.dumps(batch_params(call.request), sort_keys=True, default=str).encode() + b"#%d" % index
     return UNKEYED + hashlib.blake2b(body, digest_size=24).hexdigest()
 
 
-def _entry(cid: str, call: PreparedCall) -> Entry:
-    return Entry(cid, call.agent, call.model, call.task)
+def _entry(cid: str, call: PreparedCall) -> JobRequest:
+    return JobRequest(cid, call.agent, call.model, call.task)
 
 
 def _chunks(cids: list[str], calls: dict[str, PreparedCall]) -> tuple[list[list[str]], dict[str, int]]:

@@ -8,9 +8,9 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from .. import _checks as checks
+from .._resultset import Results
 from .._sweep import Batch, Progress
 from . import loop as _loop
-from .resultset import Results
 
 INTERRUPT_TICK = 0.1  # seconds
 

@@ -14,10 +14,10 @@ from IPython.core.error import UsageError
 from .._config import ENV_OLD_SECRETS, ENV_SECRET
 from .._errors import AgentNotFoundError, ClaudeForceError
 from .._orchestrator import AsyncAgentOrchestrator
+from .._render import Answer
 from .._sweep import Batch
 from . import loop as _loop
 from .errors import Errors
-from .render import Answer
 from .threads import Threads, transcript
 
 USAGE = """\
@@ -277,7 +277,7 @@ def _error(context: Context, rest: list[str]) -> Answer:
         call = orchestrator.prepare(rest[0] if rest else "debugger", ERROR_TASK.format(error=failed))
     except (AgentNotFoundError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    result = orchestrator.cached(call) or _loop.run(orchestrator.run(call, looked_up=True))
+    result = orchestrator.lookup(call) or _loop.run(orchestrator.send(call))  # a hit needs no event loop
     return Answer(result, context.format)
 
 

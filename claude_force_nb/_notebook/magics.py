@@ -18,7 +18,7 @@ from .. import _checks as checks
 from .._agents import AgentRegistry
 from .._batches.runner import DEFAULT_POLL_SECONDS
 from .._cache.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
-from .._call import PreparedCall
+from .._call import Call, PreparedCall
 from .._config import (
     CACHE_MODES,
     DEFAULT_CACHE_MAXSIZE,
@@ -32,8 +32,11 @@ from .._config import (
 )
 from .._errors import AgentNotFoundError, BudgetExceededError, CacheFileError, ClaudeForceError
 from .._models import resolve_model
+from .._options import CallOptions
 from .._orchestrator import AsyncAgentOrchestrator
+from .._render import FORMATS, Answer
 from .._results import AgentResult
+from .._resultset import Results
 from .._sweep import Batch
 from .._text import printable
 from . import commands as _commands
@@ -41,8 +44,6 @@ from . import loop as _loop
 from .background import BackgroundRun
 from .errors import Errors
 from .options import attached, call_options, common_arguments, parse, sendable_errors, split, strip_quiet
-from .render import FORMATS, Answer
-from .resultset import Results
 from .sweep import cell_task, sweep_calls
 from .threads import Threads, turn_key
 from .values import DEFAULT_DATA_LIMIT
@@ -277,20 +278,20 @@ class AgentMagics(Magics):
                     f"Note: this cell's turn is asked again, so the {dropped} turn{'s' if dropped > 1 else ''} "
                     "after it leave the conversation (a cell with the same text counts as the same turn)."
                 )
-            options = call_options(args, self._namespace)
-            model = args.model or self.model
-            call = conversation.prepare(task, key=key, agent=agent, model=model, attachments=attachments, **options)
+            options = CallOptions(model=args.model or self.model, attachments=tuple(attachments))
+            call = conversation.prepare(
+                task, key=key, agent=agent, options=options.over(call_options(args, self._namespace))
+            )
         except (AgentNotFoundError, ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from None
         if args.stream and not quiet:
             result = self._run_streaming(call, args.format or self.format)
         else:
             # A hit needs no event loop, so a re-run cell stays in microseconds.
-            result = orchestrator.cached(call) or _loop.run(orchestrator.run(call, looked_up=True))
+            result = orchestrator.lookup(call) or _loop.run(orchestrator.send(call))
             if not quiet:
                 _show(Answer(result, args.format or self.format))
-        content = call.request.messages[-1]["content"]
-        self.threads.record(conversation, task, result, key=key, agent=agent, content=content)
+        self.threads.record(conversation, call, result, key=key, agent=agent)
         self._store(args.out, result)
         if args.next_cell:
             self._next_cell(result)
@@ -391,14 +392,12 @@ class AgentMagics(Magics):
             attachments=attached(args),
         )
         try:
+            options = call_options(args, self._namespace)
+            calls = [Call(call.agent, call.task, options=call.options.over(options)) for call in calls]
             if args.batch:
-                batch = orchestrator.message_batch(
-                    calls, poll_seconds=self.batch_poll_seconds, **call_options(args, self._namespace)
-                )
+                batch = orchestrator.message_batch(calls, poll_seconds=self.batch_poll_seconds)
             else:
-                batch = orchestrator.batch(
-                    calls, concurrency=args.concurrency, budget=args.budget, **call_options(args, self._namespace)
-                )
+                batch = orchestrator.batch(calls, concurrency=args.concurrency, budget=args.budget)
         except (AgentNotFoundError, ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from None
         if args.dry_run or args.budget is not None:

@@ -15,10 +15,11 @@ from IPython.core.error import UsageError
 
 from .. import _checks as checks
 from .._models import resolve_model
+from .._options import CallOptions
+from .._render import FORMATS
 from .._schema import is_schema
 from .._text import printable
 from .media import current_figures, file_block, image_block
-from .render import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
 # output_config.effort's values, as the API takes them.
@@ -155,27 +156,26 @@ def schema_from(name: str, namespace: Mapping[str, Any]) -> Any:
     return value
 
 
-def call_options(args: Any, namespace: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The orchestrator's per-call options from parsed shared options (``namespace`` resolves ``--schema``)."""
+def call_options(args: Any, namespace: Mapping[str, Any] | None = None) -> CallOptions:
+    """The call options the shared magic options name (``namespace`` resolves ``--schema`` and ``--tools``)."""
     mode = "no-cache" if args.no_cache else "refresh" if args.refresh else "replay" if args.replay else None
-    options = {
-        "max_tokens": args.max_tokens,
-        "system": args.system,
-        "cache_mode": mode,
-        "timeout": args.timeout,
-        "temperature": args.temperature,
-    }
+    params: dict[str, Any] = {}
+    if args.temperature is not None:
+        params["temperature"] = args.temperature
     if args.thinking:
-        options["thinking"] = {"type": "adaptive"}
+        params["thinking"] = {"type": "adaptive"}
     if args.effort:
-        options["output_config"] = {"effort": args.effort}
-    if args.schema:
-        options["schema"] = schema_from(args.schema, namespace or {})
-    if args.tools:
-        options["tools"] = tools_from(args.tools, namespace or {})
-    if args.max_turns is not None:
-        options["max_turns"] = args.max_turns
-    return options
+        params["output_config"] = {"effort": args.effort}
+    return CallOptions(
+        max_tokens=args.max_tokens,
+        system=args.system,
+        cache_mode=mode,
+        timeout=args.timeout,
+        schema=schema_from(args.schema, namespace or {}) if args.schema else None,
+        tools=tuple(tools_from(args.tools, namespace or {})) if args.tools else (),
+        max_turns=args.max_turns,
+        params=params,
+    )
 
 
 def attached(args: Any) -> list[dict[str, Any]]:

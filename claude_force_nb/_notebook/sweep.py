@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from IPython.core.error import UsageError
 
 from .._call import Call
+from .._options import CallOptions
 from .interpolate import interpolate
 from .media import image_block
 from .values import DEFAULT_DATA_LIMIT
@@ -97,7 +98,7 @@ def sweep_calls(
 def _call(agent: str, prompt: Prompt, model: str | None, item: Any, attachments: Sequence[dict[str, Any]]) -> Call:
     """One call of a sweep: the prompt's images, then the cell's files and figures, go beside its text."""
     blocks = [*prompt.attachments, *attachments]
-    return Call(agent, prompt.text, model, item, {"attachments": blocks} if blocks else {})
+    return Call(agent, prompt.text, model, item, CallOptions(attachments=tuple(blocks)))
 
 
 def sweep_items(namespace: Mapping[str, Any], name: str) -> list[Any]:

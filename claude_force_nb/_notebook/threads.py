@@ -15,6 +15,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from .._call import PreparedCall
 from .._conversation import Conversation
 from .._orchestrator import AsyncAgentOrchestrator
 from .._results import AgentResult
@@ -49,10 +50,10 @@ class Threads:
         return conversation
 
     def record(
-        self, conversation: Conversation, task: str, result: AgentResult, *, key: Hashable, agent: str, content: Any
+        self, conversation: Conversation, call: PreparedCall, result: AgentResult, *, key: Hashable, agent: str
     ) -> None:
-        """Add the cell's turn (``content``: what it sent); a conversation that answered becomes its agent's latest."""
-        conversation.record(task, result, key=key, content=content)
+        """Add the cell's turn; a conversation that answered becomes its agent's latest."""
+        conversation.record(call, result, key=key)
         if result.success:
             self.latest[agent] = conversation
 

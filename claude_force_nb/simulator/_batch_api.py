@@ -51,7 +51,9 @@ def _create(state: ServerState, body: Any, base_url: str) -> Reply:
     except ValueError as exc:
         raise Refused(400, "invalid_request_error", str(exc)) from exc
     fates = _batches.settle(requests, state.batch_outcomes)
-    batch = state.batches.create(requests, fates, state.batch_seconds, state.batch_expiry_seconds)
+    # Shaped answers (shape_next) go to the requests that will succeed, in order, as live ones would.
+    shapes = [state.take_shape() if fate is None else None for fate in fates]
+    batch = state.batches.create(requests, fates, state.batch_seconds, state.batch_expiry_seconds, shapes)
     return _batch(state, batch, base_url)
 
 

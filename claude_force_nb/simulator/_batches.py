@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _answers, _validation, _wire
+from ._answers import Shape
 from ._caching import PromptCache
 from ._limits import rfc3339
 from ._outcomes import BatchOutcomes, Outcome
@@ -49,6 +50,7 @@ class Batch:
     custom_ids: list[str]
     params: list[dict[str, Any]]
     fates: list[Outcome | None]  # None: succeeds
+    shapes: list[Shape | None]  # how each answer ends, if a test shaped it
     cancel_at: float | None = None
     results: bytes | None = None  # the JSONL, made on the first read after the end
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -111,7 +113,8 @@ class Batch:
                 done = self.finished(end)
                 lines = []
                 for i, custom_id in enumerate(self.custom_ids):
-                    result = self._result(i < done, self.params[i], self.fates[i], rest, cache, tool_turns)
+                    fate, shape = self.fates[i], self.shapes[i]
+                    result = self._result(i < done, self.params[i], fate, shape, rest, cache, tool_turns)
                     lines.append(_wire.dumps({"custom_id": custom_id, "result": result}))
                 self.results = b"\n".join(lines) + b"\n"
             return self.results
@@ -121,6 +124,7 @@ class Batch:
         finished: bool,
         params: dict[str, Any],
         fate: Outcome | None,
+        shape: Shape | None,
         rest: str | None,
         cache: PromptCache,
         tool_turns: int,
@@ -129,7 +133,7 @@ class Batch:
             return {"type": rest}
         if fate is None:
             # What /v1/messages answers for the same params, on the batch tier.
-            answer = _answers.make_answer(params, cached=cache.use(params), tool_turns=tool_turns)
+            answer = _answers.make_answer(params, shape, cached=cache.use(params), tool_turns=tool_turns)
             message_id = "msg_" + secrets.token_hex(12)
             message = _wire.message_json(answer, message_id=message_id, model=params["model"], service_tier="batch")
             return {"type": "succeeded", "message": message}
@@ -205,12 +209,18 @@ class Batches:
         return self._timer()
 
     def create(
-        self, requests: Sequence[tuple[str, dict[str, Any]]], fates: list[Outcome | None], seconds: float, expiry: float
+        self,
+        requests: Sequence[tuple[str, dict[str, Any]]],
+        fates: list[Outcome | None],
+        seconds: float,
+        expiry: float,
+        shapes: Sequence[Shape | None] = (),
     ) -> Batch:
         custom_ids = [custom_id for custom_id, _ in requests]
         params = [params for _, params in requests]
+        shaped = [*shapes, *[None] * (len(requests) - len(shapes))]
         batch_id = "msgbatch_" + secrets.token_hex(12)
-        batch = Batch(batch_id, self._timer(), self._clock(), seconds, expiry, custom_ids, params, fates)
+        batch = Batch(batch_id, self._timer(), self._clock(), seconds, expiry, custom_ids, params, fates, shaped)
         with self._lock:
             self._batches[batch.id] = batch
         return batch

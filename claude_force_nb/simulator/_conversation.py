@@ -18,7 +18,7 @@ PREFILL_REFUSED = (
 )
 
 
-class Turn(NamedTuple):
+class RoleRun(NamedTuple):
     """One or more consecutive messages of one role, their content as a list of blocks."""
 
     role: str
@@ -50,15 +50,15 @@ def blocks_of(content: Any) -> list[dict[str, Any]]:
     return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
 
 
-def turns(messages: Sequence[Mapping[str, Any]]) -> list[Turn]:
+def turns(messages: Sequence[Mapping[str, Any]]) -> list[RoleRun]:
     """The conversation's turns, consecutive same-role messages combined."""
-    found: list[Turn] = []
+    found: list[RoleRun] = []
     for i, message in enumerate(messages):
         role, blocks = message.get("role"), blocks_of(message.get("content"))
         if found and found[-1].role == role:
             found[-1].blocks.extend(blocks)
         else:
-            found.append(Turn(str(role), list(blocks), i))
+            found.append(RoleRun(str(role), list(blocks), i))
     return found
 
 

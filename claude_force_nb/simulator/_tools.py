@@ -149,7 +149,7 @@ def reports(body: Mapping[str, Any]) -> list[Report]:
     return found
 
 
-def _rounds(turns: list[_conversation.Turn]) -> int:
+def _rounds(turns: list[_conversation.RoleRun]) -> int:
     """Rounds of tool calls since the last user turn that asked something."""
     start = max((k for k, t in enumerate(turns) if t.asks), default=0)
     return sum(1 for t in turns[start:] if t.role == "assistant" and t.tool_uses)

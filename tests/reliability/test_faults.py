@@ -63,7 +63,7 @@ async def test_a_faulty_sweep_accounts_for_every_call(server, tmp_path, figures)
         assert len(results) == CALLS
         outcomes = Counter()
         for i, result in enumerate(results):
-            assert (result.item, result.task, result.agent) == (i, task(i), "explainer")
+            assert (result.item, result.task, result.agent_name) == (i, task(i), "explainer")
             kind = outcome(result)
             outcomes[kind] += 1
             if result.success:

@@ -11,8 +11,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .._results import AgentResult
-from .._text import CodeBlock, printable
+from ._results import AgentResult
+from ._text import CodeBlock, printable
 
 FORMATS = ("markdown", "text", "code", "json")
 

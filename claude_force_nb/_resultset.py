@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
-from .._results import AgentResult
-from .render import sendable, table_html, table_text
+from ._render import sendable, table_html, table_text
+from ._results import AgentResult
 
 COLUMNS = (
     "agent",

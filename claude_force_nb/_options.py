@@ -1,0 +1,70 @@
+"""How a call is made, beyond its agent and task: named options from the magic line to the request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+# The options that are not API parameters; any other name is one (temperature, stop_sequences, thinking...).
+_NAMED = ("model", "max_tokens", "system", "cache_mode", "timeout", "item", "attachments", "history", "schema")
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """One call's options; what is left unset (None, empty) falls back to the agent's, then the orchestrator's.
+
+    ``history`` holds earlier turns' messages (a conversation's); ``attachments``
+    image and document blocks sent before the task; ``schema`` a pydantic
+    model or JSON schema the answer is read with; ``tools`` functions (run by
+    the SDK's tool loop, for at most ``max_turns`` replies) or tool
+    definitions; ``params`` the other Messages API parameters.
+    """
+
+    model: str | None = None
+    max_tokens: int | None = None
+    system: str | None = None
+    cache_mode: str | None = None
+    timeout: float | None = None
+    item: Any = None
+    attachments: tuple[dict[str, Any], ...] = ()
+    history: tuple[dict[str, Any], ...] = ()
+    schema: Any = None
+    tools: tuple[Any, ...] = ()
+    max_turns: int | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, options: CallOptions | Mapping[str, Any] | None = None, /, **more: Any) -> CallOptions:
+        """Options from keyword arguments (or a mapping of them): API parameters go to ``params``, None is unset."""
+        if isinstance(options, CallOptions):
+            return options.over(cls.of(**more)) if more else options
+        given = {**(options or {}), **more}
+        named: dict[str, Any] = {}
+        params: dict[str, Any] = {}
+        for name, value in given.items():
+            if value is None:
+                continue
+            if name in ("attachments", "history", "tools"):
+                named[name] = _sequence(name, value)
+            elif name in _NAMED or name == "max_turns":
+                named[name] = value
+            else:
+                params[name] = value
+        return cls(**named, params=params)
+
+    def over(self, base: CallOptions) -> CallOptions:
+        """These options where set, ``base``'s elsewhere; API parameters are merged, these winning."""
+        changes = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "params" and _set(self, f.name)}
+        return replace(base, **changes, params={**base.params, **self.params})
+
+
+def _set(options: CallOptions, name: str) -> bool:
+    value = getattr(options, name)
+    return value != () if isinstance(value, tuple) else value is not None
+
+
+def _sequence(name: str, value: Any) -> tuple[Any, ...]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a list, not {type(value).__name__}.")
+    return tuple(value)
