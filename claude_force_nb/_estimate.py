@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ._api.pacing import prompt_chars
 from ._call import PreparedCall
+from ._errors import BudgetExceededError
 from ._pricing import Usage
 from ._request import Request
 
@@ -129,3 +130,18 @@ async def estimate(
         unpriced=unpriced,
         batch=batch,
     )
+
+
+def check_budget(estimate: Estimate, budget: float) -> None:
+    """Raise :class:`BudgetExceededError` when the estimate passes ``budget`` dollars (or has no price)."""
+    cost = estimate.cost
+    if cost is None:
+        raise BudgetExceededError(
+            f"Cannot hold this sweep to a ${budget:.2f} budget: {estimate.unpriced} of its requests are to "
+            "models without a price (add them with prices=)."
+        )
+    if cost > budget:
+        raise BudgetExceededError(
+            f"Not started: estimated ${cost:.4f} for {estimate.to_send:,} requests exceeds the ${budget:.2f} "
+            "budget (lower --max-tokens, sweep fewer items or raise --budget); nothing was sent."
+        )

@@ -27,26 +27,23 @@ from ._config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_TOKENS,
     DEFAULT_TIMEOUT_SECONDS,
-    ENV_MODEL,
     Settings,
 )
 from ._conversation import Conversation
-from ._errors import AgentNotFoundError, BudgetExceededError, ModelNotFoundError
-from ._estimate import Estimate, estimate
-from ._models import resolve_model
+from ._errors import AgentNotFoundError, ModelNotFoundError
+from ._estimate import Estimate, check_budget, estimate
 from ._offline import local_endpoint
 from ._options import CallOptions
 from ._pipeline import Pipeline
-from ._prepare import Defaults, Preparer
-from ._pricing import DEFAULT_PRICES, PriceEntry, Usage, cost_of, estimate_cost
+from ._prepare import Defaults, Preparer, default_model
+from ._pricing import DEFAULT_PRICES, PriceEntry, Usage, cost_of
 from ._prompt_cache import in_turns
 from ._prompt_cache import plan as plan_prompt_cache
 from ._results import AgentResult, failure
 from ._spend import Budget, Spend
 from ._sweep import Batch, Runner
 
-# What a sweep is given: Call objects, or (agent, task) and (agent, task, options) tuples.
-Tasks = Iterable[Call | Sequence[Any]]
+Tasks = Iterable[Call | Sequence[Any]]  # Call objects, or (agent, task) and (agent, task, options) tuples
 
 
 class AsyncAgentOrchestrator:
@@ -55,11 +52,7 @@ class AsyncAgentOrchestrator:
     >>> orchestrator = AsyncAgentOrchestrator(max_concurrent=10, timeout_seconds=120)
     >>> result = await orchestrator.execute_agent("code-reviewer", "def f(): pass")
 
-    Options a call takes (here, in :meth:`batch` and in :meth:`conversation`)
-    are those of :class:`CallOptions`: ``model``, ``max_tokens``, ``system``,
-    ``cache_mode``, ``timeout``, ``item``, ``attachments``, ``schema``,
-    ``tools``, ``max_turns``; any other name is a Messages API parameter
-    (``temperature``, ``stop_sequences``, ``thinking``...).
+    The options a call takes are :class:`CallOptions`' names; any other is a Messages API parameter.
     """
 
     def __init__(
@@ -91,7 +84,7 @@ class AsyncAgentOrchestrator:
         self.settings = settings = settings or Settings.from_env()
         self.max_concurrent = checks.count("max_concurrent", max_concurrent, high=checks.MAX_CONCURRENCY)
         self.timeout_seconds = checks.seconds("timeout_seconds", timeout_seconds)
-        self.model = _default_model(model, settings)
+        self.model = default_model(model, settings)
         self.max_tokens = checks.count("max_tokens", max_tokens)
         self.prices = dict(prices) if prices is not None else dict(DEFAULT_PRICES)
         self.agents = agents or AgentRegistry(user_home=settings.user_home)
@@ -123,10 +116,6 @@ class AsyncAgentOrchestrator:
         self._direct = DirectSender(self.backend, self.pipeline.keep, max_concurrent=self.max_concurrent)
         self._journal: BatchJournal | None = None
 
-    def estimate_cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
-        """Estimated dollars for a call, from this orchestrator's price table; None without a price."""
-        return estimate_cost(model, input_tokens, output_tokens, self.prices)
-
     def cost_of(self, model: str, usage: Usage) -> float | None:
         """Estimated dollars for an answer's usage (prompt cache and batch rates included); None without a price."""
         return cost_of(model, usage, self.prices)
@@ -134,18 +123,11 @@ class AsyncAgentOrchestrator:
     # -- one call ------------------------------------------------------------------------------------
 
     def prepare(self, agent: str, task: str, options: CallOptions | None = None, **more: Any) -> PreparedCall:
-        """Resolve the agent, build the request and key it: everything but sending it.
-
-        Raises :class:`AgentNotFoundError` for an unknown agent, ``ValueError``
-        or ``TypeError`` for options that cannot be sent.
-        """
+        """The call, resolved, built and keyed but not sent; raises for an unknown agent or unsendable options."""
         return self._preparer.prepare(agent, task, CallOptions.of(options, **more))
 
     def lookup(self, call: PreparedCall) -> AgentResult | None:
-        """The cached result of ``call`` (a hit), found without an event loop; None when it must be sent.
-
-        A re-run notebook cell skips the event loop on a hit.
-        """
+        """The cached result of ``call`` (a hit), found without an event loop; None when it must be sent."""
         return self.pipeline.lookup(call)
 
     async def send(self, call: PreparedCall, *, on_text: Callable[[str], object] | None = None) -> AgentResult:
@@ -159,12 +141,8 @@ class AsyncAgentOrchestrator:
     async def execute_agent(
         self, agent: str, task: str, *, on_text: Callable[[str], object] | None = None, **options: Any
     ) -> AgentResult:
-        """Run one agent on one task. Failures come back as results, not exceptions.
-
-        A name that names nothing is a mistake to fix, not a failed call: an
-        unknown agent or model raises (with the closest name), as in :meth:`batch`.
-        ``on_text`` streams the answer as it arrives.
-        """
+        """Run one agent on one task; ``on_text`` streams the answer. Failures come back as results,
+        but an unknown agent or model is a mistake to fix: it raises, as in :meth:`batch`."""
         try:
             call = self.prepare(agent, task, **options)
         except (AgentNotFoundError, ModelNotFoundError):
@@ -191,21 +169,13 @@ class AsyncAgentOrchestrator:
     ) -> Batch:
         """A :class:`Batch` of calls, prepared but not started; ``await`` it or call ``start()``.
 
-        ``options`` apply to every call (a call's own options win);
-        ``concurrency`` replaces ``max_concurrent`` for this batch's calls;
-        once the batch's answers have cost ``budget`` dollars, its remaining
-        calls are not sent (status "over budget"; hits are still served).
-        A call that cannot be prepared (an unknown agent, options that cannot
-        be sent) raises here, before any call is made.
+        ``options`` apply to every call (its own win); ``concurrency`` replaces
+        ``max_concurrent``; once its answers cost ``budget`` dollars, the rest
+        are not sent (hits are still served). A call that cannot be prepared
+        raises here, before any is made.
         """
-        cap = Budget(budget) if budget is not None else None
         calls = self.prepare_all(tasks, **options)
-        if cap is not None:
-            unpriced = sorted({call.model for call in calls if self.cost_of(call.model, Usage(1, 1)) is None})
-            if unpriced:
-                raise ValueError(
-                    f"budget: {', '.join(unpriced)} has no price, so its spend cannot be counted (add it with prices=)."
-                )
+        cap = Budget.for_models(budget, {call.model for call in calls}, self.cost_of) if budget is not None else None
         run: Runner = partial(self.pipeline.answer, sender=self._direct, budget=cap)
         if self.prompt_caching:
             calls, by_index = plan_prompt_cache(calls, will_send=self.pipeline.will_send)
@@ -215,14 +185,8 @@ class AsyncAgentOrchestrator:
         return batch
 
     async def execute_multiple(self, tasks: Tasks, *, budget: float | None = None, **options: Any) -> list[AgentResult]:
-        """Run many ``(agent, task)`` calls concurrently; results in input order.
-
-        A failed call never loses the others. Cancelling this coroutine
-        cancels the calls still in flight. With ``budget`` (dollars), a sweep
-        whose :meth:`estimate` exceeds it raises :class:`BudgetExceededError`
-        before anything is sent, and one that reaches it while running sends
-        nothing more.
-        """
+        """Run many ``(agent, task)`` calls concurrently; results in input order, a failure losing nothing else.
+        Cancelling it cancels the calls in flight; one whose :meth:`estimate` passes ``budget`` sends nothing."""
         batch = self.batch(tasks, budget=budget, **options)
         if budget is not None:
             self.check_budget(await self.estimate(batch.calls), budget)
@@ -238,11 +202,7 @@ class AsyncAgentOrchestrator:
         return any(self.pipeline.will_send(call) for call in calls)
 
     async def estimate(self, calls: Sequence[PreparedCall], *, batch: bool = False) -> Estimate:
-        """What ``calls`` would cost: cache hits, input tokens counted by the API, expected output, dollars.
-
-        Only the token-counting endpoint is called; ``batch`` prices the
-        calls at the Message Batches rate.
-        """
+        """What ``calls`` would cost (at the Message Batches rate with ``batch``); only tokens are counted."""
         return await estimate(
             calls,
             is_cached=self.pipeline.in_cache,
@@ -252,20 +212,7 @@ class AsyncAgentOrchestrator:
             batch=batch,
         )
 
-    @staticmethod
-    def check_budget(estimate: Estimate, budget: float) -> None:
-        """Raise :class:`BudgetExceededError` when the estimate passes ``budget`` dollars (or has no price)."""
-        cost = estimate.cost
-        if cost is None:
-            raise BudgetExceededError(
-                f"Cannot hold this sweep to a ${budget:.2f} budget: {estimate.unpriced} of its requests are to "
-                "models without a price (add them with prices=)."
-            )
-        if cost > budget:
-            raise BudgetExceededError(
-                f"Not started: estimated ${cost:.4f} for {estimate.to_send:,} requests exceeds the ${budget:.2f} "
-                "budget (lower --max-tokens, sweep fewer items or raise --budget); nothing was sent."
-            )
+    check_budget = staticmethod(check_budget)
 
     # -- Message Batches -----------------------------------------------------------------------------
 
@@ -279,17 +226,9 @@ class AsyncAgentOrchestrator:
     ) -> Batch:
         """As :meth:`batch`, but the cache misses go to the Message Batches API (half price, asynchronous).
 
-        Requests are deduplicated by cache key (their ``custom_id``), written
-        down in the cache file before submission and collected into the cache
-        when their batch ends; an earlier run's open batch is polled, not
-        submitted again. ``batch.remote`` describes the batches while polling
-        (every ``poll_seconds`` at most).
+        See :class:`BatchSender`; ``batch.remote`` describes the batches, polled every ``poll_seconds`` at most.
         """
         calls = self.prepare_all(tasks, **options)
-        if any(call.tools for call in calls):
-            raise ValueError(
-                "Tools run in a loop of replies, which a Message Batch cannot hold: drop --batch or --tools."
-            )
         sender = BatchSender(
             calls,
             self.backend,
@@ -317,11 +256,7 @@ class AsyncAgentOrchestrator:
         return self._journal
 
     async def collect_batches(self) -> list[tuple[Job, BatchStatus | None]]:
-        """Poll this endpoint's open Message Batches and collect the ended ones into the cache.
-
-        Each written-down job with its state now (None when the endpoint no
-        longer knows it); answers of ended ones are in the cache afterwards.
-        """
+        """Each open Message Batch of this endpoint with its state now (None: unknown there); ended ones collected."""
         journal = self.journal
         if journal is None:
             return []
@@ -359,13 +294,3 @@ class AsyncAgentOrchestrator:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-
-def _default_model(model: str | None, settings: Settings) -> str:
-    if model:
-        return resolve_model(model)
-    try:
-        return resolve_model(settings.model)
-    except ModelNotFoundError as exc:
-        # Named after the variable the user set, since no argument named it.
-        raise ModelNotFoundError(exc.name, exc.suggestion, setting=ENV_MODEL) from None

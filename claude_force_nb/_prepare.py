@@ -11,6 +11,8 @@ from . import _checks as checks
 from ._agents import Agent, AgentRegistry
 from ._cache import ResponseCache, check_mode
 from ._call import PreparedCall
+from ._config import ENV_MODEL, Settings
+from ._errors import ModelNotFoundError
 from ._models import resolve_model
 from ._options import CallOptions
 from ._request import Request
@@ -110,3 +112,14 @@ def _tools(options: CallOptions) -> tuple[tuple[Any, ...], int]:
     except Exception as exc:  # a function the SDK cannot describe (a parameter type it has no schema for)
         raise ValueError(f"tools: {first_line(exc)}") from exc
     return tools, checks.count("max_turns", max_turns, high=100)
+
+
+def default_model(model: str | None, settings: Settings) -> str:
+    """The model calls use when neither they nor their agent name one: ``model``, else the setting."""
+    if model:
+        return resolve_model(model)
+    try:
+        return resolve_model(settings.model)
+    except ModelNotFoundError as exc:
+        # Named after the variable the user set, since no argument named it.
+        raise ModelNotFoundError(exc.name, exc.suggestion, setting=ENV_MODEL) from None

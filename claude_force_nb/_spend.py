@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import _checks as checks
 from ._errors import BudgetExceededError
+from ._pricing import CostOf, Usage
 from ._results import AgentResult
 
 
@@ -63,6 +65,16 @@ class Budget:
     def __init__(self, dollars: float) -> None:
         self.limit = checks.dollars("budget", dollars)
         self.ledger = Ledger()
+
+    @classmethod
+    def for_models(cls, dollars: float, models: Iterable[str], cost_of: CostOf) -> Budget:
+        """A budget for calls to ``models``; ValueError for one without a price, whose spend could not be counted."""
+        unpriced = sorted(model for model in set(models) if cost_of(model, Usage(1, 1)) is None)
+        if unpriced:
+            raise ValueError(
+                f"budget: {', '.join(unpriced)} has no price, so its spend cannot be counted (add it with prices=)."
+            )
+        return cls(dollars)
 
     @property
     def spent(self) -> float:

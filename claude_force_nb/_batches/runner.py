@@ -72,6 +72,10 @@ class BatchSender:
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         clock: Callable[[], float] = time.time,
     ):
+        if any(call.tools for call in calls):
+            raise ValueError(
+                "Tools run in a loop of replies, which a Message Batch cannot hold: drop --batch or --tools."
+            )
         self.calls = list(calls)
         self.batches = batches
         self.journal = journal
