@@ -190,5 +190,20 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     monkeypatch.setattr(AgentRegistry, "get", counting("agent", AgentRegistry.get))
     monkeypatch.setattr(Preparer, "request", counting("request", Preparer.request))
     monkeypatch.setattr(response, "fingerprint", counting("fingerprint", response.fingerprint))
-    monkeypatch.setattr(response.ResponseCache, "_find", counting("lookup", response.ResponseCache._find))
+    real_lookup = response.ResponseCache.lookup
+
+    def lookup(self, *args, **kwargs):
+        if not kwargs.get("peek"):  # a peek (is it there?) reads nothing a call would be served
+            counts["lookup"] += 1
+        return real_lookup(self, *args, **kwargs)
+
+    monkeypatch.setattr(response.ResponseCache, "lookup", lookup)
     return counts
+
+
+@pytest.fixture
+def kernel_env(server, monkeypatch):
+    """The environment a kernel a test starts inherits: it talks to the test's server."""
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    return server

@@ -6,7 +6,6 @@ import io
 from collections.abc import Callable, Iterator
 
 import pytest
-from test_kernel import kernel_env  # noqa: F401  (a fixture, shared with the kernel tests)
 
 _FIGURES = pytest.StashKey[list[tuple[str, str]]]()
 

@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from test_kernel import interrupt_when, kernel_client, messages, notebook, text_of
+from kernels import interrupt_when, kernel_client, messages, notebook, text_of
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -12,7 +12,8 @@ import warnings
 
 import pytest
 
-from claude_force_nb._cache.database import SCHEMA_VERSION
+from claude_force_nb._cache import store as store_module
+from claude_force_nb._cache.database import SCHEMA_VERSION, connect
 from claude_force_nb._cache.secret import Signer, load_signer
 from claude_force_nb._cache.stats import StatsCounter
 from claude_force_nb._cache.store import Row, Store
@@ -102,12 +103,22 @@ def test_round_trip_and_readable_columns(open_store, db, clock):
     assert expires - created == 3600.0
 
 
-def test_file_settings(open_store, db):
+def test_file_settings(open_store, db, monkeypatch):
+    timeouts = []
+
+    def connecting(path, busy_timeout):
+        timeouts.append(busy_timeout)
+        return connect(path, busy_timeout)
+
+    monkeypatch.setattr(store_module, "connect", connecting)
     store = open_store(busy_timeout=2.5)
     conn = raw(db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert store._connections.reader.execute("PRAGMA busy_timeout").fetchone()[0] == 2500
+    store.put(row("a"))
+    store.flush()  # the writer's connection is open by now, with the store's busy timeout
+    assert timeouts == [2.5]
+    assert connect(db, 2.5).execute("PRAGMA busy_timeout").fetchone()[0] == 2500
 
 
 def test_missing_key_is_none(open_store):
@@ -401,7 +412,7 @@ def test_closed_store_is_inert(open_store, clock):
 def test_a_store_nobody_closes_is_closed_when_collected(db, clock):
     store = Store(db, Signer([SECRET], "env"), clock=clock)
     store.put(row("a", now=clock.now))
-    thread = store._writer._thread
+    (thread,) = [t for t in threading.enumerate() if t.name == "claude-force-nb-cache-writer"]
     del store
     gc.collect()
     thread.join(timeout=10)
@@ -671,13 +682,15 @@ def test_a_tampered_row_and_a_broken_page_raise_nothing(open_store, db, clock):
     assert store.get("after", ORIGIN) is not None
 
 
-def test_every_dropped_write_is_counted_and_said_at_most_once_a_minute(open_store, db, clock):
+def test_every_dropped_write_is_counted_and_said_at_most_once_a_minute(open_store, db, clock, monkeypatch):
+    before = open_store()
+    fill(before, clock, "before")
+    before.close()
+    # This store's writer can only open the file read-only (a full disk, say): every write fails.
+    read_only = lambda path, timeout: sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)  # noqa: E731
+    monkeypatch.setattr(store_module, "connect", read_only)
     counts = StatsCounter()
     store = open_store(counts=counts)
-    fill(store, clock, "before")
-    # From now on the writer can only open the file read-only: every write fails.
-    store._writer._connect = lambda: sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
-    store._writer.reconnect()
     with pytest.warns(CacheIntegrityWarning, match=r"Could not write 1 answer to the response cache"):
         fill(store, clock, "a")
     with warnings.catch_warnings():

@@ -66,7 +66,7 @@ async def sweep(orchestrator, calls=CALLS):
     return panel
 
 
-SANITIZE = Path(__file__).resolve().parents[1] / "notebooks" / "sanitize.cfg"
+SANITIZE = Path(__file__).resolve().parents[2] / "notebooks" / "sanitize.cfg"
 
 
 def sanitize_rules():

@@ -527,7 +527,7 @@ def test_price_gets_the_answering_model_and_tokens(make_cache):
 # -- sharing between processes -------------------------------------------------------------------------
 
 
-async def test_another_process_reads_what_this_one_wrote(make_cache, api, tmp_path):
+async def test_another_process_reads_what_this_one_wrote(make_cache, api, tmp_path, clock):
     cache = make_cache()
     await fetch(cache, request(), api(), agent="explainer")
     cache.flush()
@@ -537,7 +537,7 @@ async def test_another_process_reads_what_this_one_wrote(make_cache, api, tmp_pa
         from claude_force_nb._config import Settings
         from claude_force_nb._request import Request
         cache = ResponseCache(sys.argv[1], secrets=[{SECRET!r}], settings=Settings(), mode="replay",
-                              clock=lambda: {cache._clock()!r})
+                              clock=lambda: {clock.now!r})
         asked = Request.for_task({request().task!r}, model={MODEL!r}, max_tokens=256)
         print(cache.lookup(cache.key(asked)).completion.text, cache.stats().file_hits)
         cache.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 import pydantic
 import pytest
@@ -196,9 +197,10 @@ async def test_an_earlier_batch_of_the_same_size_is_not_taken_for_the_lost_submi
     async with orchestrator(server) as first:
         others = first.prepare_all(sweep(2, "someone else's"))
         await first.backend.create_batch([(c.key, c.request) for c in others])
-        await asyncio.sleep(0.05)
         calls = first.prepare_all(sweep(2))
-        first.journal.begin(first.backend.origin, [JobRequest(c.key, c.agent, c.model, c.task) for c in calls])
+        later = BatchJournal(first.journal.path, clock=lambda: time.time() + 1)  # written down a second after it
+        later.begin(first.backend.origin, [JobRequest(c.key, c.agent, c.model, c.task) for c in calls])
+        later.close()
     async with orchestrator(server) as second:
         results = await second.execute_batch(sweep(2), poll_seconds=POLL)
         states = [job.state for job in second.journal.jobs()]
@@ -231,8 +233,9 @@ async def test_a_batch_made_long_after_a_lost_submission_is_not_taken_for_it(ser
     monkeypatch.setattr("claude_force_nb._batches.runner.CLOCK_SKEW_SECONDS", 0.0)
     async with orchestrator(server) as first:
         calls = first.prepare_all(sweep(2))
-        first.journal.begin(first.backend.origin, [JobRequest(c.key, c.agent, c.model, c.task) for c in calls])
-        await asyncio.sleep(0.05)
+        earlier = BatchJournal(first.journal.path, clock=lambda: time.time() - 1)  # written down a second before
+        earlier.begin(first.backend.origin, [JobRequest(c.key, c.agent, c.model, c.task) for c in calls])
+        earlier.close()
         others = first.prepare_all(sweep(2, "someone else's"))
         await first.backend.create_batch([(c.key, c.request) for c in others])  # later: not this job's
     async with orchestrator(server) as second:

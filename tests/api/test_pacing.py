@@ -6,6 +6,8 @@ import asyncio
 import email.utils
 import time
 
+import anthropic
+import httpx2
 import pytest
 
 from claude_force_nb import AsyncAgentOrchestrator
@@ -34,6 +36,41 @@ async def run(server, calls, **options):
     async with AsyncAgentOrchestrator(base_url=server.url, api_key="k", enable_cache=False, **options) as orchestrator:
         results = await orchestrator.execute_multiple(calls)
         return results, orchestrator.pace()
+
+
+# The pacer on its own, as the SDK runs it: middleware of an AsyncAnthropic whose transport gives set answers.
+BODY = {"model": "claude-sonnet-4-5", "max_tokens": 1, "messages": [{"role": "user", "content": "name one prime"}]}
+ANSWER = {
+    "id": "msg_paced",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-5",
+    "content": [{"type": "text", "text": "2"}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 4, "output_tokens": 1},
+}
+REFUSAL = {"type": "error", "error": {"type": "rate_limit_error", "message": "Rate limited"}}
+
+
+def answering(pacer, answer, sent=None):
+    """An SDK client paced by ``pacer`` whose every attempt gets ``answer()``: (status, headers)."""
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        if sent is not None:
+            sent.append(request)
+        status, headers = answer()
+        return httpx2.Response(status, headers=headers, json=ANSWER if status == 200 else REFUSAL)
+
+    # No proxy from the environment: it would take the requests past the transport.
+    http = httpx2.AsyncClient(transport=httpx2.MockTransport(handle), trust_env=False)
+    return anthropic.AsyncAnthropic(api_key="k", http_client=http, max_retries=0, middleware=[pacer])
+
+
+async def call(pacer, sdk, body=BODY):
+    """A call as the backend makes it: admitted first, then sent through the client."""
+    async with pacer.admitted(body):
+        return await sdk.messages.create(**body)
 
 
 async def test_a_sweep_rides_the_request_limit_without_a_429_storm(server):
@@ -95,15 +132,21 @@ async def test_limits_that_go_away_stop_holding_calls(server):
 
 
 async def test_a_429_holds_every_call_until_its_retry_after(clock):
-    pacer = Pacer(timer=clock, clock=clock)
-    pacer._observe({"retry-after-ms": "300"}, 429, {"requests": 1, "input-tokens": 0, "output-tokens": 0}, clock())
-    assert pacer.pace().paused_for == pytest.approx(0.3) and pacer.pace().rate_limited == 1
-    clock.tick(0.29)
-    admitted = asyncio.gather(*(pacer._admit({"requests": 1}) for _ in range(3)))
-    with pytest.raises(TimeoutError):  # the pacer's own 10 ms sleeps end, and its clock still holds them
-        await asyncio.wait_for(asyncio.shield(admitted), 0.05)
-    clock.tick(0.01)
-    await admitted
+    pacer = Pacer(origin="https://held.example", timer=clock, clock=clock)
+    answers = [(429, {"retry-after-ms": "300"})]
+    sent = []
+    async with answering(pacer, lambda: answers.pop() if answers else (200, {}), sent) as sdk:
+        with pytest.raises(anthropic.RateLimitError):
+            await call(pacer, sdk)
+        assert pacer.pace().paused_for == pytest.approx(0.3) and pacer.pace().rate_limited == 1
+        clock.tick(0.29)
+        held = asyncio.gather(*(call(pacer, sdk) for _ in range(3)))
+        with pytest.raises(TimeoutError):  # the pacer's own 10 ms sleeps end, and its clock still holds them
+            await asyncio.wait_for(asyncio.shield(held), 0.05)
+        assert len(sent) == 1  # only the refused call has reached the API
+        clock.tick(0.01)
+        await held
+        assert len(sent) == 4
 
 
 async def test_the_bucket_follows_what_the_api_reports():
@@ -132,16 +175,17 @@ def test_the_pace_says_which_limit_it_rides():
     assert Pace(0.0).describe() == "0.0 requests/s; no rate limits reported"
 
 
-async def test_a_limit_whose_refill_has_not_shown_yet_is_reported_as_such():
+async def test_a_limit_whose_refill_has_not_shown_yet_is_reported_as_such(clock):
     # One answer with 1 of 10,000,000 output tokens spent says the limit but not how fast it refills.
-    pacer = Pacer()
-    reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+    pacer = Pacer(origin="https://unseen-refill.example", clock=clock)
+    reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock() + 60))
     headers = {
         "anthropic-ratelimit-output-tokens-limit": "10000000",
         "anthropic-ratelimit-output-tokens-remaining": "9999999",
         "anthropic-ratelimit-output-tokens-reset": reset,
     }
-    pacer._observe(headers, 200, {"requests": 1, "input-tokens": 10, "output-tokens": 1}, time.time())
+    async with answering(pacer, lambda: (200, headers)) as sdk:
+        await call(pacer, sdk)
     (limit,) = pacer.pace().limits
     assert (limit.kind, limit.per_second, limit.window) == ("output-tokens", 0.0, float("inf"))
     assert "riding 10,000,000 output tokens (refill rate not seen yet)" in pacer.pace().describe()
@@ -160,20 +204,26 @@ def _limit_headers(limit, remaining, reset, date=None):
 
 
 @pytest.mark.parametrize("ahead", [0.0, 1.0, 3.0, 30.0])
-async def test_a_clock_ahead_of_the_apis_never_makes_the_pace_too_fast(ahead):
+async def test_a_clock_ahead_of_the_apis_never_makes_the_pace_too_fast(ahead, clock):
     # 100 requests refilling in 10 s (10 a second); this kernel's clock is ``ahead`` of the API's.
-    pacer = Pacer(origin=f"https://skewed-{ahead}.example")  # what a process learns is kept per endpoint
-    server_now = time.time() - ahead
+    pacer = Pacer(origin=f"https://skewed-{ahead}.example", clock=clock)  # what a process learns is kept per endpoint
     spent = 50
-    headers = _limit_headers(100, 100 - spent, server_now + spent / 10, date=server_now)
-    pacer._observe(headers, 200, {"requests": 1, "input-tokens": 0, "output-tokens": 0}, time.time() - 0.01)
+
+    def answer():
+        clock.tick(0.01)  # the API writes its answer a little after the send
+        server_now = clock() - ahead
+        return 200, _limit_headers(100, 100 - spent, server_now + spent / 10, date=server_now)
+
+    async with answering(pacer, answer) as sdk:
+        await call(pacer, sdk)
     (limit,) = pacer.pace().limits
     assert 0 <= limit.per_second <= 10.0
 
 
-async def test_without_a_date_header_a_clock_far_ahead_teaches_nothing_rather_than_nonsense():
-    pacer = Pacer(origin="https://no-date.example")
-    headers = _limit_headers(100, 50, time.time() - 30 + 5)
-    pacer._observe(headers, 200, {"requests": 1, "input-tokens": 0, "output-tokens": 0}, time.time())
+async def test_without_a_date_header_a_clock_far_ahead_teaches_nothing_rather_than_nonsense(clock):
+    pacer = Pacer(origin="https://no-date.example", clock=clock)
+    headers = _limit_headers(100, 50, clock() - 30 + 5)
+    async with answering(pacer, lambda: (200, headers)) as sdk:
+        await call(pacer, sdk)
     (limit,) = pacer.pace().limits
     assert limit.per_second == 0.0  # not negative: not learned yet
