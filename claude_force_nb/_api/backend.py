@@ -9,10 +9,7 @@ token or base URL it sends to the URL its ``offline_endpoint`` function gives
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import contextvars
-import sys
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -21,13 +18,15 @@ from urllib.parse import urlsplit
 
 from .._batches.remote import Batches, BatchStatus, batch_params
 from .._config import DEFAULT_MAX_RETRIES, ENV_API_KEY, ENV_AUTH_TOKEN, Settings
-from .._errors import CallError, CallTimeoutError, ClaudeForceWarning
+from .._errors import CallError, ClaudeForceWarning
 from .._loops import PerLoop
 from .._models import note_lifecycle
-from .._request import MAX_MESSAGES_BYTES, SYNTHETIC_HEADER, Completion, Request, body_bytes, too_large, within
-from .._tools import DEFAULT_MAX_TURNS, RUNS_FIELD, tool_runs
+from .._request import SYNTHETIC_HEADER, Completion, Request
+from .._tools import DEFAULT_MAX_TURNS
+from .bounds import within_deadline, within_size
 from .pacing import Pace, Pacer
 from .sdk_errors import batch_error, translate
+from .tool_loop import note_synthetic, run_loop
 
 if TYPE_CHECKING:
     import anthropic
@@ -203,7 +202,7 @@ class AnthropicBackend:
 
         options: dict[str, Any] = {"max_retries": self.max_retries, **self._client_options}
         options["middleware"] = [
-            _note_synthetic,
+            note_synthetic,
             *([pacer] if pacer is not None else ()),
             *options.get("middleware", ()),
         ]
@@ -232,7 +231,7 @@ class AnthropicBackend:
         # nor for waiting until the rate limits let the call go.
         client = self.client()
         note_lifecycle(request.model)
-        kwargs = _within_size(request.to_kwargs())
+        kwargs = within_size(request.to_kwargs())
         if tools:  # the deadline covers the whole loop
             work = self._run_tools(client, kwargs, tools, max_turns)
         elif on_text is not None:
@@ -240,7 +239,7 @@ class AnthropicBackend:
         else:
             work = self._create(client, kwargs, timeout)
         async with self._admitted(kwargs):
-            return await _within(work, timeout)
+            return await within_deadline(work, timeout)
 
     @contextlib.asynccontextmanager
     async def _admitted(self, kwargs: dict[str, Any]) -> AsyncIterator[None]:
@@ -301,7 +300,7 @@ class AnthropicBackend:
         import anthropic
 
         client = self.client()
-        kwargs = _within_size({k: v for k, v in request.to_kwargs().items() if k in _COUNTED})
+        kwargs = within_size({k: v for k, v in request.to_kwargs().items() if k in _COUNTED})
         try:
             counted = await client.messages.count_tokens(**kwargs)
         except anthropic.AnthropicError as exc:
@@ -313,36 +312,14 @@ class AnthropicBackend:
     ) -> Completion:
         import anthropic
 
-        defined = {tool.name for tool in tools}
-        kwargs["tools"] = [t for t in kwargs.get("tools", ()) if t.get("name") not in defined] + list(tools)
         start = self._timer()
-        transcript: list[dict[str, Any]] = []
-        replies: list[dict[str, Any]] = []
-        seen = _synthetic_seen.set([])  # the runner hides its responses: the middleware says what they were
         try:
-            runner = client.beta.messages.tool_runner(max_iterations=max_turns, **kwargs)
-            async for reply in runner:
-                message = reply.model_dump(mode="json", exclude_none=True)
-                replies.append(message)
-                transcript.append(message)
-                answer = await runner.generate_tool_call_response()
-                if answer is not None:
-                    transcript.append(dict(answer))
+            loop = await run_loop(client, kwargs, tools, max_turns)
         except anthropic.AnthropicError as exc:
             raise self._error(exc) from exc
-        finally:
-            marks = _synthetic_seen.get() or []
-            _synthetic_seen.reset(seen)
-        final = dict(replies[-1])
-        final["usage"] = _summed_usage(reply.get("usage") or {} for reply in replies)
-        final[RUNS_FIELD] = {
-            "runs": tool_runs(transcript),
-            "turns": len(replies),
-            "stopped": final.get("stop_reason") == "tool_use",  # the loop hit max_turns
-        }
-        for message in replies:
-            self._finished(kwargs, message.get("usage"))
-        return Completion(final, self._timer() - start, None, self.origin, any(marks))
+        for usage in loop.usages:
+            self._finished(kwargs, usage)
+        return Completion(loop.final, self._timer() - start, None, self.origin, loop.synthetic)
 
     async def create_batch(self, requests: list[tuple[str, Request]]) -> BatchStatus:
         body = [{"custom_id": custom_id, "params": batch_params(request)} for custom_id, request in requests]
@@ -411,59 +388,3 @@ class AnthropicBackend:
 
     def _error(self, exc: anthropic.AnthropicError) -> CallError:
         return translate(exc, where=self.base_url, credentials=bool(self.api_key or self.auth_token))
-
-
-# Whether each response a tool loop read was marked synthetic, for the loop running in this context.
-_synthetic_seen: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
-    "claude_force_nb_synthetic_seen", default=None
-)
-
-
-async def _note_synthetic(request: Any, call_next: Any) -> Any:
-    """SDK middleware: note, for a tool loop waiting on it, whether the answer came from a local server."""
-    response = await call_next(request)
-    marks = _synthetic_seen.get()
-    if marks is not None:
-        marks.append(SYNTHETIC_HEADER in response.http_response.headers)
-    return response
-
-
-def _summed_usage(usages: Any) -> dict[str, Any]:
-    """A tool loop's usage: every reply's tokens added up, as they are billed."""
-    total: dict[str, Any] = {}
-    for usage in usages:
-        for name in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
-            if isinstance(usage.get(name), int):
-                total[name] = total.get(name, 0) + usage[name]
-    return total
-
-
-def _within_size(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``kwargs``, if the body they make is within the API's size limit; else a CallError, before sending.
-
-    Over the limit the API answers 413, often before reading the body: the
-    client then sees a reset connection, retries it as a network error and
-    uploads the whole body each time.
-    """
-    if within(kwargs, MAX_MESSAGES_BYTES):  # nearly always: then the body is never written out twice
-        return kwargs
-    size = body_bytes(kwargs)
-    if size > MAX_MESSAGES_BYTES:
-        raise CallError(too_large(size, MAX_MESSAGES_BYTES, "Messages API"), status=413)
-    return kwargs
-
-
-async def _within(work: Awaitable[T], seconds: float | None) -> T:
-    """``await work``, raising :class:`CallTimeoutError` after ``seconds`` (retries included)."""
-    if seconds is None:
-        return await work
-    try:
-        if sys.version_info >= (3, 11):
-            # asyncio.timeout avoids wait_for's extra task per call.
-            async with asyncio.timeout(seconds):
-                return await work
-        return await asyncio.wait_for(work, seconds)
-    except CallError:
-        raise
-    except asyncio.TimeoutError as exc:
-        raise CallTimeoutError(f"No answer within {seconds:g} s; raise the timeout or try again later.") from exc
