@@ -7,11 +7,10 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from ._api.pacing import prompt_chars
 from ._call import PreparedCall
 from ._errors import BudgetExceededError
 from ._pricing import Usage
-from ._request import Request
+from ._request import Request, prompt_chars
 
 # Requests whose tokens the counting endpoint counts one by one; past this many, the rest are
 # estimated from their length at the tokens per character of those counted (the endpoint has

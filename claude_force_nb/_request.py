@@ -104,6 +104,21 @@ def _most_bytes(value: Any) -> int:
     return 6 * len(str(value)) + 32  # a number, true, false, null, or what json.dumps writes with str()
 
 
+def prompt_chars(body: Mapping[str, Any]) -> int:
+    """Characters of prompt text: the system prompt and every text block of the messages."""
+    return _text_length(body.get("system")) + sum(
+        _text_length(m.get("content")) for m in body.get("messages") or () if isinstance(m, Mapping)
+    )
+
+
+def _text_length(content: Any) -> int:
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        return sum(len(b["text"]) for b in content if isinstance(b, Mapping) and isinstance(b.get("text"), str))
+    return 0
+
+
 def too_large(size: int, limit: int, what: str) -> str:
     """One line saying that a request of ``size`` bytes is over ``what``'s ``limit`` and was not sent."""
     return (

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .._request import prompt_chars
+
 if TYPE_CHECKING:
     from .bucket import Bucket
 
@@ -338,21 +340,6 @@ def _retry_after(headers: Mapping[str, str]) -> float:
         if math.isfinite(seconds) and seconds >= 0:
             return min(seconds, 60.0)
     return 1.0
-
-
-def prompt_chars(body: Mapping[str, Any]) -> int:
-    """Characters of prompt text: the system prompt and every text block of the messages."""
-    return _text_length(body.get("system")) + sum(
-        _text_length(m.get("content")) for m in body.get("messages") or () if isinstance(m, Mapping)
-    )
-
-
-def _text_length(content: Any) -> int:
-    if isinstance(content, str):
-        return len(content)
-    if isinstance(content, list):
-        return sum(len(b["text"]) for b in content if isinstance(b, Mapping) and isinstance(b.get("text"), str))
-    return 0
 
 
 def _int(value: Any) -> int:
