@@ -21,7 +21,9 @@ class Call:
     options: CallOptions = field(default_factory=CallOptions)
 
     def __post_init__(self) -> None:
-        options = CallOptions.of(self.options, model=self.model, item=self.item)
+        options = self.options
+        if not isinstance(options, CallOptions) or self.model is not None or self.item is not None:
+            options = CallOptions.of(options, model=self.model, item=self.item)
         object.__setattr__(self, "options", options)
         object.__setattr__(self, "model", options.model)
         object.__setattr__(self, "item", options.item)

@@ -55,8 +55,20 @@ class CallOptions:
 
     def over(self, base: CallOptions) -> CallOptions:
         """These options where set, ``base``'s elsewhere; API parameters are merged, these winning."""
-        changes = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "params" and _set(self, f.name)}
+        if _empty(base):  # the common case, once per call of a sweep: nothing to merge
+            return self
+        if _empty(self):
+            return base
+        changes = {name: getattr(self, name) for name in _FIELDS if _set(self, name)}
         return replace(base, **changes, params={**base.params, **self.params})
+
+
+_FIELDS = tuple(f.name for f in fields(CallOptions) if f.name != "params")
+
+
+def _empty(options: CallOptions) -> bool:
+    # Not ==: an item may be a pandas row, whose == is elementwise.
+    return not options.params and not any(_set(options, name) for name in _FIELDS)
 
 
 def _set(options: CallOptions, name: str) -> bool:

@@ -13,7 +13,7 @@ import contextlib
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from .._batches.remote import Batches, BatchStatus, batch_params
@@ -26,7 +26,7 @@ from .._tools import DEFAULT_MAX_TURNS
 from .bounds import within_deadline, within_size
 from .pacing import Pace, Pacer
 from .sdk_errors import batch_error, translate
-from .tool_loop import note_synthetic, run_loop
+from .tool_loop import run_loop
 
 if TYPE_CHECKING:
     import anthropic
@@ -99,11 +99,22 @@ def endpoint(url: str) -> str:
     return f"{scheme}://{host}{port}{parts.path.rstrip('/')}"
 
 
-class _Session(NamedTuple):
+class _Session:
     """One event loop's SDK client and the pacer its calls wait on."""
 
-    client: anthropic.AsyncAnthropic
-    pacer: Pacer | None
+    __slots__ = ("_paced", "client", "pacer")
+
+    def __init__(self, client: anthropic.AsyncAnthropic, pacer: Pacer | None) -> None:
+        self.client, self.pacer = client, pacer
+        self._paced: anthropic.AsyncAnthropic | None = None
+
+    def current(self) -> anthropic.AsyncAnthropic:
+        """The client for the next call: through the pacer as middleware once it is engaged."""
+        if self.pacer is None or not self.pacer.engaged:
+            return self.client
+        if self._paced is None:
+            self._paced = self.client.with_middleware(self.pacer)  # a copy sharing the connections
+        return self._paced
 
 
 class AnthropicBackend:
@@ -128,6 +139,7 @@ class AnthropicBackend:
         self._base_url = base_url or settings.base_url
         self.max_retries = max_retries
         self._offline_endpoint = offline_endpoint
+        self._origin: str | None = None
         self._timer = timer
         self._client_options = client_options
         # httpx connection pools belong to the loop that opened them; so does
@@ -144,9 +156,9 @@ class AnthropicBackend:
     @property
     def origin(self) -> str:
         """The endpoint, normalised: scheme, host, port (when not the default) and path; "local" when offline."""
-        if self.offline:
-            return LOCAL_ORIGIN
-        return endpoint(self._base_url or PUBLIC_BASE_URL)
+        if self._origin is None:  # read with every answer: worked out once
+            self._origin = LOCAL_ORIGIN if self.offline else endpoint(self._base_url or PUBLIC_BASE_URL)
+        return self._origin
 
     @property
     def base_url(self) -> str:
@@ -177,7 +189,7 @@ class AnthropicBackend:
 
     def client(self) -> anthropic.AsyncAnthropic:
         """The SDK client for the running event loop."""
-        return self._sessions.get().client
+        return self._sessions.get().current()
 
     def pace(self) -> Pace | None:
         """The pace of the busiest loop (the kernel's, or a background sweep's)."""
@@ -188,6 +200,17 @@ class AnthropicBackend:
         session = self._sessions.find()
         return session.pacer if session is not None else None
 
+    def _answered(self, headers: Any, status: int) -> None:
+        """Let the pacer read an answer its middleware did not (it was not engaged when the call went out)."""
+        pacer = self._pacer()
+        if pacer is not None:
+            pacer.answered(headers, status)
+
+    def _answered_with(self, exc: BaseException) -> None:
+        response = getattr(exc, "response", None)  # an APIStatusError's: a 429, say, after the SDK's retries
+        if response is not None and hasattr(response, "status_code"):
+            self._answered(response.headers, response.status_code)
+
     def _finished(self, kwargs: dict[str, Any], usage: Any) -> None:
         pacer = self._pacer()
         if pacer is not None and isinstance(usage, dict):
@@ -195,17 +218,14 @@ class AnthropicBackend:
 
     def _new_session(self) -> _Session:
         pacer = Pacer(self.origin) if self._pacing else None
-        return _Session(self._new_client(pacer), pacer)
+        return _Session(self._new_client(), pacer)
 
-    def _new_client(self, pacer: Pacer | None) -> anthropic.AsyncAnthropic:
+    def _new_client(self) -> anthropic.AsyncAnthropic:
         import anthropic
 
         options: dict[str, Any] = {"max_retries": self.max_retries, **self._client_options}
-        options["middleware"] = [
-            note_synthetic,
-            *([pacer] if pacer is not None else ()),
-            *options.get("middleware", ()),
-        ]
+        # No middleware of ours: any sends each request down the SDK's slower path (its headers built
+        # three times). The session adds the pacer once it is engaged; a tool loop adds its own.
         base_url = self.base_url
         if base_url != PUBLIC_BASE_URL:
             options["base_url"] = base_url
@@ -265,7 +285,9 @@ class AnthropicBackend:
             response = await client.messages.with_raw_response.create(**kwargs)
             message = await response.json()
         except anthropic.AnthropicError as exc:
+            self._answered_with(exc)
             raise self._error(exc) from exc
+        self._answered(response.headers, response.status_code)
         self._finished(kwargs, message.get("usage"))
         synthetic = SYNTHETIC_HEADER in response.headers
         return Completion(message, self._timer() - start, response.request_id, self.origin, synthetic)
@@ -289,7 +311,9 @@ class AnthropicBackend:
                 message = await stream.get_final_message()
                 request_id = stream.request_id
                 synthetic = SYNTHETIC_HEADER in stream.response.headers
+                self._answered(stream.response.headers, stream.response.status_code)
         except anthropic.AnthropicError as exc:
+            self._answered_with(exc)
             raise self._error(exc) from exc
         answer = message.model_dump(mode="json", exclude_none=True)
         self._finished(kwargs, answer.get("usage"))
@@ -313,6 +337,9 @@ class AnthropicBackend:
         import anthropic
 
         start = self._timer()
+        pacer = self._pacer()
+        if pacer is not None and not pacer.engaged:  # every reply of the loop is paced and read
+            client = client.with_middleware(pacer)
         try:
             loop = await run_loop(client, kwargs, tools, max_turns)
         except anthropic.AnthropicError as exc:

@@ -7,8 +7,13 @@ follows a server whose minute is scaled as well) and keeps a mirror of it: a
 call waits until its request, its estimated input tokens and its max_tokens of
 output fit, as the API admits it, and output tokens an answer did not use are
 given back when it ends, as the API gives them back. A 429 holds every call
-until its retry-after. The pacer runs as SDK middleware, once per HTTP
-attempt, so the SDK's retries stay the only retry layer and are paced too.
+until its retry-after. Once engaged (an answer reported a limit, or a 429
+came), the pacer runs as SDK middleware, once per HTTP attempt, so the SDK's
+retries stay the only retry layer and are paced too. Before that, against an
+endpoint that reports no limits (a local server, a proxy), it only admits each
+call's first attempt and reads its answer (:meth:`Pacer.answered`): any
+middleware sends every request down the SDK's slower path, which buys nothing
+where there is nothing to pace to.
 
 The buckets are aiolimiter's (see :mod:`._bucket`), imported with the first
 answer that reports a limit.
@@ -54,11 +59,10 @@ _UNKNOWN_WINDOW = 3600.0
 # A later pacer for the endpoint (a new client, another loop) starts from it and skips the probe, so
 # pacers of one endpoint share a timer.
 _learned: dict[str, dict[str, tuple[int, float, float, float]]] = {}
-# What the caller already took for the first attempt of the call in this context (see Pacer.admitted):
-# a list the attempt empties, so the caller sees that it did even from a copied context (wait_for's task).
-_admitted: contextvars.ContextVar[list[dict[str, float]] | None] = contextvars.ContextVar(
-    "claude_force_nb_admitted", default=None
-)
+# What the caller already took for the first attempt of the call in this context (see Pacer.admitted),
+# which that attempt uses up: a mutable ticket, so the caller sees it did even from a copied context
+# (wait_for's task).
+_admitted: contextvars.ContextVar[_Ticket | None] = contextvars.ContextVar("claude_force_nb_admitted", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +118,17 @@ class Pace:
         return text
 
 
+class _Ticket:
+    """A call's first attempt, admitted: what it may spend, when, and whether an attempt has used it."""
+
+    __slots__ = ("need", "sent", "used")
+
+    def __init__(self, need: dict[str, float], sent: float) -> None:
+        self.need, self.sent, self.used = need, sent, False
+
+
 class Pacer:
-    """SDK middleware that admits each Messages API attempt when the organisation's limits allow it.
+    """Admits each Messages API attempt when the organisation's limits allow it (SDK middleware once engaged).
 
     One pacer belongs to one event loop (aiolimiter's buckets do); ``origin``
     names the endpoint it paces calls to. ``timer`` tells the time as the loop
@@ -157,14 +170,20 @@ class Pacer:
                 # Spent then, less what has refilled since.
                 self._bucket(kind, limit, rate).hold(spent - rate * (self._timer() - when))
 
+    @property
+    def engaged(self) -> bool:
+        """Whether calls go through this pacer as middleware: once a limit is known, or a 429 came."""
+        return bool(self._buckets) or self.rate_limited > 0
+
     async def __call__(self, request: Any, call_next: Any) -> Any:
         # The tool runner's beta calls add "?beta=true": the path is what counts.
         path = str(request.url).partition("?")[0].rstrip("/")
         if request.method.lower() != "post" or not path.endswith("/v1/messages"):
             return await call_next(request)
-        taken = _admitted.get()
-        if taken and request.retries_taken == 0:
-            need = taken.pop()  # this attempt uses it; a retry waits its own turn
+        ticket = _admitted.get()
+        if ticket is not None and not ticket.used and request.retries_taken == 0:
+            ticket.used = True  # this attempt uses it; a retry waits its own turn
+            need = ticket.need
         else:
             body = request.json if isinstance(request.json, Mapping) else {}
             need = self._need(body)
@@ -191,15 +210,27 @@ class Pacer:
         """
         need = self._need(body)
         await self._admit(need)
-        taken = [need]
-        token = _admitted.set(taken)
+        ticket = _Ticket(need, self._clock())
+        token = _admitted.set(ticket)
+        counted = not self.engaged  # no middleware will count this call in flight
+        self._in_flight += counted
         try:
             yield
         finally:
-            if taken:
+            self._in_flight -= counted
+            if not ticket.used:
                 self._give_back({"output-tokens": need["output-tokens"]})
                 self._hear()
             _admitted.reset(token)
+
+    def answered(self, headers: Mapping[str, str], status: int) -> None:
+        """Read an answer the middleware did not see (the pacer was not engaged when the call went out)."""
+        ticket = _admitted.get()
+        if ticket is None or ticket.used:
+            return
+        ticket.used = True
+        self._hear()
+        self._observe(headers, status, ticket.need, ticket.sent)
 
     def finished(self, body: Mapping[str, Any], usage: Mapping[str, Any]) -> None:
         """An answer ended: give back its unused output tokens and learn how many tokens a character makes."""

@@ -37,7 +37,8 @@ async def run_loop(
     replies: list[dict[str, Any]] = []
     seen = _synthetic_seen.set([])  # the runner hides its responses: the middleware says what they were
     try:
-        runner = client.beta.messages.tool_runner(max_iterations=max_turns, **kwargs)
+        # Only a tool loop needs to know, so only its client (a copy sharing the connections) notes it.
+        runner = client.with_middleware(_note_synthetic).beta.messages.tool_runner(max_iterations=max_turns, **kwargs)
         async for reply in runner:
             message = reply.model_dump(mode="json", exclude_none=True)
             replies.append(message)
@@ -59,7 +60,7 @@ async def run_loop(
     return Loop(final, usages, any(marks))
 
 
-async def note_synthetic(request: Any, call_next: Any) -> Any:
+async def _note_synthetic(request: Any, call_next: Any) -> Any:
     """SDK middleware: note, for a tool loop waiting on it, whether the answer came from a local server."""
     response = await call_next(request)
     marks = _synthetic_seen.get()

@@ -299,7 +299,7 @@ class Store:
         of microseconds per commit, on the writer's thread and without the GIL:
         SQLite counts rows from the pages of its smallest index, which a warm
         file holds in memory, and reads the page counts from the header. A
-        commit carries every answer that arrived within a few milliseconds.
+        commit carries every answer that arrived within the writer's 20 ms.
         """
         if any(sql is _INSERT for sql, _ in statements):
             # Counted once the commit has happened (_settled): a commit that is retried trims again.

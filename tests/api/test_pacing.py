@@ -85,6 +85,30 @@ async def test_a_sweep_rides_the_request_limit_without_a_429_storm(server):
     assert "riding 20 requests per " in pace.describe()
 
 
+async def test_the_pacer_rides_inside_the_sdk_only_once_an_answer_reports_a_limit(server):
+    async with AsyncAgentOrchestrator(base_url=server.url, api_key="k", enable_cache=False) as orchestrator:
+        assert (await orchestrator.execute_agent("explainer", "no limits yet")).success
+        # Nothing to pace to: no middleware, so requests take the SDK's fast path; the answer was still read.
+        assert orchestrator.backend.client().middleware == ()
+        assert orchestrator.pace().limits == () and orchestrator.pace().requests_per_second >= 0
+        server.rate_limits = RateLimits(requests=20, minute=1.0)
+        assert (await orchestrator.execute_agent("explainer", "a limit now")).success
+        assert len(orchestrator.backend.client().middleware) == 1  # engaged: every attempt is paced
+        results = await orchestrator.execute_multiple(sweep(40, "engaged"))
+        assert all(r.success for r in results)
+        assert sum(record.status == 429 for record in messages(server)) == 0
+        assert orchestrator.pace().riding.limit == 20
+
+
+async def test_a_429_before_any_limit_was_heard_engages_the_pacer(server):
+    server.faults.push("429", retry_after_ms=200)
+    async with AsyncAgentOrchestrator(base_url=server.url, api_key="k", enable_cache=False, max_retries=0) as made:
+        refused = await made.execute_agent("explainer", "refused once")
+        assert not refused.success and made.pace().rate_limited == 1
+        assert len(made.backend.client().middleware) == 1
+        assert (await made.execute_agent("explainer", "then answered")).success
+
+
 async def test_without_pacing_the_same_sweep_is_refused_again_and_again(server):
     server.rate_limits = RateLimits(requests=20, minute=1.0)
     results, pace = await run(server, sweep(60, "unpaced"), pace=False, max_retries=0)
