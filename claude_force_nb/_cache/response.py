@@ -205,7 +205,7 @@ class ResponseCache:
         created = self._clock()
         row = Row(
             key,
-            replace(completion, origin=origin),
+            completion if completion.origin == origin else replace(completion, origin=origin),
             created,
             created + self._ttl,
             agent,

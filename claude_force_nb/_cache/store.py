@@ -30,7 +30,7 @@ from .integrity import DELETE_EXPIRED, Integrity, VerifyReport, weakly
 from .rows import COLUMNS, Record, Row, payload
 from .secret import FOREIGN, VALID, Signer
 from .stats import StatsCounter
-from .writer import Writer
+from .writer import Params, Statement, Writer
 
 T = TypeVar("T")
 
@@ -98,7 +98,7 @@ class Store:
         self._trimmed_in_commit = 0  # by the commit in progress, on the writer's thread
         # Rows queued but not yet committed, by (key, origin): read as if they were in the file, so an
         # answer the memory tier has already evicted (a burst larger than it) is not asked for again.
-        self._pending: dict[tuple[str, str], tuple[Record, Row]] = {}
+        self._pending: dict[tuple[str, str], tuple[_Signed, Row]] = {}
         # A holder, so that the finalizer closes whichever reader is current after a rebuild.
         damaged: list[Path] = []
         self._connections = _Connections(
@@ -210,31 +210,29 @@ class Store:
     # -- writing -------------------------------------------------------------------------------------
 
     def put(self, row: Row) -> None:
-        """Sign ``row`` now and queue it; it reaches the file with the next batch."""
+        """Queue ``row``; it is signed on the writer's thread and reaches the file with the next batch."""
         if self._writer.closed:
             return
-        record = Record.of(row, self.signer.key_id)
-        record = record._replace(signature=self.signer.sign(payload(record)))
+        signed = _Signed(row, self.signer)
         with self._lock:
-            self._pending[(record.key, record.origin)] = (record, row)
+            self._pending[signed.slot] = (signed, row)
         if not self._pruned:
             # Once per session, on the first write, so read-only sessions never write.
             self._pruned = True
             self._execute(_PRUNE, (self._clock(),))
-        self._execute(_INSERT, record)
+        self._execute(_INSERT, signed)
 
-    def _settled(self, statements: list[tuple[str, tuple]]) -> None:
+    def _settled(self, statements: list[Statement]) -> None:
         """Queued rows are in the file now (or given up on): reads go to the file again."""
         trimmed, self._trimmed_in_commit = self._trimmed_in_commit, 0
         if trimmed:
             self.counts.add("trimmed", trimmed)
         with self._lock:
             for sql, params in statements:
-                if sql is _INSERT:
-                    slot = (params[0], params[1])  # key, origin
-                    queued = self._pending.get(slot)
+                if sql is _INSERT and isinstance(params, _Signed):
+                    queued = self._pending.get(params.slot)
                     if queued is not None and queued[0] is params:
-                        del self._pending[slot]
+                        del self._pending[params.slot]
 
     def flush(self) -> None:
         """Wait until queued writes are committed."""
@@ -275,7 +273,7 @@ class Store:
     def closed(self) -> bool:
         return not self._finalizer.alive
 
-    def _execute(self, sql: str, params: tuple) -> None:
+    def _execute(self, sql: str, params: Params) -> None:
         try:
             self._writer.execute(sql, params)
         except RuntimeError:
@@ -291,7 +289,7 @@ class Store:
 
     # -- bounds --------------------------------------------------------------------------------------
 
-    def _bound(self, conn: sqlite3.Connection, statements: list[tuple[str, tuple]]) -> None:
+    def _bound(self, conn: sqlite3.Connection, statements: list[Statement]) -> None:
         """Keep the file within max_rows and max_bytes, trimming the rows that expire first.
 
         Runs inside every commit that adds answers, before it ends, so no commit
@@ -342,7 +340,7 @@ class Store:
                 stacklevel=5,
             )
 
-    def _write_failed(self, exc: BaseException | None, statements: list[tuple[str, tuple]]) -> None:
+    def _write_failed(self, exc: BaseException | None, statements: list[Statement]) -> None:
         """The writer gave up on a batch: count every answer it held, say so (at most once a minute)."""
         self._trimmed_in_commit = 0  # rolled back with the rest
         dropped = sum(sql is _INSERT for sql, _ in statements)
@@ -391,3 +389,24 @@ def _shutdown(writer: Writer, connections: _Connections, lock: threading.Lock) -
     writer.close()
     with lock:  # not under a read in progress on another thread
         connections.reader.close()
+
+
+class _Signed:
+    """A row's record, encoded and signed when the writer runs its insert: on its thread, not the event loop's."""
+
+    __slots__ = ("_record", "_row", "_signer")
+
+    def __init__(self, row: Row, signer: Signer) -> None:
+        self._row, self._signer = row, signer
+        self._record: Record | None = None
+
+    @property
+    def slot(self) -> tuple[str, str]:
+        """Where the row is filed: its key and origin."""
+        return self._row.key, self._row.completion.origin
+
+    def __call__(self) -> Record:
+        if self._record is None:
+            record = Record.of(self._row, self._signer.key_id)
+            self._record = record._replace(signature=self._signer.sign(payload(record)))
+        return self._record

@@ -10,6 +10,7 @@ event loop once per batch. A reader sees queued answers before they commit.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import sqlite3
 import threading
@@ -24,6 +25,11 @@ _RECONNECT = object()
 # A transaction that cannot get the lock within busy_timeout is retried this
 # many times before its statements are given up (and reported).
 _ATTEMPTS = 3
+
+
+# A statement's parameters, or a callable that gives them on the writer's thread.
+Params = tuple | Callable[[], tuple]
+Statement = tuple[str, Params]
 
 
 class _Task:
@@ -42,9 +48,9 @@ class Writer:
         self,
         connect: Callable[[], sqlite3.Connection],
         *,
-        on_error: Callable[[BaseException | None, list[tuple[str, tuple]]], None],
-        on_settled: Callable[[list[tuple[str, tuple]]], None] | None = None,
-        before_commit: Callable[[sqlite3.Connection, list[tuple[str, tuple]]], None] | None = None,
+        on_error: Callable[[BaseException | None, list[Statement]], None],
+        on_settled: Callable[[list[Statement]], None] | None = None,
+        before_commit: Callable[[sqlite3.Connection, list[Statement]], None] | None = None,
         batch_size: int = 512,
         linger: float = 0.02,
     ):
@@ -60,8 +66,9 @@ class Writer:
         self._closed = False
         self._hurry = threading.Event()
 
-    def execute(self, sql: str, params: tuple = ()) -> None:
-        """Queue one statement; it commits with the next batch."""
+    def execute(self, sql: str, params: Params = ()) -> None:
+        """Queue one statement; it commits with the next batch. ``params`` may be a callable that gives them,
+        called on this writer's thread when the statement runs."""
         self._submit((sql, params))
 
     def call(self, fn: Callable[[sqlite3.Connection], T], *, transaction: bool = True) -> T:
@@ -150,7 +157,7 @@ class Writer:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
-                statements: list[tuple[str, tuple]] = []
+                statements: list[Statement] = []
                 for item in batch:
                     if type(item) is tuple:
                         statements.append(item)
@@ -173,9 +180,7 @@ class Writer:
             if conn is not None:
                 conn.close()
 
-    def _commit(
-        self, conn: sqlite3.Connection | None, statements: list[tuple[str, tuple]]
-    ) -> sqlite3.Connection | None:
+    def _commit(self, conn: sqlite3.Connection | None, statements: list[Statement]) -> sqlite3.Connection | None:
         if not statements:
             return conn
         error: BaseException | None = None
@@ -184,8 +189,10 @@ class Writer:
                 if conn is None:
                     conn = self._connect()
                 conn.execute("BEGIN IMMEDIATE")
-                for sql, params in statements:
-                    conn.execute(sql, params)
+                # A run of one statement (a burst of answers) goes to SQLite in one call. Parameters
+                # may be worked out here, on this thread: a callable gives them (see execute).
+                for sql, run in itertools.groupby(statements, key=_sql):
+                    conn.executemany(sql, [params() if callable(params) else params for _, params in run])
                 if self._before_commit is not None:
                     self._before_commit(conn, statements)
                 conn.execute("COMMIT")
@@ -208,7 +215,7 @@ class Writer:
         self._settled(statements)
         return conn
 
-    def _settled(self, statements: list[tuple[str, tuple]]) -> None:
+    def _settled(self, statements: list[Statement]) -> None:
         """Tell the owner these statements are done with: committed, or given up and reported."""
         if self._on_settled is None:
             return
@@ -217,7 +224,7 @@ class Writer:
         except Exception:  # the owner's bookkeeping must not stop the writer
             pass
 
-    def _report(self, error: BaseException | None, statements: list[tuple[str, tuple]]) -> None:
+    def _report(self, error: BaseException | None, statements: list[Statement]) -> None:
         try:
             self._on_error(error, statements)
         except Exception:
@@ -256,3 +263,7 @@ def _rollback(conn: sqlite3.Connection | None) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
+
+
+def _sql(statement: Statement) -> str:
+    return statement[0]
