@@ -14,6 +14,7 @@ import itertools
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -190,9 +191,10 @@ class Writer:
                     conn = self._connect()
                 conn.execute("BEGIN IMMEDIATE")
                 # A run of one statement (a burst of answers) goes to SQLite in one call. Parameters
-                # may be worked out here, on this thread: a callable gives them (see execute).
+                # may be worked out here, on this thread: a callable gives them (see execute). Given
+                # one by one, so the GIL goes back to the event loop between rows, while SQLite works.
                 for sql, run in itertools.groupby(statements, key=_sql):
-                    conn.executemany(sql, [params() if callable(params) else params for _, params in run])
+                    conn.executemany(sql, (_given(params) for _, params in run))
                 if self._before_commit is not None:
                     self._before_commit(conn, statements)
                 conn.execute("COMMIT")
@@ -267,3 +269,11 @@ def _rollback(conn: sqlite3.Connection | None) -> None:
 
 def _sql(statement: Statement) -> str:
     return statement[0]
+
+
+def _given(params: Params) -> tuple:
+    if not callable(params):
+        return params
+    worked_out = params()
+    time.sleep(0)  # lets a waiting event loop have the GIL now, not at the end of a switch interval
+    return worked_out
