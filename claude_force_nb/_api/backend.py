@@ -1,10 +1,8 @@
-"""The seam to the Messages API: a small :class:`Backend` protocol and its ``AsyncAnthropic`` implementation.
+"""The seam to the Messages API: its :class:`Messages` protocol and the ``AsyncAnthropic`` implementation.
 
-The orchestrator knows only the protocol. :class:`AnthropicBackend` imports
-the SDK when a request first has to reach the API, so a session served
-entirely from the cache never pays for ``import anthropic``. With no API key,
-token or base URL it sends to the URL its ``offline_endpoint`` function gives
-(the orchestrator's starts the local Messages API server, synthetic answers).
+:class:`AnthropicBackend` imports the SDK when a request first has to reach
+the API, so a session served from the cache never pays for it. With no key,
+token or base URL it sends to the URL its ``offline_endpoint`` function gives.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import contextlib
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from .._batches.remote import Batches, BatchStatus, batch_params
@@ -24,6 +22,7 @@ from .._models import note_lifecycle
 from .._request import SYNTHETIC_HEADER, Completion, Request
 from .._tools import DEFAULT_MAX_TURNS
 from .bounds import within_deadline, within_size
+from .endpoint import LOCAL_ORIGIN, LOOPBACK_HOSTS, PUBLIC_BASE_URL, endpoint
 from .pacing import Pace, Pacer
 from .sdk_errors import batch_error, translate
 from .tool_loop import run_loop
@@ -32,11 +31,6 @@ if TYPE_CHECKING:
     import anthropic
 
 OFFLINE_KEY = "local-simulator"
-PUBLIC_BASE_URL = "https://api.anthropic.com"
-LOCAL_ORIGIN = "local"  # the bundled offline server, whatever port it got
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-T = TypeVar("T")
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 # What decides a prompt's tokens: the rest of a request (max_tokens, sampling) is not counted.
 _COUNTED = ("model", "messages", "system", "tools", "tool_choice", "thinking", "output_config")
@@ -86,17 +80,6 @@ class Messages(Protocol):
 
 class Backend(Messages, Batches, Protocol):
     """Whatever answers the orchestrator's requests: the Messages API and its Message Batches."""
-
-
-def endpoint(url: str) -> str:
-    """``url`` normalised, as the cache files answers: scheme and host lower-case, no default port, no end slash."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port and parts.port != _DEFAULT_PORTS.get(scheme) else ""
-    return f"{scheme}://{host}{port}{parts.path.rstrip('/')}"
 
 
 class _Session:

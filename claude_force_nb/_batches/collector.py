@@ -107,7 +107,15 @@ class Collector:
         if cid.startswith(UNKEYED):
             return None
         request = Request.for_task(entry.task, model=entry.model, max_tokens=1)
-        return PreparedCall(entry.agent, entry.task, request, cid, "normal", 0.0, origin=self.batches.origin)
+        return PreparedCall(
+            agent=entry.agent,
+            task=entry.task,
+            request=request,
+            key=cid,
+            mode="normal",
+            timeout=0.0,
+            origin=self.batches.origin,
+        )
 
     def changed(self) -> None:
         if self.on_status is not None:

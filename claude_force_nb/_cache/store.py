@@ -27,7 +27,7 @@ from .._config import user_path
 from .._errors import CacheError, CacheIntegrityWarning
 from .database import DEFAULT_BUSY_TIMEOUT, connect, damaged, open_database
 from .integrity import DELETE_EXPIRED, Integrity, VerifyReport, weakly
-from .rows import COLUMNS, Record, Row, payload
+from .rows import COLUMNS, Record, Row, Signed
 from .secret import FOREIGN, VALID, Signer
 from .stats import StatsCounter
 from .writer import Params, Statement, Writer
@@ -98,7 +98,7 @@ class Store:
         self._trimmed_in_commit = 0  # by the commit in progress, on the writer's thread
         # Rows queued but not yet committed, by (key, origin): read as if they were in the file, so an
         # answer the memory tier has already evicted (a burst larger than it) is not asked for again.
-        self._pending: dict[tuple[str, str], tuple[_Signed, Row]] = {}
+        self._pending: dict[tuple[str, str], tuple[Signed, Row]] = {}
         # A holder, so that the finalizer closes whichever reader is current after a rebuild.
         damaged: list[Path] = []
         self._connections = _Connections(
@@ -213,7 +213,7 @@ class Store:
         """Queue ``row``; it is signed on the writer's thread and reaches the file with the next batch."""
         if self._writer.closed:
             return
-        signed = _Signed(row, self.signer)
+        signed = Signed(row, self.signer)
         with self._lock:
             self._pending[signed.slot] = (signed, row)
         if not self._pruned:
@@ -229,7 +229,7 @@ class Store:
             self.counts.add("trimmed", trimmed)
         with self._lock:
             for sql, params in statements:
-                if sql is _INSERT and isinstance(params, _Signed):
+                if sql is _INSERT and isinstance(params, Signed):
                     queued = self._pending.get(params.slot)
                     if queued is not None and queued[0] is params:
                         del self._pending[params.slot]
@@ -389,24 +389,3 @@ def _shutdown(writer: Writer, connections: _Connections, lock: threading.Lock) -
     writer.close()
     with lock:  # not under a read in progress on another thread
         connections.reader.close()
-
-
-class _Signed:
-    """A row's record, encoded and signed when the writer runs its insert: on its thread, not the event loop's."""
-
-    __slots__ = ("_record", "_row", "_signer")
-
-    def __init__(self, row: Row, signer: Signer) -> None:
-        self._row, self._signer = row, signer
-        self._record: Record | None = None
-
-    @property
-    def slot(self) -> tuple[str, str]:
-        """Where the row is filed: its key and origin."""
-        return self._row.key, self._row.completion.origin
-
-    def __call__(self) -> Record:
-        if self._record is None:
-            record = Record.of(self._row, self._signer.key_id)
-            self._record = record._replace(signature=self._signer.sign(payload(record)))
-        return self._record
