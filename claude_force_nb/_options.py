@@ -36,10 +36,11 @@ class CallOptions:
 
     @classmethod
     def of(cls, options: CallOptions | Mapping[str, Any] | None = None, /, **more: Any) -> CallOptions:
-        """Options from keyword arguments (or a mapping of them): API parameters go to ``params``, None is unset."""
+        """Options from keyword arguments over ``options`` (options, or a mapping of them): API parameters go to
+        ``params``, and None is unset, so it never hides a value ``options`` sets."""
         if isinstance(options, CallOptions):
-            return options.over(cls.of(**more)) if more else options
-        given = {**(options or {}), **more}
+            return cls.of(**more).over(options) if more else options
+        given = {**(options or {}), **{name: value for name, value in more.items() if value is not None}}
         named: dict[str, Any] = {}
         params: dict[str, Any] = {}
         for name, value in given.items():

@@ -235,7 +235,7 @@ class AsyncAgentOrchestrator:
             journal=self.journal,
             keep=self.pipeline.keep,
             will_send=self.pipeline.will_send,
-            fallback=self._direct.send,
+            fallback=self._direct.send_admitted,
             flush=self.cache.flush if self.cache is not None else None,
             poll_seconds=checks.seconds("poll_seconds", poll_seconds),
         )

@@ -107,9 +107,12 @@ class Pipeline:
         assert self.cache is not None and call.key is not None
         start = self._timer()
         replay = call.mode == "replay"
-        hit = self.cache.lookup(call.key, call.origin, replay=replay, accept=_valid(call))
-        if hit is not None:
-            return self._result(call, hit.completion, hit.source, start)
+        try:
+            hit = self.cache.lookup(call.key, call.origin, replay=replay, accept=_valid(call))
+            if hit is not None:
+                return self._result(call, hit.completion, hit.source, start)
+        except Exception as exc:  # a bug it met (a price that raises, say) fails this call, never the sweep
+            return failure(call, exc, latency=self._timer() - start)
         if replay:
             return failure(call, self.cache.miss_error(call.request, call.agent))
         return None
@@ -137,24 +140,30 @@ class Pipeline:
                     slot.started()
                 sent = self._timer()
                 try:
-                    return await sender.send(call, on_text=on_text)
-                finally:
+                    completion = await sender.send(call, on_text=on_text)
+                except BaseException:
                     if self.cache is not None:
                         self.cache.sent(self._timer() - sent)
+                    raise
+                if self.cache is not None:
+                    # The call's own time: a Message Batch's answers take none, whatever the batch took.
+                    self.cache.sent(completion.latency)
+                return completion
 
-        shared = False
         try:
+            shared = False
             if self.cacheable(call):
-                completion, shared = await self._flights.share((call.origin, call.key), make)
+                # By kind of sender: a live call never waits on a Message Batch that happens to ask the same.
+                completion, shared = await self._flights.share((call.origin, call.key, type(sender)), make)
             else:
                 completion = await make()
+            if shared:
+                assert self.cache is not None
+                self.cache.shared(completion, call.model)
+            result = self._result(call, completion, SHARED if shared else API, start)
         except Exception as exc:  # one call's failure, or a bug it met, must not escape as an exception
             answered = getattr(exc, "completion", None) if made else None
             return self._failed(call, exc, start, answered if isinstance(answered, Completion) else None, budget)
-        if shared:
-            assert self.cache is not None
-            self.cache.shared(completion, call.model)
-        result = self._result(call, completion, SHARED if shared else API, start)
         self._count(result, budget)
         return result
 

@@ -39,7 +39,8 @@ def parse(schema: Any, text: str) -> Any:
             return schema.model_validate_json(text)
         value = json.loads(text)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise SchemaError(f"The answer does not match the schema: {first_line(exc)}") from exc
+        # Three lines: pydantic's count of errors, then the first field and what is wrong with it.
+        raise SchemaError(f"The answer does not match the schema: {first_line(exc, 3)}") from exc
     missing = [name for name in schema.get("required", ()) if not isinstance(value, dict) or name not in value]
     if schema.get("type") == "object" and (not isinstance(value, dict) or missing):
         raise SchemaError(f"The answer does not match the schema: missing {', '.join(missing) or 'an object'}.")

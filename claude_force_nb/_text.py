@@ -23,10 +23,10 @@ def printable(text: str) -> str:
     return text
 
 
-def first_line(exc: BaseException) -> str:
-    """An exception's message cut to its first line, or its type's name when it has none."""
+def first_line(exc: BaseException, lines: int = 1) -> str:
+    """An exception's message on one line (its first ``lines`` joined), or its type's name when it has none."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return " ".join(text.splitlines()[:lines]) if text else type(exc).__name__
 
 
 class CodeBlock(NamedTuple):

@@ -53,6 +53,8 @@ async def test_an_answer_that_does_not_validate_is_a_failed_call(server, orchest
     result = await orchestrator.execute_agent("explainer", "Alan Turing", schema=Person)
     assert not result.success and result.status == "failed"
     assert result.errors[0].startswith("The answer does not match the schema:")
+    field = result.error.__cause__.errors()[0]["loc"][0]
+    assert f" {field} " in result.errors[0]  # the message names the field that is wrong
     assert isinstance(result.error.__cause__, pydantic.ValidationError)
 
 

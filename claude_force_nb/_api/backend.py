@@ -232,16 +232,18 @@ class AnthropicBackend:
         # The client (and the SDK import behind it, a second or more) comes
         # first: the deadline is for the answer, not for loading the library,
         # nor for waiting until the rate limits let the call go.
-        client = self.client()
+        session = self._sessions.get()
         note_lifecycle(request.model)
         kwargs = within_size(request.to_kwargs())
-        if tools:  # the deadline covers the whole loop
-            work = self._run_tools(client, kwargs, tools, max_turns)
-        elif on_text is not None:
-            work = self._stream(client, kwargs, on_text, timeout)
-        else:
-            work = self._create(client, kwargs, timeout)
         async with self._admitted(kwargs):
+            # Chosen once admitted: the pacer may have engaged while this call waited for its turn.
+            client = session.current()
+            if tools:  # the deadline covers the whole loop
+                work = self._run_tools(client, kwargs, tools, max_turns)
+            elif on_text is not None:
+                work = self._stream(client, kwargs, on_text, timeout)
+            else:
+                work = self._create(client, kwargs, timeout)
             return await within_deadline(work, timeout)
 
     @contextlib.asynccontextmanager
@@ -321,7 +323,7 @@ class AnthropicBackend:
 
         start = self._timer()
         pacer = self._pacer()
-        if pacer is not None and not pacer.engaged:  # every reply of the loop is paced and read
+        if pacer is not None and pacer not in client.middleware:  # every reply of the loop is paced and read
             client = client.with_middleware(pacer)
         try:
             loop = await run_loop(client, kwargs, tools, max_turns)

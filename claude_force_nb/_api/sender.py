@@ -40,6 +40,11 @@ class DirectSender:
         )
         return self._keep(call, completion)
 
+    async def send_admitted(self, call: PreparedCall) -> Completion:
+        """Send ``call`` within this sender's own limit: for a call no sweep's slot holds."""
+        async with self.admit(None):
+            return await self.send(call)
+
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
         semaphore = self._semaphores.get(loop)

@@ -12,12 +12,9 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from .._request import Completion
-
-if TYPE_CHECKING:
-    from .secret import Signer
 
 TASK_SUMMARY_CHARS = 80
 
@@ -129,24 +126,3 @@ def payload(record: Record) -> bytes:
         parts.append(b"s%d:" % len(data))
         parts.append(data)
     return b"".join(parts)
-
-
-class Signed:
-    """A row's record, encoded and signed when the writer runs its insert: on its thread, not the event loop's."""
-
-    __slots__ = ("_record", "_row", "_signer")
-
-    def __init__(self, row: Row, signer: Signer) -> None:
-        self._row, self._signer = row, signer
-        self._record: Record | None = None
-
-    @property
-    def slot(self) -> tuple[str, str]:
-        """Where the row is filed: its key and origin."""
-        return self._row.key, self._row.completion.origin
-
-    def __call__(self) -> Record:
-        if self._record is None:
-            record = Record.of(self._row, self._signer.key_id)
-            self._record = record._replace(signature=self._signer.sign(payload(record)))
-        return self._record

@@ -27,10 +27,10 @@ from .._config import user_path
 from .._errors import CacheError, CacheIntegrityWarning
 from .database import DEFAULT_BUSY_TIMEOUT, connect, damaged, open_database
 from .integrity import DELETE_EXPIRED, Integrity, VerifyReport, weakly
-from .rows import COLUMNS, Record, Row, Signed
+from .rows import COLUMNS, Record, Row, payload
 from .secret import FOREIGN, VALID, Signer
 from .stats import StatsCounter
-from .writer import Params, Statement, Writer
+from .writer import Statement, Writer
 
 T = TypeVar("T")
 
@@ -98,7 +98,7 @@ class Store:
         self._trimmed_in_commit = 0  # by the commit in progress, on the writer's thread
         # Rows queued but not yet committed, by (key, origin): read as if they were in the file, so an
         # answer the memory tier has already evicted (a burst larger than it) is not asked for again.
-        self._pending: dict[tuple[str, str], tuple[Signed, Row]] = {}
+        self._pending: dict[tuple[str, str], tuple[Record, Row]] = {}
         # A holder, so that the finalizer closes whichever reader is current after a rebuild.
         damaged: list[Path] = []
         self._connections = _Connections(
@@ -210,17 +210,18 @@ class Store:
     # -- writing -------------------------------------------------------------------------------------
 
     def put(self, row: Row) -> None:
-        """Queue ``row``; it is signed on the writer's thread and reaches the file with the next batch."""
+        """Sign ``row`` now and queue it; it reaches the file with the next batch."""
         if self._writer.closed:
             return
-        signed = Signed(row, self.signer)
+        record = Record.of(row, self.signer.key_id)
+        record = record._replace(signature=self.signer.sign(payload(record)))
         with self._lock:
-            self._pending[signed.slot] = (signed, row)
+            self._pending[(record.key, record.origin)] = (record, row)
         if not self._pruned:
             # Once per session, on the first write, so read-only sessions never write.
             self._pruned = True
             self._execute(_PRUNE, (self._clock(),))
-        self._execute(_INSERT, signed)
+        self._execute(_INSERT, record)
 
     def _settled(self, statements: list[Statement]) -> None:
         """Queued rows are in the file now (or given up on): reads go to the file again."""
@@ -229,10 +230,11 @@ class Store:
             self.counts.add("trimmed", trimmed)
         with self._lock:
             for sql, params in statements:
-                if sql is _INSERT and isinstance(params, Signed):
-                    queued = self._pending.get(params.slot)
+                if sql is _INSERT:
+                    slot = (params[0], params[1])  # key, origin
+                    queued = self._pending.get(slot)
                     if queued is not None and queued[0] is params:
-                        del self._pending[params.slot]
+                        del self._pending[slot]
 
     def flush(self) -> None:
         """Wait until queued writes are committed."""
@@ -273,7 +275,7 @@ class Store:
     def closed(self) -> bool:
         return not self._finalizer.alive
 
-    def _execute(self, sql: str, params: Params) -> None:
+    def _execute(self, sql: str, params: tuple) -> None:
         try:
             self._writer.execute(sql, params)
         except RuntimeError:

@@ -14,7 +14,6 @@ import itertools
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -28,9 +27,8 @@ _RECONNECT = object()
 _ATTEMPTS = 3
 
 
-# A statement's parameters, or a callable that gives them on the writer's thread.
-Params = tuple | Callable[[], tuple]
-Statement = tuple[str, Params]
+# A statement and its parameters.
+Statement = tuple[str, tuple]
 
 
 class _Task:
@@ -67,9 +65,8 @@ class Writer:
         self._closed = False
         self._hurry = threading.Event()
 
-    def execute(self, sql: str, params: Params = ()) -> None:
-        """Queue one statement; it commits with the next batch. ``params`` may be a callable that gives them,
-        called on this writer's thread when the statement runs."""
+    def execute(self, sql: str, params: tuple = ()) -> None:
+        """Queue one statement; it commits with the next batch."""
         self._submit((sql, params))
 
     def call(self, fn: Callable[[sqlite3.Connection], T], *, transaction: bool = True) -> T:
@@ -190,11 +187,9 @@ class Writer:
                 if conn is None:
                     conn = self._connect()
                 conn.execute("BEGIN IMMEDIATE")
-                # A run of one statement (a burst of answers) goes to SQLite in one call. Parameters
-                # may be worked out here, on this thread: a callable gives them (see execute). Given
-                # one by one, so the GIL goes back to the event loop between rows, while SQLite works.
+                # A run of one statement (a burst of answers) goes to SQLite in one call.
                 for sql, run in itertools.groupby(statements, key=_sql):
-                    conn.executemany(sql, (_given(params) for _, params in run))
+                    conn.executemany(sql, [params for _, params in run])
                 if self._before_commit is not None:
                     self._before_commit(conn, statements)
                 conn.execute("COMMIT")
@@ -269,11 +264,3 @@ def _rollback(conn: sqlite3.Connection | None) -> None:
 
 def _sql(statement: Statement) -> str:
     return statement[0]
-
-
-def _given(params: Params) -> tuple:
-    if not callable(params):
-        return params
-    worked_out = params()
-    time.sleep(0)  # lets a waiting event loop have the GIL now, not at the end of a switch interval
-    return worked_out

@@ -100,6 +100,23 @@ async def test_the_pacer_rides_inside_the_sdk_only_once_an_answer_reports_a_limi
         assert orchestrator.pace().riding.limit == 20
 
 
+def area(width: float, height: float) -> float:
+    """The area of a width by height rectangle."""
+    return width * height
+
+
+async def test_calls_that_waited_for_the_first_answer_go_through_the_pacer_it_engaged(server):
+    # A fresh endpoint: the sweep's first call goes alone, and its answer reports the limit. The calls
+    # that waited meanwhile, tool loops of two replies each, must then be paced reply by reply.
+    server.rate_limits = RateLimits(requests=6, minute=1.0)
+    sweep = [("explainer", f"How big is a {i} by 4 room?") for i in range(8)]
+    options = {"base_url": server.url, "api_key": "k", "enable_cache": False, "max_retries": 0}
+    async with AsyncAgentOrchestrator(**options) as made:
+        results = await made.execute_multiple(sweep, tools=[area])
+    assert sum(record.status == 429 for record in messages(server)) <= 1
+    assert sum(not r.success for r in results) <= 1 and len(messages(server)) >= 15
+
+
 async def test_a_429_before_any_limit_was_heard_engages_the_pacer(server):
     server.faults.push("429", retry_after_ms=200)
     async with AsyncAgentOrchestrator(base_url=server.url, api_key="k", enable_cache=False, max_retries=0) as made:
