@@ -179,7 +179,8 @@ class AsyncAgentOrchestrator:
         run: Runner = partial(self.pipeline.answer, sender=self._direct, budget=cap)
         if self.prompt_caching:
             calls, by_index = plan_prompt_cache(calls, will_send=self.pipeline.will_send)
-            run = in_turns(run, {id(calls[index]): turn for index, turn in by_index.items()})
+            if by_index:
+                run = in_turns(run, {id(calls[index]): turn for index, turn in by_index.items()})
         batch = Batch(calls, run, on_update=on_update, concurrency=concurrency)
         batch.budget = cap
         return batch

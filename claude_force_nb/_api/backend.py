@@ -246,15 +246,10 @@ class AnthropicBackend:
                 work = self._create(client, kwargs, timeout)
             return await within_deadline(work, timeout)
 
-    @contextlib.asynccontextmanager
-    async def _admitted(self, kwargs: dict[str, Any]) -> AsyncIterator[None]:
+    def _admitted(self, kwargs: dict[str, Any]) -> contextlib.AbstractAsyncContextManager[object]:
         """Wait until the rate limits admit the call's first attempt; its retries are admitted as they come."""
         pacer = self._pacer()
-        if pacer is None:
-            yield
-            return
-        async with pacer.admitted(kwargs):
-            yield
+        return pacer.admitted(kwargs) if pacer is not None else contextlib.nullcontext()
 
     async def _create(
         self, client: anthropic.AsyncAnthropic, kwargs: dict[str, Any], timeout: float | None
