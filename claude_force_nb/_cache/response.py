@@ -11,7 +11,7 @@ pipeline reads through :meth:`ResponseCache.lookup` alone, and stores with
 ``refresh``   call again and overwrite what is stored
 ``no-cache``  neither read nor write (and do not share calls: samples stay independent)
 ``replay``    serve only from the cache, however old the answer and whichever endpoint gave it;
-              a miss raises :class:`CacheMissError`
+              a miss fails the call with :class:`CacheMissError` (see ``miss_error``)
 """
 
 from __future__ import annotations
