@@ -15,6 +15,10 @@ from ._results import AgentResult
 from ._text import CodeBlock, printable
 
 FORMATS = ("markdown", "text", "code", "json")
+# Past this many rows a table shows its first and last EDGE_ROWS (pandas' display.max_rows and min_rows), so a
+# sweep of thousands writes kilobytes into the notebook, not megabytes.
+MAX_ROWS = 60
+EDGE_ROWS = 5
 
 
 def duration(seconds: float) -> str:
@@ -171,11 +175,18 @@ def thinking_text(result: AgentResult) -> str:
 
 
 def table_text(results: Sequence[AgentResult]) -> str:
-    """A fixed-width table for text/plain; a model column when the calls used more than one model."""
+    """A fixed-width table for text/plain; a model column when the calls used more than one model.
+
+    A long one shows what a long DataFrame does (see :func:`shown`).
+    """
     with_model = len({r.model for r in results}) > 1
     head = ["#", "agent", "input", *(["model"] if with_model else []), "status", "latency"]
     rows: list[tuple[list[str], str]] = [(head, "answer")]
-    for i, r in enumerate(results):
+    for i, hidden in _rows(results):
+        if hidden:
+            rows.append((["…", *[""] * (len(head) - 1)], _hidden_line(hidden)))
+            continue
+        r = results[i]
         model = [r.model] if with_model else []
         cells = [str(i), r.agent_name, _short(r.item, 24), *model, r.status, duration(r.latency)]
         rows.append((cells, first_line(r.output, 50) if r.success else first_line(error_line(r), 50)))
@@ -188,10 +199,14 @@ def table_text(results: Sequence[AgentResult]) -> str:
 
 
 def table_html(results: Sequence[AgentResult], fmt: str = "markdown") -> str:
-    """An HTML table whose rows expand to the full answer, shown in ``fmt``."""
+    """An HTML table whose rows expand to the full answer, shown in ``fmt``; a long one as :func:`shown` says."""
     head = "".join(f"<th>{h}</th>" for h in ("#", "agent", "input", "model", "status", "latency", "answer"))
     body = []
-    for i, r in enumerate(results):
+    for i, hidden in _rows(results):
+        if hidden:
+            body.append(f'<tr class="cfnb-hidden"><td>…</td><td colspan="6">{_hidden_line(hidden)}</td></tr>')
+            continue
+        r = results[i]
         summary = first_line(r.output) if r.success else error_line(r)
         body.append(
             f'<tr class="cfnb-{r.status.replace(" ", "-")}"><td>{i}</td><td>{html.escape(r.agent_name)}</td>'
@@ -200,6 +215,30 @@ def table_html(results: Sequence[AgentResult], fmt: str = "markdown") -> str:
             f'<pre style="white-space:pre-wrap">{html.escape(_detail(r, fmt))}</pre></details></td></tr>'
         )
     return f'<table class="cfnb-results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def shown(results: Sequence[AgentResult]) -> list[int]:
+    """The rows a table shows: every one of up to ``MAX_ROWS``; past that, as pandas shows a long DataFrame,
+    the first and last ``EDGE_ROWS``, and every failed row, which is never hidden."""
+    if len(results) <= MAX_ROWS:
+        return list(range(len(results)))
+    edges = {*range(EDGE_ROWS), *range(len(results) - EDGE_ROWS, len(results))}
+    return sorted(edges | {i for i, r in enumerate(results) if not r.success})
+
+
+def _rows(results: Sequence[AgentResult]) -> list[tuple[int, int]]:
+    """(index, 0) for each row shown, and (index, how many) for each run of hidden rows before it."""
+    rows, last = [], -1
+    for i in shown(results):
+        if i > last + 1:
+            rows.append((i, i - last - 1))
+        rows.append((i, 0))
+        last = i
+    return rows
+
+
+def _hidden_line(count: int) -> str:
+    return f"{count:,} more rows; .to_dataframe() (or [i]) has every one"
 
 
 def _detail(result: AgentResult, fmt: str) -> str:

@@ -112,3 +112,21 @@ def test_tables_show_statuses_and_answers_in_the_chosen_format():
     assert "{\n  &quot;a&quot;: 1\n}" in html and 'class="cfnb-truncated"' in html
     assert "(truncated: it stopped at the max_tokens limit" in html
     assert "truncated" in table_text(rows)
+
+
+def test_a_big_sweeps_table_shows_its_ends_and_every_failure_and_says_how_to_get_the_rest():
+    rows = [result(f"answer {i} " + "words " * 150, item=i) for i in range(3000)]
+    rows[1500] = AgentResult("explainer", False, error=ValueError("broke"), item=1500)
+    html = table_html(rows, "markdown")
+    shown_rows = re.findall(r"<tr class=\"cfnb-[a-z-]+\"><td>(\d+)</td>", html)
+    assert shown_rows == ["0", "1", "2", "3", "4", "1500", "2995", "2996", "2997", "2998", "2999"]
+    assert html.count("more rows; .to_dataframe() (or [i]) has every one") == 2  # before and after the failure
+    assert "1,495 more rows" in html and "1,494 more rows" in html
+    assert len(html.encode()) < 40_000  # not the megabytes every answer would write
+    text = table_text(rows)
+    assert len(text.splitlines()) == 1 + 11 + 2 and "broke" in text
+
+
+def test_a_table_up_to_sixty_rows_shows_them_all():
+    rows = [result(f"answer {i}", item=i) for i in range(60)]
+    assert "more rows" not in table_html(rows) and len(table_text(rows).splitlines()) == 61
