@@ -68,8 +68,20 @@ _FIELDS = tuple(f.name for f in fields(CallOptions) if f.name != "params")
 
 
 def _empty(options: CallOptions) -> bool:
-    # Not ==: an item may be a pandas row, whose == is elementwise.
-    return not options.params and not any(_set(options, name) for name in _FIELDS)
+    # Read on every call a cell or sweep prepares, so spelled out rather than looped over the fields; and
+    # ``is None`` for the values, never ==: an item may be a pandas row, whose == is elementwise.
+    o = options
+    return (
+        o.model is None
+        and o.max_tokens is None
+        and o.system is None
+        and o.cache_mode is None
+        and o.timeout is None
+        and o.item is None
+        and o.schema is None
+        and o.max_turns is None
+        and not (o.attachments or o.history or o.tools or o.params)
+    )
 
 
 def _set(options: CallOptions, name: str) -> bool:
