@@ -27,12 +27,15 @@ from ._errors import (
     ClaudeForceError,
     ClaudeForceWarning,
     ModelNotFoundError,
+    QualityGateError,
     SchemaError,
 )
+from ._eval.check import Check
+from ._eval.grade import Grade
 from ._options import CallOptions
 from ._orchestrator import AsyncAgentOrchestrator
 from ._pricing import Price
-from ._results import AgentResult
+from ._results import AgentResult, Score
 from ._resultset import Results
 from ._sweep import Batch, Progress
 
@@ -58,15 +61,19 @@ __all__ = [
     "CallError",
     "CallOptions",
     "CallTimeoutError",
+    "Check",
     "ClaudeForceError",
     "ClaudeForceWarning",
     "Conversation",
+    "Grade",
     "ModelNotFoundError",
     "Price",
     "Progress",
+    "QualityGateError",
     "ResponseCache",
     "Results",
     "SchemaError",
+    "Score",
     "load_ipython_extension",
     "unload_ipython_extension",
 ]

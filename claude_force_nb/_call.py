@@ -38,7 +38,8 @@ class PreparedCall:
     both); ``mode`` is the cache mode it runs in; ``timeout`` its deadline in
     seconds; ``schema`` the pydantic model or JSON schema the answer is read
     with, if any; ``tools`` the SDK function tools its tool loop runs (their
-    definitions are in the request), for at most ``max_turns`` replies.
+    definitions are in the request), for at most ``max_turns`` replies;
+    ``sample`` which repeat of the same ask it is (its own cache entry).
     """
 
     agent: str
@@ -52,6 +53,7 @@ class PreparedCall:
     schema: Any = None
     tools: tuple[Any, ...] = ()
     max_turns: int = 8
+    sample: int = 0
 
     @property
     def model(self) -> str:

@@ -14,6 +14,8 @@ from typing import Any
 
 # Far beyond any organisation's rate limit: a bound against typos, not a policy.
 MAX_CONCURRENCY = 10_000
+# Repeats of one ask an evaluation may take (--samples).
+MAX_SAMPLES = 100
 
 
 def seconds(name: str, value: Any, *, infinite: bool = False) -> float:

@@ -11,6 +11,7 @@ The tree::
     │   └── CallTimeoutError       the per-call timeout ran out
     ├── SchemaError                an answer does not match the schema asked for (billed, not kept)
     ├── BudgetExceededError        a sweep's estimate or spend passed its budget: nothing more is sent
+    ├── QualityGateError           require() found scores below the bar (lists each agent × model cell)
     └── CacheError
         ├── CacheMissError         replay mode found no cached answer
         └── CacheFileError         the cache file could not be opened or rebuilt
@@ -110,6 +111,10 @@ class SchemaError(ClaudeForceError, ValueError):
 
 class BudgetExceededError(ClaudeForceError):
     """A sweep's spending would pass (or has passed) its budget: the calls it concerns were not sent."""
+
+
+class QualityGateError(ClaudeForceError):
+    """A scored sweep fell below the bar ``require()`` set; the message lists each cell below it."""
 
 
 class CacheError(ClaudeForceError):

@@ -7,7 +7,18 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 # The options that are not API parameters; any other name is one (temperature, stop_sequences, thinking...).
-_NAMED = ("model", "max_tokens", "system", "cache_mode", "timeout", "item", "attachments", "history", "schema")
+_NAMED = (
+    "model",
+    "max_tokens",
+    "system",
+    "cache_mode",
+    "timeout",
+    "item",
+    "attachments",
+    "history",
+    "schema",
+    "sample",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +29,8 @@ class CallOptions:
     image and document blocks sent before the task; ``schema`` a pydantic
     model or JSON schema the answer is read with; ``tools`` functions (run by
     the SDK's tool loop, for at most ``max_turns`` replies) or tool
-    definitions; ``params`` the other Messages API parameters.
+    definitions; ``sample`` which repeat of the same ask this is (each is a distinct cached call);
+    ``params`` the other Messages API parameters.
     """
 
     model: str | None = None
@@ -32,6 +44,7 @@ class CallOptions:
     schema: Any = None
     tools: tuple[Any, ...] = ()
     max_turns: int | None = None
+    sample: int | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -80,6 +93,7 @@ def _empty(options: CallOptions) -> bool:
         and o.item is None
         and o.schema is None
         and o.max_turns is None
+        and o.sample is None
         and not (o.attachments or o.history or o.tools or o.params)
     )
 

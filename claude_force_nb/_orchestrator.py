@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import _checks as checks
+from . import _checks as valid
 from ._agents import AgentRegistry
 from ._api.backend import AnthropicBackend, Backend
 from ._api.pacing import Pace
@@ -32,6 +34,10 @@ from ._config import (
 from ._conversation import Conversation
 from ._errors import AgentNotFoundError, ModelNotFoundError
 from ._estimate import Estimate, check_budget, estimate
+from ._eval.check import Check
+from ._eval.grade import GRADE_SCHEMA, GRADER, Grade, Reference
+from ._eval.scoring import Scoring, scorers
+from ._models import resolve_model
 from ._offline import local_endpoint
 from ._options import CallOptions
 from ._pipeline import Pipeline
@@ -40,10 +46,12 @@ from ._pricing import DEFAULT_PRICES, PriceEntry, Usage, cost_of
 from ._prompt_cache import in_turns
 from ._prompt_cache import plan as plan_prompt_cache
 from ._results import AgentResult, failure
+from ._resultset import Results
 from ._spend import Budget, Spend
 from ._sweep import Batch, Runner
 
 Tasks = Iterable[Call | Sequence[Any]]  # Call objects, or (agent, task) and (agent, task, options) tuples
+Checks = Sequence[Callable[[Any, Any], Any]]  # functions f(answer, item), or Check objects
 
 
 class AsyncAgentOrchestrator:
@@ -82,16 +90,16 @@ class AsyncAgentOrchestrator:
         prompt_caching: bool = True,
     ):
         self.settings = settings = settings or Settings.from_env()
-        self.max_concurrent = checks.count("max_concurrent", max_concurrent, high=checks.MAX_CONCURRENCY)
-        self.timeout_seconds = checks.seconds("timeout_seconds", timeout_seconds)
+        self.max_concurrent = valid.count("max_concurrent", max_concurrent, high=valid.MAX_CONCURRENCY)
+        self.timeout_seconds = valid.seconds("timeout_seconds", timeout_seconds)
         self.model = default_model(model, settings)
-        self.max_tokens = checks.count("max_tokens", max_tokens)
+        self.max_tokens = valid.count("max_tokens", max_tokens)
         self.prices = dict(prices) if prices is not None else dict(DEFAULT_PRICES)
         self.agents = agents or AgentRegistry(user_home=settings.user_home)
         self.backend: Backend = backend or AnthropicBackend(
             api_key=api_key,
             base_url=base_url,
-            max_retries=checks.count("max_retries", max_retries, low=0, high=100),
+            max_retries=valid.count("max_retries", max_retries, low=0, high=100),
             settings=settings,
             pace=pace,
             offline_endpoint=partial(local_endpoint, settings.simulator_latency),
@@ -165,6 +173,11 @@ class AsyncAgentOrchestrator:
         on_update: Callable[[Batch], object] | None = None,
         concurrency: int | None = None,
         budget: float | None = None,
+        samples: int = 1,
+        grade: str | Grade | None = None,
+        checks: Checks = (),
+        grader_model: str | None = None,
+        reference: Reference | None = None,
         **options: Any,
     ) -> Batch:
         """A :class:`Batch` of calls, prepared but not started; ``await`` it or call ``start()``.
@@ -173,14 +186,22 @@ class AsyncAgentOrchestrator:
         ``max_concurrent``; once its answers cost ``budget`` dollars, the rest
         are not sent (hits are still served). A call that cannot be prepared
         raises here, before any is made.
+
+        To evaluate the sweep: ``samples`` asks each call that many times (each
+        a cached call of its own); ``checks`` (functions ``f(answer, item)``)
+        and ``grade`` (a rubric for the grader agent, on ``grader_model``, with
+        the item's ``reference`` answer) score every answer, in ``result.scores``.
         """
-        calls = self.prepare_all(tasks, **options)
+        scoring = self._scoring(grade, checks, grader_model, reference)
+        calls = self.prepare_all(tasks, samples=samples, **options)
         cap = Budget.for_models(budget, {call.model for call in calls}, self.cost_of) if budget is not None else None
         run: Runner = partial(self.pipeline.answer, sender=self._direct, budget=cap)
         if self.prompt_caching:
             calls, by_index = plan_prompt_cache(calls, will_send=self.pipeline.will_send)
             if by_index:
                 run = in_turns(run, {id(calls[index]): turn for index, turn in by_index.items()})
+        if scoring is not None:
+            run = scoring.live(run, partial(self.pipeline.answer, sender=self._direct, budget=cap))
         batch = Batch(calls, run, on_update=on_update, concurrency=concurrency)
         batch.budget = cap
         return batch
@@ -193,10 +214,20 @@ class AsyncAgentOrchestrator:
             self.check_budget(await self.estimate(batch.calls), budget)
         return await batch.wait()
 
-    def prepare_all(self, tasks: Tasks, **options: Any) -> list[PreparedCall]:
-        """Every call of a sweep prepared, ``options`` under each call's own; raises as :meth:`prepare`."""
+    def prepare_all(self, tasks: Tasks, *, samples: int = 1, **options: Any) -> list[PreparedCall]:
+        """Every call of a sweep prepared, ``options`` under each call's own, each ``samples`` times in a row;
+        raises as :meth:`prepare`."""
+        samples = valid.count("samples", samples, high=valid.MAX_SAMPLES)
         shared = CallOptions.of(**options)
-        return [self._preparer.prepare(call.agent, call.task, call.options.over(shared)) for call in as_calls(tasks)]
+        prepare = self._preparer.prepare
+        prepared = []
+        for call in as_calls(tasks):
+            own = call.options.over(shared)
+            if samples == 1:
+                prepared.append(prepare(call.agent, call.task, own))
+            else:
+                prepared += [prepare(call.agent, call.task, CallOptions.of(own, sample=n)) for n in range(samples)]
+        return prepared
 
     def needs_api(self, calls: Iterable[PreparedCall]) -> bool:
         """Whether any of ``calls`` would have to reach the API now; counts nothing."""
@@ -215,6 +246,79 @@ class AsyncAgentOrchestrator:
 
     check_budget = staticmethod(check_budget)
 
+    # -- evaluation ----------------------------------------------------------------------------------
+
+    async def evaluate(self, tasks: Tasks, *, batch: bool = False, **options: Any) -> Results:
+        """Run and score a sweep (see :meth:`batch` for ``samples``, ``grade``, ``checks`` and the rest);
+        through Message Batches with ``batch``. The results have ``scores``, ``summary()`` and ``rescore()``."""
+        if batch:
+            return Results(await self.message_batch(tasks, **options).wait(), engine=self)
+        budget = options.get("budget")
+        swept = self.batch(tasks, **options)
+        if budget is not None:
+            self.check_budget(await self.estimate(swept.calls), budget)
+        return Results(await swept.wait(), engine=self)
+
+    async def rescore(
+        self,
+        results: Sequence[AgentResult],
+        *,
+        grade: str | Grade | None = None,
+        checks: Checks = (),
+        grader_model: str | None = None,
+        reference: Reference | None = None,
+        batch: bool = False,
+        budget: float | None = None,
+    ) -> Results:
+        """``results`` scored again by these scorers (theirs are replaced), from their answers: nothing is
+        generated again, and only grades not in the cache are asked (through Message Batches with ``batch``)."""
+        scoring = self._scoring(grade, checks, grader_model, reference)
+        if scoring is None:
+            raise ValueError("rescore() needs a scorer: grade= (a rubric), checks= (functions), or both.")
+        results = list(results)
+        if batch:
+            answers = await self._answer_batch(
+                [call for r in results if (call := scoring.grader_call(r)) is not None],
+                poll_seconds=DEFAULT_POLL_SECONDS,
+            )
+            graded = iter(answers)
+            rescored = [scoring.scored(r, next(graded) if r.success and scoring.grade else None) for r in results]
+        else:
+            cap = Budget.for_models(budget, {self.model}, self.cost_of) if budget is not None else None
+            answer = partial(self.pipeline.answer, sender=self._direct, budget=cap)
+            rescored = list(await asyncio.gather(*(scoring.score(r, answer) for r in results)))
+        return Results(rescored, fmt=getattr(results, "format", "markdown"), engine=self)
+
+    def _scoring(
+        self, grade: str | Grade | None, checks: Checks, grader_model: str | None, reference: Reference | None
+    ) -> Scoring | None:
+        """The scorers of an evaluation, checked before anything is sent; None without any."""
+        if isinstance(grade, str):
+            grade = Grade(grade)
+        if grade is not None and (grader_model is not None or reference is not None):
+            grade = dataclasses.replace(
+                grade,
+                model=grader_model or grade.model,
+                reference=reference if reference is not None else grade.reference,
+            )
+        if grade is not None:
+            self.agents.get(GRADER)
+            if grade.model is not None:
+                grade = dataclasses.replace(grade, model=resolve_model(grade.model))
+        elif grader_model is not None or reference is not None:
+            raise ValueError("grader_model= and reference= go with grade=; add a rubric.")
+        found = scorers(grade, [c if isinstance(c, Check) else Check(c) for c in checks])
+        if grade is None and not found:
+            return None
+        return Scoring(found, grade, self._prepare_grade)
+
+    def _prepare_grade(self, task: str, grade: Grade, mode: str | None) -> PreparedCall:
+        instructions = self.agents.get(GRADER).system_prompt
+        options = CallOptions(
+            system=grade.system(instructions), model=grade.model, schema=GRADE_SCHEMA, cache_mode=mode
+        )
+        return self.prepare(GRADER, task, options)
+
     # -- Message Batches -----------------------------------------------------------------------------
 
     def message_batch(
@@ -223,14 +327,32 @@ class AsyncAgentOrchestrator:
         *,
         on_update: Callable[[Batch], object] | None = None,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
+        samples: int = 1,
+        grade: str | Grade | None = None,
+        checks: Checks = (),
+        grader_model: str | None = None,
+        reference: Reference | None = None,
         **options: Any,
     ) -> Batch:
         """As :meth:`batch`, but the cache misses go to the Message Batches API (half price, asynchronous).
 
         See :class:`BatchSender`; ``batch.remote`` describes the batches, polled every ``poll_seconds`` at most.
+        A grade's calls wait for every answer, then go as one more Message Batch.
         """
-        calls = self.prepare_all(tasks, **options)
-        sender = BatchSender(
+        scoring = self._scoring(grade, checks, grader_model, reference)
+        calls = self.prepare_all(tasks, samples=samples, **options)
+        poll_seconds = valid.seconds("poll_seconds", poll_seconds)
+        sender = self._batch_sender(calls, poll_seconds)
+        run: Runner = partial(self.pipeline.answer, sender=sender)
+        if scoring is not None:
+            run = scoring.after_all(run, len(calls), partial(self._answer_batch, poll_seconds=poll_seconds))
+        batch = Batch(calls, run, on_update=on_update)
+        sender.on_status = batch.notify
+        batch.remote = sender
+        return batch
+
+    def _batch_sender(self, calls: list[PreparedCall], poll_seconds: float) -> BatchSender:
+        return BatchSender(
             calls,
             self.backend,
             journal=self.journal,
@@ -238,12 +360,12 @@ class AsyncAgentOrchestrator:
             will_send=self.pipeline.will_send,
             fallback=self._direct.send_admitted,
             flush=self.cache.flush if self.cache is not None else None,
-            poll_seconds=checks.seconds("poll_seconds", poll_seconds),
+            poll_seconds=poll_seconds,
         )
-        batch = Batch(calls, partial(self.pipeline.answer, sender=sender), on_update=on_update)
-        sender.on_status = batch.notify
-        batch.remote = sender
-        return batch
+
+    async def _answer_batch(self, calls: list[PreparedCall], *, poll_seconds: float) -> list[AgentResult]:
+        sender = self._batch_sender(calls, poll_seconds)
+        return await Batch(calls, partial(self.pipeline.answer, sender=sender)).wait()
 
     async def execute_batch(self, tasks: Tasks, **options: Any) -> list[AgentResult]:
         """Run many calls through the Message Batches API (see :meth:`message_batch`); results in input order."""

@@ -191,6 +191,7 @@ class Pipeline:
         message_model = completion.model or call.model
         cached = source != API
         usage = Usage.of(completion.message.get("usage"))
+        cost = self._cost_of(message_model, usage)
         with self._outputs_lock:  # a background sweep's thread adds to it too
             seen = self._outputs.get((call.agent, call.model), (0, 0))
             self._outputs[call.agent, call.model] = (seen[0] + 1, seen[1] + usage.output)
@@ -208,7 +209,8 @@ class Pipeline:
             cache_read_tokens=usage.cache_read,
             cache_write_tokens=usage.cache_write_5m + usage.cache_write_1h,
             # A cached answer costs nothing now; the saving shows in stats().cost_saved.
-            cost=0.0 if cached else self._cost_of(message_model, usage),
+            cost=0.0 if cached else cost,
+            original_cost=cost,
             # A live call's own time, not the wait for a concurrency slot before it.
             latency=completion.latency if not cached else self._timer() - start,
             original_latency=completion.latency,
@@ -220,6 +222,7 @@ class Pipeline:
             item=call.item,
             completion=completion,
             parsed=parsed,
+            sample=call.sample,
         )
 
     def _failed(
@@ -234,7 +237,7 @@ class Pipeline:
         if answered is not None:  # answered, then refused here: the answer was still billed
             usage = Usage.of(answered.message.get("usage"))
             result.input_tokens, result.output_tokens = usage.input, usage.output
-            result.cost = self._cost_of(answered.model or call.model, usage)
+            result.cost = result.original_cost = self._cost_of(answered.model or call.model, usage)
             result.completion = answered
             self._count(result, budget)
         return result

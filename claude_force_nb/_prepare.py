@@ -56,6 +56,11 @@ class Preparer:
             # A tool loop's answer is not the single reply the same request would get, and it
             # depends on how many replies the loop may take.
             key = hashlib.blake2b(f"{key}|tool-loop|{max_turns}".encode(), digest_size=32).hexdigest()
+        sample = 0 if options.sample is None else checks.count("sample", options.sample, low=0)
+        if key is not None and sample:
+            # Each repeat of one ask is an answer of its own; the first keeps the plain key, so a
+            # sweep given samples later reuses the answers it already has.
+            key = hashlib.blake2b(f"{key}|sample|{sample}".encode(), digest_size=32).hexdigest()
         timeout = self.defaults.timeout if options.timeout is None else checks.seconds("timeout", options.timeout)
         return PreparedCall(
             agent=agent.name,
@@ -69,6 +74,7 @@ class Preparer:
             schema=options.schema,
             tools=tools,
             max_turns=max_turns,
+            sample=sample,
         )
 
     def request(

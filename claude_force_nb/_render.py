@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ._results import AgentResult
+from ._results import AgentResult, scorer_names
 from ._text import CodeBlock, printable
 
 FORMATS = ("markdown", "text", "code", "json")
@@ -180,7 +180,8 @@ def table_text(results: Sequence[AgentResult]) -> str:
     A long one shows what a long DataFrame does (see :func:`shown`).
     """
     with_model = len({r.model for r in results}) > 1
-    head = ["#", "agent", "input", *(["model"] if with_model else []), "status", "latency"]
+    scorers = scorer_names(results)
+    head = ["#", "agent", "input", *(["model"] if with_model else []), "status", "latency", *scorers]
     rows: list[tuple[list[str], str]] = [(head, "answer")]
     for i, hidden in _rows(results):
         if hidden:
@@ -189,6 +190,7 @@ def table_text(results: Sequence[AgentResult]) -> str:
         r = results[i]
         model = [r.model] if with_model else []
         cells = [str(i), r.agent_name, _short(r.item, 24), *model, r.status, duration(r.latency)]
+        cells += [score_cell(r, name) for name in scorers]
         rows.append((cells, first_line(r.output, 50) if r.success else first_line(error_line(r), 50)))
     widths = [max(len(cells[c]) for cells, _ in rows) for c in range(len(head))]
     # The answer goes last and unpadded: it is the widest and most varied column.
@@ -200,21 +202,54 @@ def table_text(results: Sequence[AgentResult]) -> str:
 
 def table_html(results: Sequence[AgentResult], fmt: str = "markdown") -> str:
     """An HTML table whose rows expand to the full answer, shown in ``fmt``; a long one as :func:`shown` says."""
-    head = "".join(f"<th>{h}</th>" for h in ("#", "agent", "input", "model", "status", "latency", "answer"))
+    scorers = scorer_names(results)
+    heads = ("#", "agent", "input", "model", "status", "latency", *scorers, "answer")
+    head = "".join(f'<th style="{_LEFT}">{html.escape(h)}</th>' for h in heads)
     body = []
     for i, hidden in _rows(results):
         if hidden:
-            body.append(f'<tr class="cfnb-hidden"><td>…</td><td colspan="6">{_hidden_line(hidden)}</td></tr>')
+            line = _hidden_line(hidden)
+            body.append(
+                f'<tr class="cfnb-hidden"><td>…</td><td colspan="{len(heads) - 1}" style="{_LEFT}">{line}</td></tr>'
+            )
             continue
         r = results[i]
         summary = first_line(r.output) if r.success else error_line(r)
+        scores = "".join(
+            f'<td class="cfnb-score" style="{_NUMBER}" title="{html.escape(_score_reason(r, name))}">'
+            f"{score_cell(r, name)}</td>"
+            for name in scorers
+        )
         body.append(
-            f'<tr class="cfnb-{r.status.replace(" ", "-")}"><td>{i}</td><td>{html.escape(r.agent_name)}</td>'
-            f"<td>{html.escape(_short(r.item, 40))}</td><td>{html.escape(r.model)}</td><td>{r.status}</td>"
-            f"<td>{duration(r.latency)}</td><td><details><summary>{html.escape(summary)}</summary>"
+            f'<tr class="cfnb-{r.status.replace(" ", "-")}"><td style="{_NUMBER}">{i}</td>'
+            f'<td style="{_LEFT}">{html.escape(r.agent_name)}</td>'
+            f'<td style="{_LEFT}">{html.escape(_short(r.item, 40))}</td><td style="{_LEFT}">{html.escape(r.model)}</td>'
+            f'<td style="{_LEFT}">{r.status}</td><td style="{_NUMBER}">{duration(r.latency)}</td>{scores}'
+            f'<td style="{_LEFT}"><details><summary>{html.escape(summary)}</summary>'
             f'<pre style="white-space:pre-wrap">{html.escape(_detail(r, fmt))}</pre></details></td></tr>'
         )
     return f'<table class="cfnb-results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+# JupyterLab right-aligns table cells; text reads from the left, and a number never wraps ("350.2 ms").
+_LEFT = "text-align:left"
+_NUMBER = "text-align:right;white-space:nowrap"
+
+
+def score_cell(result: AgentResult, scorer: str) -> str:
+    """One answer's score by ``scorer``: "0.70 pass", "0.30 fail", "error" or empty when it has none."""
+    score = next((s for s in result.scores if s.scorer == scorer), None)
+    if score is None:
+        return ""
+    if score.error is not None:
+        return "error"
+    verdict = "" if score.passed is None else " pass" if score.passed else " fail"
+    return f"{score.score:.2f}{verdict}" if score.score is not None else verdict.strip()
+
+
+def _score_reason(result: AgentResult, scorer: str) -> str:
+    score = next((s for s in result.scores if s.scorer == scorer), None)
+    return "" if score is None else score.error or score.reason
 
 
 def shown(results: Sequence[AgentResult]) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +22,25 @@ INCOMPLETE = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Score:
+    """One scorer's verdict on one answer.
+
+    ``score`` is from 0 to 1 (a grader's 0-10 is divided by 10; a check's True
+    is 1); ``passed`` is the scorer's own verdict. ``error`` says why there is
+    neither: the scorer raised, or there was no answer to score. ``cost`` and
+    ``latency`` are a grader call's (nothing for a check, or a cached grade).
+    """
+
+    scorer: str
+    score: float | None
+    passed: bool | None
+    reason: str = ""
+    error: str | None = None
+    cost: float | None = 0.0
+    latency: float = 0.0
+
+
 @dataclass(eq=False)
 class AgentResult:
     """What one call produced: the answer or the exception, plus its costs.
@@ -28,7 +48,8 @@ class AgentResult:
     ``latency`` is what this call took now (microseconds for a cache hit);
     ``original_latency`` is what the API call took when it was made; ``cost``
     is what this call cost (nothing when it was served from the cache; None
-    when its model has no price). ``input_tokens`` are the fresh ones;
+    when its model has no price), ``original_cost`` what it cost when it was
+    made. ``input_tokens`` are the fresh ones;
     ``cache_read_tokens`` and ``cache_write_tokens`` went through the prompt
     cache, at their own rates.
     """
@@ -53,6 +74,9 @@ class AgentResult:
     item: Any = None
     completion: Completion | None = field(default=None, repr=False)
     parsed: Any = None  # the answer read with the call's schema: a model instance, or JSON
+    original_cost: float | None = 0.0  # what the answer cost when it was made (None: no price)
+    sample: int = 0  # which of an evaluation's repeated asks this is (--samples)
+    scores: tuple[Score, ...] = ()  # what an evaluation's scorers made of the answer
 
     @property
     def tokens(self) -> int:
@@ -154,5 +178,17 @@ class _Described(Protocol):
 def failure(call: _Described, error: BaseException, *, latency: float = 0.0) -> AgentResult:
     """The result of ``call`` when it failed (or was cancelled) with ``error``."""
     return AgentResult(
-        call.agent, False, error=error, model=call.model or "", latency=latency, task=call.task, item=call.item
+        call.agent,
+        False,
+        error=error,
+        model=call.model or "",
+        latency=latency,
+        task=call.task,
+        item=call.item,
+        sample=getattr(call, "sample", 0),  # a PreparedCall's; a Call is the first ask
     )
+
+
+def scorer_names(results: Iterable[AgentResult]) -> list[str]:
+    """The scorers that scored ``results``, in the order they first appear."""
+    return list(dict.fromkeys(s.scorer for r in results for s in r.scores))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any, overload
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
+from ._eval import analysis
+from ._eval.stats import LEVEL
 from ._render import sendable, table_html, table_text
 from ._results import AgentResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = (
     "agent",
@@ -28,17 +33,35 @@ COLUMNS = (
 )
 
 
+class Rescorer(Protocol):
+    """What :meth:`Results.rescore` asks to score answers again: the orchestrator that made them."""
+
+    async def rescore(
+        self,
+        results: Sequence[AgentResult],
+        *,
+        grade: Any = ...,
+        checks: Sequence[Callable[[Any, Any], Any]] = ...,
+        grader_model: str | None = ...,
+        reference: Any = ...,
+        batch: bool = ...,
+    ) -> Results: ...
+
+
 class Results(Sequence[AgentResult]):
     """Results in call order.
 
     ``results[0]`` is the first call; ``results["code-reviewer"]`` the one
     result of that agent (or a ``Results`` of all of them when there are
     several); ``results["code-reviewer", item]`` the call for that input.
+    A scored sweep adds ``scores``, ``summary()``, ``compare()``, ``plot()``,
+    ``require()`` and ``rescore()``.
     """
 
-    def __init__(self, results: Sequence[AgentResult], *, fmt: str = "markdown"):
+    def __init__(self, results: Sequence[AgentResult], *, fmt: str = "markdown", engine: Rescorer | None = None):
         self._results = list(results)
         self.format = fmt  # how the table's expanded answers are shown: markdown, text, code or json
+        self.engine = engine  # what rescore() grades with: the orchestrator that made these results
 
     @overload
     def __getitem__(self, key: int) -> AgentResult: ...
@@ -49,7 +72,7 @@ class Results(Sequence[AgentResult]):
 
     def __getitem__(self, key: Any) -> AgentResult | Results:
         if isinstance(key, slice):
-            return Results(self._results[key], fmt=self.format)
+            return self._like(self._results[key])
         if isinstance(key, int):
             return self._results[key]
         if isinstance(key, tuple):
@@ -58,7 +81,7 @@ class Results(Sequence[AgentResult]):
             matches = [r for r in self._results if r.agent_name == key or _same(r.item, key)]
         if not matches:
             raise KeyError(key)
-        return matches[0] if len(matches) == 1 else Results(matches, fmt=self.format)
+        return matches[0] if len(matches) == 1 else self._like(matches)
 
     def __len__(self) -> int:
         return len(self._results)
@@ -72,11 +95,73 @@ class Results(Sequence[AgentResult]):
 
     @property
     def succeeded(self) -> Results:
-        return Results([r for r in self._results if r.success], fmt=self.format)
+        return self._like([r for r in self._results if r.success])
 
     @property
     def failed(self) -> Results:
-        return Results([r for r in self._results if not r.success], fmt=self.format)
+        return self._like([r for r in self._results if not r.success])
+
+    def _like(self, results: Sequence[AgentResult]) -> Results:
+        return Results(results, fmt=self.format, engine=self.engine)
+
+    # -- evaluation ----------------------------------------------------------------------------------
+
+    @property
+    def scores(self) -> pd.DataFrame:
+        """One row per answer and scorer (needs pandas): agent, model, item, sample, scorer, score (0 to 1),
+        passed, reason, error, and the answer's cost and latency when it was made, and the scorer's cost."""
+        return _frame(analysis.score_records(self._results), analysis.SCORE_COLUMNS)
+
+    def summary(self, *, level: float = LEVEL) -> pd.DataFrame:
+        """Per agent, model and scorer (needs pandas): mean score with its ``level`` confidence interval,
+        pass rate, scorer errors, cost per item and median latency.
+
+        The interval is a percentile bootstrap over items that keeps each item's samples together (a
+        cluster bootstrap), so repeated samples of one item are not taken as independent evidence.
+        """
+        return _frame(analysis.summary_records(self._results, level=level), analysis.SUMMARY_COLUMNS)
+
+    def compare(self, a: str | tuple[str, str], b: str | tuple[str, str], *, level: float = LEVEL) -> pd.DataFrame:
+        """``a`` minus ``b`` per scorer, paired on the items both answered, with a bootstrap interval over
+        items (needs pandas). ``a`` and ``b`` name agents, models or ``(agent, model)`` cells."""
+        return _frame(analysis.compare_records(self._results, a, b, level=level), analysis.COMPARE_COLUMNS)
+
+    def require(
+        self, *, min_score: float | None = None, min_pass_rate: float | None = None, scorer: str | None = None
+    ) -> Results:
+        """Raise :class:`QualityGateError`, listing each agent × model cell below the bar (or with answers
+        not scored); return these results otherwise. Works on replayed answers and grades alike."""
+        analysis.require(self._results, min_score=min_score, min_pass_rate=min_pass_rate, scorer=scorer)
+        return self
+
+    async def rescore(
+        self,
+        *,
+        grade: Any = None,
+        checks: Sequence[Callable[[Any, Any], Any]] = (),
+        grader_model: str | None = None,
+        reference: Any = None,
+        batch: bool = False,
+    ) -> Results:
+        """These answers scored again by ``grade`` and ``checks`` (the old scores are replaced): nothing is
+        generated again, and a grade already made comes from the cache. ``await`` it."""
+        if self.engine is None:
+            raise ValueError(
+                "These results do not know the orchestrator that made them: "
+                "use await orchestrator.rescore(results, ...) instead."
+            )
+        rescored = await self.engine.rescore(
+            self._results, grade=grade, checks=checks, grader_model=grader_model, reference=reference, batch=batch
+        )
+        rescored.format = self.format
+        return rescored
+
+    def plot(self, scorer: str | None = None) -> Any:
+        """A figure (needs matplotlib): mean score per agent × model with its interval, and cost per item
+        against mean score, which shows the cheapest configuration that is good enough."""
+        from ._eval.plot import plot
+
+        return plot(self._results, scorer=scorer)
 
     def to_records(self) -> list[dict[str, Any]]:
         """One plain dict per result, with the columns of :meth:`to_dataframe`.
@@ -128,6 +213,14 @@ class Results(Sequence[AgentResult]):
     def __repr__(self) -> str:
         ok = sum(r.success for r in self._results)
         return f"<Results {len(self._results)} calls, {ok} succeeded>"
+
+
+def _frame(records: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ImportError("Scores come as a DataFrame, which needs pandas: pip install pandas") from exc
+    return pd.DataFrame.from_records(records, columns=list(columns))
 
 
 def _fields(parsed: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from .._errors import AgentNotFoundError, ClaudeForceError
 from .._orchestrator import AsyncAgentOrchestrator
 from .._render import Answer
 from .._sweep import Batch
+from . import evaluation
 from . import loop as _loop
 from .errors import Errors
 from .threads import Threads, transcript
@@ -32,6 +33,7 @@ USAGE = """\
 %agent batches cancel ID         cancel a Message Batch (answered requests stay collectable)
 %agent history [NAME]            a conversation's turns (a --thread name or an agent); without NAME, all of them
 %agent reset [NAME]              forget a conversation, or all of them
+%agent rescore VAR [--grade R]   score a sweep's answers again (--check F,G too); generates nothing
 %agent error [AGENT]             explain the last failed cell (its source and traceback) with AGENT (debugger)
 %agent config                    current settings (%config AgentMagics.<name> = value)
 %agent help                      this text; %%agent? and %%agents? for cell options"""
@@ -47,6 +49,7 @@ class Context:
     threads: Threads = field(default_factory=Threads)
     errors: Errors = field(default_factory=Errors)
     format: str = "markdown"
+    namespace: dict[str, Any] = field(default_factory=dict)  # the user's, where rescore finds and stores results
 
 
 def run(words: list[str], context: Context) -> Any:
@@ -281,6 +284,10 @@ def _error(context: Context, rest: list[str]) -> Answer:
     return Answer(result, context.format)
 
 
+def _rescore(context: Context, rest: list[str]) -> Any:
+    return evaluation.rescore(rest, context.namespace, context.orchestrator())
+
+
 _HANDLERS = {
     "list": _list,
     "show": _show,
@@ -290,5 +297,6 @@ _HANDLERS = {
     "error": _error,
     "history": _history,
     "reset": _reset,
+    "rescore": _rescore,
     "config": _config,
 }

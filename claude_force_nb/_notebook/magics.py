@@ -43,6 +43,7 @@ from . import commands as _commands
 from . import loop as _loop
 from .background import BackgroundRun
 from .errors import Errors
+from .evaluation import samples, scorers, scoring_arguments
 from .options import attached, call_options, common_arguments, parse, sendable_errors, split, strip_quiet
 from .sweep import cell_task, sweep_calls
 from .threads import Threads, turn_key
@@ -345,6 +346,8 @@ class AgentMagics(Magics):
     @magic_arguments.argument(
         "--batch", action="store_true", help="send the cache misses through the Message Batches API (half price)"
     )
+    @magic_arguments.argument("--samples", type=int, metavar="K", help="ask each call K times, each cached apart")
+    @scoring_arguments
     @common_arguments
     @cell_magic
     def agents(self, line: str, cell: str) -> None:
@@ -356,6 +359,12 @@ class AgentMagics(Magics):
         them (index by position, agent or ``(agent, item)``, or call
         ``.to_dataframe()``).
 
+        ``--grade RUBRIC`` (a string variable, or an agent whose prompt is
+        the rubric) has the grader agent score every answer from 0 to 1;
+        ``--check f,g`` scores it with ``f(answer, item)``. The results then
+        have ``.scores``, ``.summary()``, ``.compare(a, b)``, ``.plot()`` and
+        ``.require(min_score=...)``; ``%agent rescore VAR`` scores them again.
+
         Examples::
 
             %%agents code-reviewer python-expert -o reviews
@@ -363,6 +372,9 @@ class AgentMagics(Magics):
 
             %%agents summarizer --over articles -c 20
             Summarize: {item}
+
+            %%agents terse thorough --over questions --models haiku,sonnet --grade rubric --samples 3 -o run
+            {item}
         """
         line, quiet = strip_quiet(line)
         args = parse(self.agents, line)
@@ -391,13 +403,14 @@ class AgentMagics(Magics):
             limit=self.data_limit,
             attachments=attached(args),
         )
+        evaluation = {"samples": samples(args.samples), **scorers(args, self._namespace, orchestrator.agents)}
         try:
             options = call_options(args, self._namespace)
             calls = [Call(call.agent, call.task, options=call.options.over(options)) for call in calls]
             if args.batch:
-                batch = orchestrator.message_batch(calls, poll_seconds=self.batch_poll_seconds)
+                batch = orchestrator.message_batch(calls, poll_seconds=self.batch_poll_seconds, **evaluation)
             else:
-                batch = orchestrator.batch(calls, concurrency=args.concurrency, budget=args.budget)
+                batch = orchestrator.batch(calls, concurrency=args.concurrency, budget=args.budget, **evaluation)
         except (AgentNotFoundError, ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from None
         if args.dry_run or args.budget is not None:
@@ -429,10 +442,10 @@ class AgentMagics(Magics):
             self._start_in_background(batch, panel, args.out, quiet)
             return
         try:
-            results = Results(_loop.run(batch.wait()), fmt=args.format or self.format)
+            results = Results(_loop.run(batch.wait()), fmt=args.format or self.format, engine=orchestrator)
         except KeyboardInterrupt:
             _loop.run(batch.cancel_and_settle())
-            results = Results(batch.results_so_far(), fmt=args.format or self.format)
+            results = Results(batch.results_so_far(), fmt=args.format or self.format, engine=orchestrator)
             self._store(args.out, results)
             progress = batch.progress
             if panel is not None:
@@ -465,9 +478,16 @@ class AgentMagics(Magics):
     @sendable_errors
     @line_magic("agent")  # type: ignore[arg-type]  # IPython types line_magic(name)(func) as uncallable
     def agent_command(self, line: str) -> Any:
-        """Housekeeping: %agent list | show NAME | stats | cache info|verify|prune|clear [--yes] | config | help."""
+        """Housekeeping: %agent list | show NAME | stats | cache info|verify|prune|clear [--yes] | rescore VAR |
+        config | help."""
         context = _commands.Context(
-            lambda: self.orchestrator, self.last_batch, self._settings(), self.threads, self.errors, self.format
+            lambda: self.orchestrator,
+            self.last_batch,
+            self._settings(),
+            self.threads,
+            self.errors,
+            self.format,
+            self._namespace,
         )
         return _commands.run(split(line), context)
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import _conversation, _instances, _media, _prompt, _schema, _thinking, _tools
+from . import _conversation, _grading, _instances, _media, _prompt, _schema, _thinking, _tools
 from ._caching import NOT_CACHED, CacheUsage
 
 # Parameters that change what a real model would say. ``max_tokens`` and
@@ -224,6 +224,8 @@ def make_answer(
             # Tool input is always an object on the wire; a schema with nothing to break is left as it is.
             if isinstance(broken, dict):
                 call = call._replace(block={**call.block, "input": broken})
+    elif schema is not None and _grading.is_grading(schema) and not shape.invalid_json:
+        text = _grading.graded_text(body)
     elif schema is not None:
         text = structured_text(body, schema, invalid=shape.invalid_json)
     else:

@@ -1,0 +1,165 @@
+"""Scoring a sweep's answers as they arrive: checks run at once, a grade is one more call through the pipeline.
+
+Grader calls are ordinary calls: prepared by the orchestrator, looked up in
+the cache, paced, budgeted and counted like the answers they grade. Live, an
+answer's grade is asked as soon as the answer is in. Through Message
+Batches, the grades wait for every answer of the sweep and go out as one
+more batch (:class:`Round`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+
+from .._call import PreparedCall
+from .._results import AgentResult, Score
+from .._sweep import Runner, Slot
+from .check import Check
+from .grade import Grade
+
+# Prepares a grader call from its task, the grade (its rubric and model) and the cache mode of what it grades.
+PrepareGrade = Callable[[str, Grade, "str | None"], PreparedCall]
+# Answers one grader call (cache or API).
+AnswerGrade = Callable[[PreparedCall, "Slot | None"], Awaitable[AgentResult]]
+# Answers many grader calls at once (one Message Batch).
+AnswerGrades = Callable[[list[PreparedCall]], Awaitable[list[AgentResult]]]
+
+NO_ANSWER = "no answer to score"
+
+
+@dataclasses.dataclass(frozen=True)
+class Scoring:
+    """An evaluation's scorers: ``checks`` and an optional ``grade``; ``prepare`` makes grader calls."""
+
+    checks: tuple[Check, ...]
+    grade: Grade | None
+    prepare: PrepareGrade
+
+    @property
+    def names(self) -> list[str]:
+        return [check.name for check in self.checks] + ([self.grade.name] if self.grade is not None else [])
+
+    def grader_call(self, result: AgentResult, mode: str | None = None) -> PreparedCall | None:
+        """The call that grades ``result`` (answered in cache ``mode``); None without a grade or an answer.
+
+        Raises for a reference the item lacks. A refreshed answer's grade is not refreshed: a new answer
+        is a new grader request, and the same answer needs no second grade.
+        """
+        if self.grade is None or not result.success:
+            return None
+        return self.prepare(self.grade.task(result), self.grade, None if mode == "refresh" else mode)
+
+    def scored(self, result: AgentResult, graded: AgentResult | None = None, error: str | None = None) -> AgentResult:
+        """``result`` with its scores: the checks', then the grade's (``graded``, or ``error`` when it could not be)."""
+        if not result.success:
+            scores = [Score(name, None, None, error=NO_ANSWER) for name in self.names]
+            return dataclasses.replace(result, scores=tuple(scores))
+        scores = [check(result) for check in self.checks]
+        if self.grade is not None:
+            if graded is not None:
+                scores.append(self.grade.verdict(graded))
+            else:
+                scores.append(Score(self.grade.name, None, None, error=error or "not graded"))
+        return dataclasses.replace(result, scores=tuple(scores))
+
+    async def score(
+        self,
+        result: AgentResult,
+        answer: Callable[[PreparedCall], Awaitable[AgentResult]],
+        mode: str | None = None,
+    ) -> AgentResult:
+        """``result`` scored, its grade asked through ``answer``; a scorer's failure is its error, never raised."""
+        try:
+            call = self.grader_call(result, mode)
+        except Exception as exc:  # a reference the item lacks, a rubric that cannot be sent
+            return self.scored(result, error=_said(exc))
+        if call is None:
+            return self.scored(result)
+        return self.scored(result, await answer(call))
+
+    def live(self, run: Runner, answer: AnswerGrade) -> Runner:
+        """``run``, each answer then scored, its grade sent at once holding the answer's slot."""
+
+        async def scored(call: PreparedCall, slot: Slot) -> AgentResult:
+            result = await run(call, slot)
+            return await self.score(result, lambda grader: answer(grader, slot), call.mode)
+
+        return scored
+
+    def after_all(self, run: Runner, calls: int, answer: AnswerGrades) -> Runner:
+        """``run``, each answer then scored once all ``calls`` are in, their grades sent together."""
+        together = Round(calls, answer)
+
+        async def scored(call: PreparedCall, slot: Slot) -> AgentResult:
+            return await self._join(await run(call, slot), together, call.mode)
+
+        return scored
+
+    async def score_together(self, results: Sequence[AgentResult], answer: AnswerGrades) -> list[AgentResult]:
+        """Every one of ``results`` scored, their grades sent together."""
+        together = Round(len(results), answer)
+        return list(await asyncio.gather(*(self._join(result, together) for result in results)))
+
+    async def _join(self, result: AgentResult, together: Round, mode: str | None = None) -> AgentResult:
+        try:
+            grader = self.grader_call(result, mode)
+        except Exception as exc:  # a reference the item lacks: this answer joins the round with nothing to grade
+            await together.join(None)
+            return self.scored(result, error=_said(exc))
+        try:
+            graded = await together.join(grader)
+        except Exception as exc:  # the grading batch itself failed
+            return self.scored(result, error=_said(exc))
+        return self.scored(result, graded)
+
+
+class Round:
+    """Grader calls gathered from ``expected`` answers, sent together once the last has joined."""
+
+    def __init__(self, expected: int, answer: AnswerGrades):
+        self._expected = expected
+        self._answer = answer
+        self._joined: list[PreparedCall | None] = []
+        self._results: asyncio.Future[list[AgentResult | None]] | None = None
+        self._sending: asyncio.Task[None] | None = None  # held, so the task is not collected mid-flight
+
+    async def join(self, call: PreparedCall | None) -> AgentResult | None:
+        """Wait for the round, then the answer to ``call`` (None for None)."""
+        if self._results is None:
+            self._results = asyncio.get_running_loop().create_future()
+        index = len(self._joined)
+        self._joined.append(call)
+        if len(self._joined) == self._expected:
+            self._sending = asyncio.ensure_future(self._send(self._results))
+        # Shielded: one waiter cancelled must not cancel the round the others wait for.
+        results = await asyncio.shield(self._results)
+        return results[index]
+
+    async def _send(self, done: asyncio.Future[list[AgentResult | None]]) -> None:
+        calls = [call for call in self._joined if call is not None]
+        try:
+            answered = iter(await self._answer(calls) if calls else [])
+            results = [next(answered) if call is not None else None for call in self._joined]
+        except BaseException as exc:
+            if not done.done():
+                done.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if not done.done():
+            done.set_result(results)
+
+
+def _said(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def scorers(grade: Grade | None, checks: Sequence[Check]) -> tuple[Check, ...]:
+    """``checks`` named apart from each other and the grade; ValueError for two of one name."""
+    names = [check.name for check in checks] + ([grade.name] if grade is not None else [])
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"Two scorers are named {twice[0]!r}; give each check and the grade its own name.")
+    return tuple(checks)

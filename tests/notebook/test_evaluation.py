@@ -1,0 +1,87 @@
+"""Evaluating a sweep from the magic line, in a real kernel: scorers, samples, rescoring and the gate."""
+
+import pytest
+from kernels import kernel_client, messages, notebook, run, text_of
+
+pytestmark = pytest.mark.timeout(180)
+
+SETUP = """%load_ext claude_force_nb
+questions = ["reverse a list", "sort a dict"]
+half = "synthetic zebra"
+def mentions(answer, item):
+    return item in answer
+def broken(answer, item):
+    return {}['missing']"""
+
+
+def graders(server):
+    return [r for r in messages(server) if "<rubric>" in str(r.body.get("system"))]
+
+
+def test_a_graded_sweep_from_the_magic_line(kernel_env, tmp_path):
+    nb = notebook(
+        SETUP,
+        "%%agents explainer python-expert --over questions --grade half --check mentions,broken --samples 2 "
+        "--no-panel -o run\nExplain how to {item}",
+        "print(run.summary()[['agent', 'scorer', 'mean', 'items']].to_string(index=False))",
+        "%agent rescore run --check mentions -o checked",
+        "print(len(checked.scores), checked.scores.scorer.unique().tolist(), len(run.scores))",
+        "run.require(min_score=0.9, scorer='half')",
+    )
+    kernel_client(nb, tmp_path, allow_errors=True).execute()
+    table = text_of(nb.cells[1])
+    assert "half" in table and "0.50 fail" in table and "error" in table
+    summary = text_of(nb.cells[2]).split("\n")
+    assert "    explainer     half   0.5      2" in summary
+    assert text_of(nb.cells[4]).strip() == "8 ['mentions'] 24"
+    gate = text_of(nb.cells[5])
+    assert gate.startswith("QualityGateError: Quality gate failed, 2 below the bar")
+    assert "explainer × claude-sonnet-4-6 · half: mean 0.50" in gate
+    # 2 agents × 2 questions × 2 samples answered, and each distinct answer graded once.
+    assert len(messages(kernel_env)) - len(graders(kernel_env)) == 8
+    assert len(graders(kernel_env)) == 4
+
+
+def test_a_rerun_evaluation_sends_nothing(kernel_env, tmp_path):
+    cells = (
+        SETUP,
+        "%%agents explainer --over questions --grade half --no-panel -o run\n{item}",
+        "print(run.summary()['mean'].tolist())",
+    )
+    first = run(notebook(*cells), tmp_path)
+    sent = len(messages(kernel_env))
+    second = run(notebook(*cells), tmp_path)
+    assert len(messages(kernel_env)) == sent == 4
+    assert text_of(first.cells[2]) == text_of(second.cells[2]) == "[0.5]\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("--grade nothing_here", "no string variable and no agent named 'nothing_here'"),
+        ("--grade questions", "expected a string holding the rubric, got list"),
+        ("--check nope", "--check nope: no function named 'nope'"),
+        ("--grader-model haiku", "--grader-model picks the model of --grade"),
+        ("--grade half --grader-model gpt-4", "--grader-model:"),
+        ("--samples 0", "--samples must be at least 1"),
+    ],
+)
+def test_bad_scorer_options_are_one_line_usage_errors(kernel_env, tmp_path, line, said):
+    nb = notebook(SETUP, f"%%agents explainer --over questions {line}\n{{item}}")
+    kernel_client(nb, tmp_path, allow_errors=True).execute()
+    said_back = text_of(nb.cells[1]).strip()
+    assert said_back.startswith("UsageError:") and said in said_back and "\n" not in said_back
+    assert not messages(kernel_env)
+
+
+def test_an_agent_can_be_the_rubric_and_rescoring_needs_results(kernel_env, tmp_path):
+    nb = notebook(
+        SETUP,
+        "%%agents explainer --over questions --grade summarizer --no-panel -o run\n{item}",
+        "print(run.scores.scorer.unique().tolist())",
+        "%agent rescore questions --check mentions",
+    )
+    client = kernel_client(nb, tmp_path, allow_errors=True)
+    client.execute()
+    assert text_of(nb.cells[2]).strip() == "['summarizer']"
+    assert "expected the results of %%agents -o VAR, got list" in text_of(nb.cells[3])
