@@ -30,6 +30,7 @@ class Estimate:
     from this session's earlier answers of the same agent and model, or
     ``max_tokens`` (a ceiling) for ``at_ceiling`` requests without any.
     ``cost`` is None when a model has no price (``unpriced`` requests).
+    ``grading`` estimates the grader calls of a graded sweep; ``cost`` includes them.
     """
 
     calls: int
@@ -43,17 +44,43 @@ class Estimate:
     output_cost: float
     unpriced: int
     batch: bool = False
+    grading: Estimate | None = None
 
     @property
     def cost(self) -> float | None:
-        return None if self.unpriced else self.input_cost + self.output_cost
+        own = None if self.unpriced else self.input_cost + self.output_cost
+        if self.grading is None or own is None:
+            return own
+        graded = self.grading.cost
+        return None if graded is None else own + graded
 
     def describe(self) -> str:
-        lines = [f"calls: {self.calls:,}; answered by the cache: {self.cached:,}; to send: {self.to_send:,}"]
+        lines = self._lines("calls")
+        if self.grading is not None:
+            lines += self.grading._lines("grader calls", "the answers' expected length in place of unseen answers")
+        rate = " at the Message Batches price" if self.batch else ""
+        if self.cost is None:
+            unpriced = self.unpriced + (self.grading.unpriced if self.grading is not None else 0)
+            lines.append(f"estimated cost: unknown ({unpriced:,} requests to models without a price)")
+        elif self.grading is not None and self.grading.cost is not None:
+            own = self.input_cost + self.output_cost
+            lines.append(
+                f"estimated cost: ${self.cost:.4f}{rate} (answers ${own:.4f}, grades ${self.grading.cost:.4f})"
+            )
+        else:
+            lines.append(
+                f"estimated cost: ${self.cost:.4f}{rate} (input ${self.input_cost:.4f}, output ${self.output_cost:.4f})"
+            )
+        return "\n".join(lines)
+
+    def _lines(self, what: str, padded: str = "") -> list[str]:
+        lines = [f"{what}: {self.calls:,}; answered by the cache: {self.cached:,}; to send: {self.to_send:,}"]
         if self.to_send:
             how = "counted by the token-counting endpoint"
             if self.counted < self.to_send:
                 how = f"{self.counted:,} requests counted by the endpoint, the rest estimated from their length"
+            if padded:
+                how += f"; {padded}"
             lines.append(f"input tokens: {self.input_tokens:,} ({how})")
             if self.at_ceiling == self.to_send:
                 basis = "at max_tokens, a ceiling: no earlier answers of these agents to go by"
@@ -62,14 +89,7 @@ class Estimate:
             else:
                 basis = "from this session's earlier answers of the same agents"
             lines.append(f"output tokens: {self.output_tokens:,} expected ({basis})")
-        rate = " at the Message Batches price" if self.batch else ""
-        if self.cost is None:
-            lines.append(f"estimated cost: unknown ({self.unpriced:,} requests to models without a price)")
-        else:
-            lines.append(
-                f"estimated cost: ${self.cost:.4f}{rate} (input ${self.input_cost:.4f}, output ${self.output_cost:.4f})"
-            )
-        return "\n".join(lines)
+        return lines
 
 
 async def estimate(
@@ -80,8 +100,12 @@ async def estimate(
     cost: Callable[[str, Usage], float | None],
     expected_output: Callable[[PreparedCall], int | None],
     batch: bool = False,
+    padding: Callable[[PreparedCall], int] | None = None,
 ) -> Estimate:
-    """Estimate ``calls``: ``count`` is the token-counting endpoint; nothing else is sent."""
+    """Estimate ``calls``: ``count`` is the token-counting endpoint; nothing else is sent.
+
+    ``padding`` adds input tokens to a call whose prompt is not whole yet (a grade's, before its answer).
+    """
     cached = 0
     unique: dict[object, PreparedCall] = {}
     for index, call in enumerate(calls):
@@ -101,6 +125,8 @@ async def estimate(
     chars = sum(prompt_chars(call.request.to_kwargs()) for call in sample)
     per_char = sum(tokens) / chars if chars else 0.25
     tokens += [math.ceil(prompt_chars(call.request.to_kwargs()) * per_char) for call in pending[len(sample) :]]
+    if padding is not None:
+        tokens = [prompt + padding(call) for call, prompt in zip(pending, tokens, strict=True)]
     input_cost = output_cost = 0.0
     output_tokens = at_ceiling = unpriced = 0
     for call, prompt in zip(pending, tokens, strict=True):

@@ -194,7 +194,10 @@ class AsyncAgentOrchestrator:
         """
         scoring = self._scoring(grade, checks, grader_model, reference)
         calls = self.prepare_all(tasks, samples=samples, **options)
-        cap = Budget.for_models(budget, {call.model for call in calls}, self.cost_of) if budget is not None else None
+        models = {call.model for call in calls} | (
+            {scoring.grade.model or self.model} if scoring and scoring.grade else set()
+        )
+        cap = Budget.for_models(budget, models, self.cost_of) if budget is not None else None
         run: Runner = partial(self.pipeline.answer, sender=self._direct, budget=cap)
         if self.prompt_caching:
             calls, by_index = plan_prompt_cache(calls, will_send=self.pipeline.will_send)
@@ -204,6 +207,7 @@ class AsyncAgentOrchestrator:
             run = scoring.live(run, partial(self.pipeline.answer, sender=self._direct, budget=cap))
         batch = Batch(calls, run, on_update=on_update, concurrency=concurrency)
         batch.budget = cap
+        batch.scoring = scoring
         return batch
 
     async def execute_multiple(self, tasks: Tasks, *, budget: float | None = None, **options: Any) -> list[AgentResult]:
@@ -211,7 +215,7 @@ class AsyncAgentOrchestrator:
         Cancelling it cancels the calls in flight; one whose :meth:`estimate` passes ``budget`` sends nothing."""
         batch = self.batch(tasks, budget=budget, **options)
         if budget is not None:
-            self.check_budget(await self.estimate(batch.calls), budget)
+            self.check_budget(await self.estimate(batch.calls, scoring=batch.scoring), budget)
         return await batch.wait()
 
     def prepare_all(self, tasks: Tasks, *, samples: int = 1, **options: Any) -> list[PreparedCall]:
@@ -233,16 +237,33 @@ class AsyncAgentOrchestrator:
         """Whether any of ``calls`` would have to reach the API now; counts nothing."""
         return any(self.pipeline.will_send(call) for call in calls)
 
-    async def estimate(self, calls: Sequence[PreparedCall], *, batch: bool = False) -> Estimate:
-        """What ``calls`` would cost (at the Message Batches rate with ``batch``); only tokens are counted."""
+    async def estimate(
+        self, calls: Sequence[PreparedCall], *, batch: bool = False, scoring: Scoring | None = None
+    ) -> Estimate:
+        """What ``calls`` would cost (at the Message Batches rate with ``batch``); only tokens are counted.
+
+        With a sweep's ``scoring`` (``batch.scoring``), its grader calls are counted too.
+        """
+        found = await self._estimate(calls, batch=batch)
+        if scoring is None or scoring.grade is None:
+            return found
+        graders, lacking = scoring.stand_ins(calls, self.pipeline.peek, self._expected_output)
+        grading = await self._estimate(graders, batch=batch, padding=lambda call: lacking.get(id(call), 0))
+        return dataclasses.replace(found, grading=grading)
+
+    async def _estimate(self, calls: Sequence[PreparedCall], **options: Any) -> Estimate:
         return await estimate(
             calls,
             is_cached=self.pipeline.in_cache,
             count=self.backend.count_tokens,
             cost=self.cost_of,
             expected_output=self.pipeline.expected_output,
-            batch=batch,
+            **options,
         )
+
+    def _expected_output(self, call: PreparedCall) -> int:
+        expected = self.pipeline.expected_output(call)
+        return call.request.max_tokens if expected is None else expected
 
     check_budget = staticmethod(check_budget)
 
@@ -256,7 +277,7 @@ class AsyncAgentOrchestrator:
         budget = options.get("budget")
         swept = self.batch(tasks, **options)
         if budget is not None:
-            self.check_budget(await self.estimate(swept.calls), budget)
+            self.check_budget(await self.estimate(swept.calls, scoring=swept.scoring), budget)
         return Results(await swept.wait(), engine=self)
 
     async def rescore(
@@ -349,6 +370,7 @@ class AsyncAgentOrchestrator:
         batch = Batch(calls, run, on_update=on_update)
         sender.on_status = batch.notify
         batch.remote = sender
+        batch.scoring = scoring
         return batch
 
     def _batch_sender(self, calls: list[PreparedCall], poll_seconds: float) -> BatchSender:

@@ -73,11 +73,15 @@ class Pipeline:
 
     def in_cache(self, call: PreparedCall) -> bool:
         """Whether the cache holds an answer it would serve ``call`` now; counts and promotes nothing."""
+        return self.peek(call) is not None
+
+    def peek(self, call: PreparedCall) -> Completion | None:
+        """The answer the cache would serve ``call`` now, or None; counts and promotes nothing."""
         if not self.cacheable(call) or call.mode == "refresh":
-            return False
+            return None
         assert self.cache is not None and call.key is not None
         hit = self.cache.lookup(call.key, call.origin, replay=call.mode == "replay", peek=True, accept=_valid(call))
-        return hit is not None
+        return hit.completion if hit is not None else None
 
     def will_send(self, call: PreparedCall) -> bool:
         """Whether ``call`` would reach the API now (a replay never does); counts nothing."""

@@ -78,6 +78,7 @@ class Batch:
         self._concurrency = concurrency
         self.budget: Any = None  # what the batch may spend, when its maker gave it a budget (shown by the panel)
         self.remote: Any = None  # the Message Batches it waits for, when it runs through them (shown by the panel)
+        self.scoring: Any = None  # what scores its answers, when it is an evaluation (counted by estimates)
         self._cancelled = False
         self._tasks: list[asyncio.Task] = []
         self._waiter: asyncio.Future | None = None

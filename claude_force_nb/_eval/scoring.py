@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 
 from .._call import PreparedCall
+from .._request import Completion
 from .._results import AgentResult, Score
 from .._sweep import Runner, Slot
 from .check import Check
@@ -63,6 +64,34 @@ class Scoring:
             else:
                 scores.append(Score(self.grade.name, None, None, error=error or "not graded"))
         return dataclasses.replace(result, scores=tuple(scores))
+
+    def stand_ins(
+        self,
+        calls: Sequence[PreparedCall],
+        cached: Callable[[PreparedCall], Completion | None],
+        expected: Callable[[PreparedCall], int],
+    ) -> tuple[list[PreparedCall], dict[int, int]]:
+        """The grader calls ``calls`` would make, for an estimate, and the input tokens each lacks (by id).
+
+        A cached answer's grade is the very call the sweep will make; an answer still to come is stood in
+        for by an empty one, its ``expected`` output tokens added to the grade's prompt.
+        """
+        graders: list[PreparedCall] = []
+        lacking: dict[int, int] = {}
+        if self.grade is None:
+            return graders, lacking
+        for call in calls:
+            answer = cached(call)
+            result = AgentResult(call.agent, True, output=answer.text if answer else "", task=call.task, item=call.item)
+            try:
+                grader = self.grader_call(result, call.mode)
+            except Exception:  # a reference the item lacks: that grade fails, and costs nothing
+                continue
+            if grader is not None:
+                graders.append(grader)
+                if answer is None:
+                    lacking[id(grader)] = expected(call)
+        return graders, lacking
 
     async def score(
         self,

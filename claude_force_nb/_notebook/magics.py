@@ -112,6 +112,7 @@ class AgentMagics(Magics):
     _runs: tuple[BackgroundRun, ...] = ()
     last_batch: Batch | None = None
     _cell_id: str | None = None  # the running cell's id, where the front end sends one
+    _loaded: AsyncAgentOrchestrator | None = None  # the orchestrator whose backend is ready to send
 
     def __init__(self, **kwargs: Any):
         self._closing: set[Any] = set()  # orchestrators closing once their background runs end
@@ -415,7 +416,7 @@ class AgentMagics(Magics):
             raise UsageError(str(exc)) from None
         if args.dry_run or args.budget is not None:
             try:
-                estimate = _loop.run(orchestrator.estimate(batch.calls, batch=args.batch))
+                estimate = _loop.run(orchestrator.estimate(batch.calls, batch=args.batch, scoring=batch.scoring))
             except ClaudeForceError as exc:  # the token-counting endpoint failed
                 raise UsageError(f"Could not estimate the sweep: {exc}") from None
             if args.dry_run:
@@ -427,6 +428,12 @@ class AgentMagics(Magics):
                 orchestrator.check_budget(estimate, args.budget)
             except BudgetExceededError as exc:
                 raise UsageError(str(exc)) from None
+        if self._loaded is not orchestrator and (orchestrator.needs_api(batch.calls) or args.grade):
+            # Its notice (offline, the local server starts) prints now, above the panel and the table;
+            # and the SDK import, on a background sweep's worker thread beside a computing cell, would
+            # crawl: each of its thousands of file reads gives up the GIL and waits for the busy thread.
+            orchestrator.backend.load()
+            self._loaded = orchestrator
         panel = None
         if not (args.no_panel or not self.panel or quiet):
             from .panel import live_panel  # ipywidgets loads with the first panel, not with the extension
@@ -462,11 +469,6 @@ class AgentMagics(Magics):
             _show(results)
 
     def _start_in_background(self, batch: Batch, panel: Any, out: str, quiet: bool) -> None:
-        if self.orchestrator.needs_api(batch.calls):
-            # On the worker thread, while another cell computes, the SDK import would crawl: each
-            # of its thousands of file reads gives up the GIL and waits for the busy thread to
-            # yield it. Loaded here, it costs its usual second, once per kernel.
-            self.orchestrator.backend.load()
         run = BackgroundRun(batch, on_wait=panel.republish if panel is not None else None)
         self._runs = (*(r for r in self._runs if not r.done), run)
         self._store(out, run)

@@ -2,8 +2,9 @@
 
 ``StatsPanel(orchestrator)`` shows ``orchestrator.stats()`` (the cache since
 the orchestrator was created) and, after ``watch(batch)``, that sweep's
-``batch.progress``, its hit rate (cached / (succeeded + failed)) and the
-median latency per agent. It keeps no counts of its own: every number comes
+``batch.progress``, its hit rate (cached / (succeeded + failed)) and a table
+of median latency per agent (per agent × model, with cost and live mean
+scores, where the sweep has them: :mod:`.cells`). It keeps no counts of its own: every number comes
 from those two objects, so Python code can read the same values.
 
 Pass ``panel.on_update`` as the batch's ``on_update``. It redraws at most
@@ -25,19 +26,18 @@ from __future__ import annotations
 import asyncio
 import html
 import math
-import statistics
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
 from .._api.pacing import Pace
 from .._cache import CacheStats
-from .._results import AgentResult
 from .._spend import Spend
 from .._sweep import Batch, Progress
+from .cells import rows, rows_html, rows_text
 
 if TYPE_CHECKING:
     from .._orchestrator import AsyncAgentOrchestrator
@@ -71,19 +71,6 @@ def sweep_hit_rate(progress: Progress) -> float:
     """Cached answers over calls that looked the cache up and ended (cancelled ones did not end)."""
     ended = progress.succeeded + progress.failed
     return progress.cached / ended if ended else 0.0
-
-
-def median_latencies(results: Sequence[AgentResult | None]) -> dict[str, tuple[float, int]]:
-    """Agent -> (median latency, finished calls), in order of first appearance.
-
-    Cancelled calls are left out: their latency is how long they waited, not
-    how long an answer took.
-    """
-    latencies: dict[str, list[float]] = {}
-    for result in results:
-        if result is not None and not result.cancelled:
-            latencies.setdefault(result.agent_name, []).append(result.latency)
-    return {agent: (statistics.median(values), len(values)) for agent, values in latencies.items()}
 
 
 def stat_items(stats: CacheStats, spend: Spend | None = None) -> list[tuple[str, str, str, str]]:
@@ -166,18 +153,6 @@ def progress_html(progress: Progress, budget: str | None = None) -> str:
     return " · ".join(f'<span class="{cls}">{html.escape(text)}</span>' for cls, text in parts)
 
 
-def latency_html(latencies: dict[str, tuple[float, int]]) -> str:
-    if not latencies:
-        return '<div class="cfnb-latency"><small>No calls finished yet.</small></div>'
-    head = "".join(f'<th style="{_CELL}">{h}</th>' for h in ("agent", "median latency", "finished"))
-    rows = "".join(
-        f'<tr><td style="{_CELL}">{html.escape(agent)}</td><td style="{_CELL}">{seconds(median)}</td>'
-        f'<td style="{_CELL}">{count}</td></tr>'
-        for agent, (median, count) in latencies.items()
-    )
-    return f'<table class="cfnb-latency" style="font-size:90%"><tr>{head}</tr>{rows}</table>'
-
-
 def pace_text(pace: Pace | None) -> str | None:
     """The pace line, when the API reports rate limits (or refused a call); None otherwise."""
     if pace is None or not (pace.limits or pace.rate_limited):
@@ -211,9 +186,7 @@ def summary_text(stats: CacheStats, batch: Batch | None, pace: Pace | None = Non
         budget = budget_text(batch)
         parts = [text for _, text in progress_parts(batch.progress)] + ([budget] if budget else [])
         lines.append("Sweep: " + ", ".join(parts))
-        latencies = median_latencies(batch.results)
-        medians = ", ".join(f"{agent} {seconds(m)} ({n})" for agent, (m, n) in latencies.items())
-        lines.append(f"Median latency: {medians or 'no calls finished yet'}")
+        lines.append(f"Median latency: {rows_text(rows(batch.results)) or 'no calls finished yet'}")
     remote = remote_text(batch)
     if remote:
         lines.append(remote)
@@ -232,7 +205,7 @@ def summary_html(stats: CacheStats, batch: Batch | None, pace: Pace | None = Non
             f'<div class="cfnb-sweep"><b>Sweep</b><br><progress class="cfnb-progress" value="{progress.finished}" '
             f'max="{progress.total}"></progress> <span class="cfnb-progress-text">'
             f"{progress_html(progress, budget_text(batch))}</span>"
-            f"{latency_html(median_latencies(batch.results))}</div>"
+            f"{rows_html(rows(batch.results))}</div>"
         )
     remote = remote_text(batch)
     if remote:
@@ -347,7 +320,7 @@ class StatsPanel:
             self._bar.value = progress.finished if progress.total else 1
             self._bar.bar_style = _bar_style(progress)
         self._counts.value = progress_html(progress, budget_text(self.batch))
-        self._latency.value = latency_html(median_latencies(self.batch.results))
+        self._latency.value = rows_html(rows(self.batch.results))
 
     def _schedule(self, delay: float) -> None:
         # Redraw after the quiet spell, so the last throttled update is not lost.

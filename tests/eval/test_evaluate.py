@@ -160,3 +160,31 @@ def _named(name):
 
     check.__name__ = name
     return check
+
+
+async def test_a_dry_run_counts_the_grader_calls_and_what_they_cost(orch, server):
+    await orch.evaluate(tasks(), grade=ALL)  # answers and grades to go by, and to find in the cache
+    sweep = [*tasks(), Call("explainer", "Explain how to merge two lists", item="merge two lists")]
+    batch = orch.batch(sweep, grade=ALL)
+    estimate = await orch.estimate(batch.calls, scoring=batch.scoring)
+    grading = estimate.grading
+    assert (estimate.calls, estimate.cached, estimate.to_send) == (7, 6, 1)
+    assert (grading.calls, grading.cached, grading.to_send) == (7, 6, 1)
+    assert "grader calls: 7; answered by the cache: 6; to send: 1" in estimate.describe()
+    spent_before = orch.spent().cost
+    await batch.wait()
+    spent = orch.spent().cost - spent_before
+    assert estimate.cost == pytest.approx(spent, rel=0.25)
+    assert grading.cost > 0 and estimate.cost > grading.cost
+
+
+async def test_a_budget_counts_the_grades_it_would_buy(orch, server):
+    from claude_force_nb import BudgetExceededError
+
+    answers_only = (await orch.estimate(orch.batch(tasks()).calls)).cost
+    batch = orch.batch(tasks(), grade=ALL)
+    with_grades = (await orch.estimate(batch.calls, scoring=batch.scoring)).cost
+    assert with_grades > answers_only
+    with pytest.raises(BudgetExceededError, match="Not started"):
+        await orch.evaluate(tasks(), grade=ALL, budget=(answers_only + with_grades) / 2)
+    assert not answers(server) and not graders(server)

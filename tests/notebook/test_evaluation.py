@@ -85,3 +85,25 @@ def test_an_agent_can_be_the_rubric_and_rescoring_needs_results(kernel_env, tmp_
     client.execute()
     assert text_of(nb.cells[2]).strip() == "['summarizer']"
     assert "expected the results of %%agents -o VAR, got list" in text_of(nb.cells[3])
+
+
+def test_a_dry_run_counts_the_grades_it_would_ask(kernel_env, tmp_path):
+    nb = run(notebook(SETUP, "%%agents explainer --over questions --grade half --dry-run\n{item}"), tmp_path)
+    said = text_of(nb.cells[1])
+    assert "calls: 2; answered by the cache: 0; to send: 2" in said
+    assert "grader calls: 2; answered by the cache: 0; to send: 2" in said
+    assert not [r for r in messages(kernel_env) if r.status == 200]
+
+
+def test_offline_the_notice_comes_above_the_panel_and_the_table(monkeypatch, tmp_path):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    monkeypatch.setenv("CLAUDE_FORCE_NB_SIMULATOR_LATENCY", "0")
+    nb = run(notebook(SETUP, "%%agents explainer --over questions --grade half\n{item}"), tmp_path)
+    kinds = [
+        "notice" if out.output_type == "stream" and "ANTHROPIC_API_KEY is not set" in out.text else out.output_type
+        for out in nb.cells[1].outputs
+    ]
+    assert kinds[0] == "notice" and kinds.count("display_data") == 2
+    table = nb.cells[1].outputs[-1].data["text/html"]
+    assert '<td style="text-align:right;white-space:nowrap">' in table and "0.50 fail" in table

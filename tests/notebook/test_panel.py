@@ -9,7 +9,8 @@ from IPython.utils.capture import capture_output
 from nbval.plugin import get_sanitize_patterns
 
 from claude_force_nb import AgentResult, AsyncAgentOrchestrator, CacheStats
-from claude_force_nb._notebook.panel import WIDGET_VIEW, StatsPanel, median_latencies, stat_items, summary_text
+from claude_force_nb._notebook.cells import Row, rows, rows_html, rows_text
+from claude_force_nb._notebook.panel import WIDGET_VIEW, StatsPanel, stat_items, summary_text
 from claude_force_nb._spend import Spend
 from claude_force_nb.simulator import LocalServer, RateLimits
 
@@ -212,7 +213,27 @@ def test_median_latency_per_agent_skips_unfinished_and_cancelled():
         AgentResult("a", False, error=RuntimeError("boom"), latency=10.0),
         AgentResult("b", False, error=asyncio.CancelledError(), latency=0.0),
     ]
-    assert median_latencies(results) == {"a": (3.0, 3), "b": (5.0, 1)}
+    assert [(row.label, row.median, row.finished) for row in rows(results)] == [("a", 3.0, 3), ("b", 5.0, 1)]
+
+
+def test_a_sweep_over_models_shows_agent_by_model_with_cost_and_live_mean_scores():
+    from claude_force_nb import Score
+
+    def scored(model, latency, cost, score):
+        return AgentResult(
+            "a", True, model=model, latency=latency, original_cost=cost, scores=(Score("grade", score, score >= 0.7),)
+        )
+
+    results = [scored("haiku", 1.0, 0.001, 0.5), scored("opus", 2.0, 0.01, 1.0), scored("haiku", 3.0, 0.003, 1.0), None]
+    found = rows(results)
+    assert found == [Row("a", "haiku", 2.0, 2, 0.002, {"grade": 0.75}), Row("a", "opus", 2.0, 1, 0.01, {"grade": 1.0})]
+    assert (
+        rows_text(found)
+        == "a × haiku 2.000 s (2, $0.0020 each, grade 0.75), a × opus 2.000 s (1, $0.0100 each, grade 1.00)"
+    )
+    table = rows_html(found)
+    assert "<th" in table and "mean grade" in table and "cost / answer" in table
+    assert 'text-align:right;white-space:nowrap">2.000 s</td>' in table
 
 
 class Fixed:
