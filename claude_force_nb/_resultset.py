@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from ._eval import analysis
-from ._eval.stats import LEVEL
+from ._eval.stats import EXTRA, LEVEL
 from ._render import sendable, table_html, table_text
 from ._results import AgentResult
 
@@ -219,7 +219,7 @@ def _frame(records: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFram
     try:
         import pandas as pd
     except ImportError as exc:
-        raise ImportError("Scores come as a DataFrame, which needs pandas: pip install pandas") from exc
+        raise ImportError(EXTRA.format("pandas")) from exc
     return pd.DataFrame.from_records(records, columns=list(columns))
 
 

@@ -37,7 +37,9 @@ CLEARED = ("IPYTHONDIR", "PYTHONWARNINGS")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # Files the notebooks write (and notebooks/.gitignore ignores); removed before a
 # run so that the stored outputs are those of a first run.
-WRITTEN_BY_NOTEBOOKS = (HERE / ".claude" / "agents" / "sql-reviewer.md",)
+WRITTEN_BY_NOTEBOOKS = tuple(
+    HERE / ".claude" / "agents" / f"{name}.md" for name in ("sql-reviewer", "terse", "thorough")
+)
 
 
 def kernel_environment(notebook: Path, scratch: Path, environ: Mapping[str, str] = os.environ) -> dict[str, str]:

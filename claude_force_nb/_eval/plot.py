@@ -8,6 +8,7 @@ from typing import Any
 
 from .._results import AgentResult, scorer_names
 from .analysis import summary_records
+from .stats import EXTRA
 
 # The bar the cost chart draws: the grader's pass mark, on the 0-1 scale.
 GOOD_ENOUGH = 0.7
@@ -17,7 +18,10 @@ def plot(results: Sequence[AgentResult], *, scorer: str | None = None, good_enou
     """A matplotlib figure: a heatmap of mean ``scorer`` score (the grade, else the first scorer) per agent ×
     model, each cell with its 95 % interval; and cost per item against mean score, the cheapest cell at or
     above ``good_enough`` marked. Returned (and not left open), so it shows once and can be saved."""
-    import matplotlib.pyplot as plt
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(EXTRA.format("matplotlib")) from exc
 
     names = scorer_names(results)
     if not names:

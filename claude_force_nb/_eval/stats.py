@@ -17,6 +17,7 @@ from dataclasses import dataclass
 RESAMPLES = 2000
 LEVEL = 0.95
 SEED = 0
+EXTRA = "Evaluation needs {}: pip install 'claude-force-nb[eval]' (pandas, numpy and matplotlib)."
 # Resamples drawn at a time: bounds the index array to CHUNK x items.
 _CHUNK = 250
 
@@ -44,7 +45,10 @@ def bootstrap(
     values: Sequence[float], *, level: float = LEVEL, resamples: int = RESAMPLES, seed: int = SEED
 ) -> Interval:
     """The mean of ``values`` (one per item) with a percentile-bootstrap interval."""
-    import numpy as np
+    try:
+        import numpy as np
+    except ImportError as exc:
+        raise ImportError(EXTRA.format("numpy")) from exc
 
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level!r}.")

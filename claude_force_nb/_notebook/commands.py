@@ -284,8 +284,8 @@ def _error(context: Context, rest: list[str]) -> Answer:
     return Answer(result, context.format)
 
 
-def _rescore(context: Context, rest: list[str]) -> Any:
-    return evaluation.rescore(rest, context.namespace, context.orchestrator())
+def _rescore(context: Context, rest: list[str]) -> None:
+    evaluation.rescore(rest, context.namespace, context.orchestrator())
 
 
 _HANDLERS = {

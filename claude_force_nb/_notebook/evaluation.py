@@ -13,6 +13,7 @@ from .._agents import AgentRegistry
 from .._errors import AgentNotFoundError, ModelNotFoundError
 from .._eval.grade import Grade
 from .._models import resolve_model
+from .._results import scorer_names
 from .._resultset import Results
 from . import loop as _loop
 from .options import check_variable
@@ -118,8 +119,8 @@ def _rescore_arguments() -> None:
     """Score a sweep's answers again, generating nothing: only grades not in the cache are asked."""
 
 
-def rescore(words: list[str], namespace: dict[str, Any], orchestrator: Any) -> Results:
-    """``%agent rescore VAR ...``: the rescored results, stored back in VAR (or OUT)."""
+def rescore(words: list[str], namespace: dict[str, Any], orchestrator: Any) -> None:
+    """``%agent rescore VAR ...``: the rescored results, stored back in VAR (or OUT), and a line on what it sent."""
     parser = _rescore_arguments.parser
     args = parser.parse_args(words)
     if args.out is not None:
@@ -131,10 +132,16 @@ def rescore(words: list[str], namespace: dict[str, Any], orchestrator: Any) -> R
     found = scorers(args, namespace, orchestrator.agents)
     if not found.get("grade") and not found.get("checks"):
         raise UsageError(f"Name a scorer: {USAGE}")
+    sent = orchestrator.spent().calls
     try:
         rescored = _loop.run(orchestrator.rescore(results, batch=args.batch, **found))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     rescored.format = results.format
     namespace[args.out or args.results] = rescored
-    return rescored
+    asked = orchestrator.spent().calls - sent
+    names = ", ".join(scorer_names(rescored))
+    print(
+        f"Rescored {len(rescored):,} answers with {names}: nothing generated, {asked:,} grader "
+        f"call{'' if asked == 1 else 's'} sent; the results are in {args.out or args.results}."
+    )

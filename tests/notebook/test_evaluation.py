@@ -27,13 +27,20 @@ def test_a_graded_sweep_from_the_magic_line(kernel_env, tmp_path):
         "%agent rescore run --check mentions -o checked",
         "print(len(checked.scores), checked.scores.scorer.unique().tolist(), len(run.scores))",
         "run.require(min_score=0.9, scorer='half')",
+        "%agent rescore run --grade half",
     )
     kernel_client(nb, tmp_path, allow_errors=True).execute()
     table = text_of(nb.cells[1])
     assert "half" in table and "0.50 fail" in table and "error" in table
     summary = text_of(nb.cells[2]).split("\n")
     assert "    explainer     half   0.5      2" in summary
+    assert text_of(nb.cells[3]).strip() == (
+        "Rescored 8 answers with mentions: nothing generated, 0 grader calls sent; the results are in checked."
+    )
     assert text_of(nb.cells[4]).strip() == "8 ['mentions'] 24"
+    assert "Rescored 8 answers with half: nothing generated, 0 grader calls sent; the results are in run." in (
+        text_of(nb.cells[6])
+    )
     gate = text_of(nb.cells[5])
     assert gate.startswith("QualityGateError: Quality gate failed, 2 below the bar")
     assert "explainer × claude-sonnet-4-6 · half: mean 0.50" in gate
