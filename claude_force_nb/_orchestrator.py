@@ -272,12 +272,10 @@ class AsyncAgentOrchestrator:
     async def evaluate(self, tasks: Tasks, *, batch: bool = False, **options: Any) -> Results:
         """Run and score a sweep (see :meth:`batch` for ``samples``, ``grade``, ``checks`` and the rest);
         through Message Batches with ``batch``. The results have ``scores``, ``summary()`` and ``rescore()``."""
-        if batch:
-            return Results(await self.message_batch(tasks, **options).wait(), engine=self)
-        budget = options.get("budget")
-        swept = self.batch(tasks, **options)
-        if budget is not None:
-            self.check_budget(await self.estimate(swept.calls, scoring=swept.scoring), budget)
+        budget = options.pop("budget", None)
+        swept = self.message_batch(tasks, **options) if batch else self.batch(tasks, budget=budget, **options)
+        if budget is not None:  # checked before anything is sent; a live sweep also stops sending once spent
+            self.check_budget(await self.estimate(swept.calls, batch=batch, scoring=swept.scoring), budget)
         return Results(await swept.wait(), engine=self)
 
     async def rescore(

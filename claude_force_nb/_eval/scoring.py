@@ -87,10 +87,13 @@ class Scoring:
                 grader = self.grader_call(result, call.mode)
             except Exception:  # a reference the item lacks: that grade fails, and costs nothing
                 continue
-            if grader is not None:
-                graders.append(grader)
-                if answer is None:
-                    lacking[id(grader)] = expected(call)
+            if grader is None:
+                continue
+            if answer is None:
+                # Unkeyed: stand-ins look alike (their answers are not known yet), but each will be its own call.
+                grader = dataclasses.replace(grader, key=None)
+                lacking[id(grader)] = expected(call)
+            graders.append(grader)
         return graders, lacking
 
     async def score(

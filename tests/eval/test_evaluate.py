@@ -188,3 +188,13 @@ async def test_a_budget_counts_the_grades_it_would_buy(orch, server):
     with pytest.raises(BudgetExceededError, match="Not started"):
         await orch.evaluate(tasks(), grade=ALL, budget=(answers_only + with_grades) / 2)
     assert not answers(server) and not graders(server)
+
+
+async def test_a_budget_holds_a_message_batches_evaluation_before_it_is_submitted(orch, server):
+    from claude_force_nb import BudgetExceededError
+
+    with pytest.raises(BudgetExceededError, match="Not started"):
+        await orch.evaluate(tasks(), grade=ALL, batch=True, budget=0.000001, poll_seconds=POLL)
+    assert not [r for r in server.log if r.path.startswith("/v1/messages/batches")]
+    run = await orch.evaluate(tasks(("explainer",)), grade=ALL, batch=True, budget=1.0, poll_seconds=POLL)
+    assert [s.score for r in run for s in r.scores] == [1.0] * 3
