@@ -47,6 +47,16 @@ class Estimate:
     grading: Estimate | None = None
 
     @property
+    def requests(self) -> int:
+        """Requests to send, grader calls included."""
+        return self.to_send + (self.grading.requests if self.grading is not None else 0)
+
+    @property
+    def unpriced_requests(self) -> int:
+        """Requests to models without a price, grader calls included."""
+        return self.unpriced + (self.grading.unpriced_requests if self.grading is not None else 0)
+
+    @property
     def cost(self) -> float | None:
         own = None if self.unpriced else self.input_cost + self.output_cost
         if self.grading is None or own is None:
@@ -60,8 +70,7 @@ class Estimate:
             lines += self.grading._lines("grader calls", "the answers' expected length in place of unseen answers")
         rate = " at the Message Batches price" if self.batch else ""
         if self.cost is None:
-            unpriced = self.unpriced + (self.grading.unpriced if self.grading is not None else 0)
-            lines.append(f"estimated cost: unknown ({unpriced:,} requests to models without a price)")
+            lines.append(f"estimated cost: unknown ({self.unpriced_requests:,} requests to models without a price)")
         elif self.grading is not None and self.grading.cost is not None:
             own = self.input_cost + self.output_cost
             lines.append(
@@ -162,11 +171,11 @@ def check_budget(estimate: Estimate, budget: float) -> None:
     cost = estimate.cost
     if cost is None:
         raise BudgetExceededError(
-            f"Cannot hold this sweep to a ${budget:.2f} budget: {estimate.unpriced} of its requests are to "
+            f"Cannot hold this sweep to a ${budget:.2f} budget: {estimate.unpriced_requests} of its requests are to "
             "models without a price (add them with prices=)."
         )
     if cost > budget:
         raise BudgetExceededError(
-            f"Not started: estimated ${cost:.4f} for {estimate.to_send:,} requests exceeds the ${budget:.2f} "
+            f"Not started: estimated ${cost:.4f} for {estimate.requests:,} requests exceeds the ${budget:.2f} "
             "budget (lower --max-tokens, sweep fewer items or raise --budget); nothing was sent."
         )

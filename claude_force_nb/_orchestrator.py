@@ -34,10 +34,9 @@ from ._config import (
 from ._conversation import Conversation
 from ._errors import AgentNotFoundError, ModelNotFoundError
 from ._estimate import Estimate, check_budget, estimate
-from ._eval.check import Check
-from ._eval.grade import GRADE_SCHEMA, GRADER, Grade, Reference
-from ._eval.scoring import Scoring, scorers
-from ._models import resolve_model
+from ._eval.evaluator import Checks, Evaluator
+from ._eval.grade import Grade, Reference
+from ._eval.scoring import Scoring
 from ._offline import local_endpoint
 from ._options import CallOptions
 from ._pipeline import Pipeline
@@ -51,7 +50,6 @@ from ._spend import Budget, Spend
 from ._sweep import Batch, Runner
 
 Tasks = Iterable[Call | Sequence[Any]]  # Call objects, or (agent, task) and (agent, task, options) tuples
-Checks = Sequence[Callable[[Any, Any], Any]]  # functions f(answer, item), or Check objects
 
 
 class AsyncAgentOrchestrator:
@@ -121,6 +119,7 @@ class AsyncAgentOrchestrator:
         self.ledger = self.pipeline.ledger
         defaults = Defaults(self.model, self.max_tokens, self.timeout_seconds)
         self._preparer = Preparer(self.agents, defaults, cache, self.backend.origin)
+        self._evaluator = Evaluator(self.agents, self._preparer.prepare, self.model)
         self._direct = DirectSender(self.backend, self.pipeline.keep, max_concurrent=self.max_concurrent)
         self._journal: BatchJournal | None = None
 
@@ -192,7 +191,7 @@ class AsyncAgentOrchestrator:
         and ``grade`` (a rubric for the grader agent, on ``grader_model``, with
         the item's ``reference`` answer) score every answer, in ``result.scores``.
         """
-        scoring = self._scoring(grade, checks, grader_model, reference)
+        scoring = self._evaluator.scoring(grade, checks, grader_model, reference)
         calls = self.prepare_all(tasks, samples=samples, **options)
         models = {call.model for call in calls} | (
             {scoring.grade.model or self.model} if scoring and scoring.grade else set()
@@ -273,6 +272,10 @@ class AsyncAgentOrchestrator:
         """Run and score a sweep (see :meth:`batch` for ``samples``, ``grade``, ``checks`` and the rest);
         through Message Batches with ``batch``. The results have ``scores``, ``summary()`` and ``rescore()``."""
         budget = options.pop("budget", None)
+        wrong = "concurrency" if batch and "concurrency" in options else None
+        wrong = wrong or ("poll_seconds" if not batch and "poll_seconds" in options else None)
+        if wrong:
+            raise TypeError(f"{wrong}= does not apply with batch={batch}.")
         swept = self.message_batch(tasks, **options) if batch else self.batch(tasks, budget=budget, **options)
         if budget is not None:  # checked before anything is sent; a live sweep also stops sending once spent
             self.check_budget(await self.estimate(swept.calls, batch=batch, scoring=swept.scoring), budget)
@@ -291,52 +294,23 @@ class AsyncAgentOrchestrator:
     ) -> Results:
         """``results`` scored again by these scorers (theirs are replaced), from their answers: nothing is
         generated again, and only grades not in the cache are asked (through Message Batches with ``batch``)."""
-        scoring = self._scoring(grade, checks, grader_model, reference)
+        scoring = self._evaluator.scoring(grade, checks, grader_model, reference)
         if scoring is None:
             raise ValueError("rescore() needs a scorer: grade= (a rubric), checks= (functions), or both.")
+        fmt = getattr(results, "format", "markdown")
         results = list(results)
+        if budget is not None:  # every grade's prompt is known: held to the budget before any is asked
+            self.check_budget(await self._estimate(scoring.grader_calls(results), batch=batch), budget)
         if batch:
-            answers = await self._answer_batch(
-                [call for r in results if (call := scoring.grader_call(r)) is not None],
-                poll_seconds=DEFAULT_POLL_SECONDS,
+            rescored = await scoring.score_together(
+                results, partial(self._answer_batch, poll_seconds=DEFAULT_POLL_SECONDS)
             )
-            graded = iter(answers)
-            rescored = [scoring.scored(r, next(graded) if r.success and scoring.grade else None) for r in results]
         else:
-            cap = Budget.for_models(budget, {self.model}, self.cost_of) if budget is not None else None
+            models = self._evaluator.grader_model(scoring)
+            cap = Budget.for_models(budget, models, self.cost_of) if budget is not None else None
             answer = partial(self.pipeline.answer, sender=self._direct, budget=cap)
             rescored = list(await asyncio.gather(*(scoring.score(r, answer) for r in results)))
-        return Results(rescored, fmt=getattr(results, "format", "markdown"), engine=self)
-
-    def _scoring(
-        self, grade: str | Grade | None, checks: Checks, grader_model: str | None, reference: Reference | None
-    ) -> Scoring | None:
-        """The scorers of an evaluation, checked before anything is sent; None without any."""
-        if isinstance(grade, str):
-            grade = Grade(grade)
-        if grade is not None and (grader_model is not None or reference is not None):
-            grade = dataclasses.replace(
-                grade,
-                model=grader_model or grade.model,
-                reference=reference if reference is not None else grade.reference,
-            )
-        if grade is not None:
-            self.agents.get(GRADER)
-            if grade.model is not None:
-                grade = dataclasses.replace(grade, model=resolve_model(grade.model))
-        elif grader_model is not None or reference is not None:
-            raise ValueError("grader_model= and reference= go with grade=; add a rubric.")
-        found = scorers(grade, [c if isinstance(c, Check) else Check(c) for c in checks])
-        if grade is None and not found:
-            return None
-        return Scoring(found, grade, self._prepare_grade)
-
-    def _prepare_grade(self, task: str, grade: Grade, mode: str | None) -> PreparedCall:
-        instructions = self.agents.get(GRADER).system_prompt
-        options = CallOptions(
-            system=grade.system(instructions), model=grade.model, schema=GRADE_SCHEMA, cache_mode=mode
-        )
-        return self.prepare(GRADER, task, options)
+        return Results(rescored, fmt=fmt, engine=self)
 
     # -- Message Batches -----------------------------------------------------------------------------
 
@@ -358,7 +332,7 @@ class AsyncAgentOrchestrator:
         See :class:`BatchSender`; ``batch.remote`` describes the batches, polled every ``poll_seconds`` at most.
         A grade's calls wait for every answer, then go as one more Message Batch.
         """
-        scoring = self._scoring(grade, checks, grader_model, reference)
+        scoring = self._evaluator.scoring(grade, checks, grader_model, reference)
         calls = self.prepare_all(tasks, samples=samples, **options)
         poll_seconds = valid.seconds("poll_seconds", poll_seconds)
         sender = self._batch_sender(calls, poll_seconds)

@@ -29,7 +29,7 @@ class Score:
     ``score`` is from 0 to 1 (a grader's 0-10 is divided by 10; a check's True
     is 1); ``passed`` is the scorer's own verdict. ``error`` says why there is
     neither: the scorer raised, or there was no answer to score. ``cost`` and
-    ``latency`` are a grader call's (nothing for a check, or a cached grade).
+    ``latency`` are what a grader call took when it was made (nothing for a check).
     """
 
     scorer: str

@@ -33,6 +33,7 @@ EXPECTED = [
     "05-custom-agents",
     "06-large-sweeps",
     "07-conversations-and-data",
+    "08-evaluating-prompts-and-models",
 ]
 
 

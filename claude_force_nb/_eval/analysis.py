@@ -15,6 +15,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 from .._errors import QualityGateError
+from .._models import record_of
 from .._results import AgentResult, scorer_names
 from .stats import LEVEL, Interval, bootstrap, clustered_mean
 
@@ -46,6 +47,8 @@ SUMMARY_COLUMNS = (
     "cost_per_item",
     "median_latency",
 )
+# Items two sides must share before a comparison names a winner: a bootstrap over fewer says little.
+MIN_ITEMS = 5
 COMPARE_COLUMNS = ("scorer", "a", "b", "mean_a", "mean_b", "difference", "ci_low", "ci_high", "items", "verdict")
 
 
@@ -54,7 +57,7 @@ def score_records(results: Iterable[AgentResult]) -> list[dict[str, Any]]:
     return [
         {
             "agent": r.agent_name,
-            "model": r.model,
+            "model": model_of(r),
             "item": r.item,
             "sample": r.sample,
             "scorer": s.scorer,
@@ -75,7 +78,7 @@ def summary_records(results: Sequence[AgentResult], *, level: float = LEVEL) -> 
     """One row per agent, model and scorer: mean with its interval (clustered by item), pass rate, cost, latency."""
     cells: dict[tuple[str, str], list[AgentResult]] = defaultdict(list)
     for r in results:
-        cells[r.agent_name, r.model].append(r)
+        cells[r.agent_name, model_of(r)].append(r)
     rows = []
     for (agent, model), members in cells.items():
         items = {item_key(r) for r in members}
@@ -172,6 +175,12 @@ def require(
         raise QualityGateError(f"Quality gate failed, {len(below)} below the bar:\n  " + "\n  ".join(below))
 
 
+def model_of(result: AgentResult) -> str:
+    """The model a result was asked of: the API answers an alias with a dated snapshot, which files under it."""
+    record = record_of(result.model)
+    return record.id if record is not None else result.model
+
+
 def item_key(result: AgentResult) -> Hashable:
     """What identifies a result's item across agents and models: the item itself, else its task."""
     item = result.item if result.item is not None else result.task
@@ -204,16 +213,16 @@ def _keyed(pairs: Iterable[tuple[AgentResult, float | None]]) -> dict[Hashable, 
 
 def _side(results: Sequence[AgentResult], side: str | tuple[str, str]) -> list[AgentResult]:
     agents = {r.agent_name for r in results}
-    models = {r.model for r in results}
+    models = {model_of(r) for r in results}
     if isinstance(side, tuple):
         agent, model = side
-        chosen = [r for r in results if r.agent_name == agent and r.model == model]
+        chosen = [r for r in results if r.agent_name == agent and model_of(r) == model]
     elif side in agents and side in models:
         raise ValueError(f"{side!r} names both an agent and a model; pass (agent, model).")
     elif side in agents:
         chosen = [r for r in results if r.agent_name == side]
     elif side in models:
-        chosen = [r for r in results if r.model == side]
+        chosen = [r for r in results if model_of(r) == side]
     else:
         chosen = []
     if not chosen:
@@ -229,8 +238,8 @@ def _label(side: str | tuple[str, str]) -> str:
 
 
 def _verdict(interval: Interval, a: str, b: str) -> str:
-    if interval.items == 0:
-        return "no items in common"
+    if interval.items < MIN_ITEMS:
+        return f"too few items in common to tell ({interval.items})"
     if interval.low > 0:
         return f"{a} better"
     if interval.high < 0:

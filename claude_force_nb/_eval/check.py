@@ -50,6 +50,8 @@ class Check:
 
 def verdict(name: str, value: Any) -> Score:
     """The score a check's return value means; TypeError or ValueError for one it cannot mean."""
+    if getattr(value, "shape", None) == () and getattr(getattr(value, "dtype", None), "kind", "") == "b":
+        value = bool(value)  # numpy's bool (np.isclose, (a == b).all()) is neither a bool nor a number
     if isinstance(value, bool):
         return Score(name, float(value), value)
     if isinstance(value, Real):

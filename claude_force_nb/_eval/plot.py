@@ -15,9 +15,10 @@ GOOD_ENOUGH = 0.7
 
 
 def plot(results: Sequence[AgentResult], *, scorer: str | None = None, good_enough: float = GOOD_ENOUGH) -> Any:
-    """A matplotlib figure: a heatmap of mean ``scorer`` score (the grade, else the first scorer) per agent ×
-    model, each cell with its 95 % interval; and cost per item against mean score, the cheapest cell at or
-    above ``good_enough`` marked. Returned (and not left open), so it shows once and can be saved."""
+    """A matplotlib figure: a heatmap of mean ``scorer`` score per agent × model, each cell with its 95 %
+    interval; and cost per item against mean score, the cheapest cell at or above ``good_enough`` marked.
+    ``scorer`` defaults to the last one, the grade when there is one. Returned (and not left open), so it
+    shows once and can be saved."""
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:
@@ -27,7 +28,7 @@ def plot(results: Sequence[AgentResult], *, scorer: str | None = None, good_enou
     if not names:
         raise ValueError("Nothing to plot: these results have no scores (run with --grade or --check).")
     if scorer is None:
-        scorer = "grade" if "grade" in names else names[-1]
+        scorer = names[-1]  # a grade scores after the checks
     elif scorer not in names:
         raise ValueError(f"No scorer named {scorer!r}; these results have {', '.join(names)}.")
     rows = [row for row in summary_records(results) if row["scorer"] == scorer]

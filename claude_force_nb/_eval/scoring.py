@@ -52,6 +52,18 @@ class Scoring:
             return None
         return self.prepare(self.grade.task(result), self.grade, None if mode == "refresh" else mode)
 
+    def grader_calls(self, results: Sequence[AgentResult]) -> list[PreparedCall]:
+        """The grader calls ``results`` need, for an estimate; an answer that cannot be graded is left out."""
+        calls = []
+        for result in results:
+            try:
+                call = self.grader_call(result)
+            except Exception:  # a reference the item lacks: that grade fails, and costs nothing
+                continue
+            if call is not None:
+                calls.append(call)
+        return calls
+
     def scored(self, result: AgentResult, graded: AgentResult | None = None, error: str | None = None) -> AgentResult:
         """``result`` with its scores: the checks', then the grade's (``graded``, or ``error`` when it could not be)."""
         if not result.success:
@@ -125,7 +137,12 @@ class Scoring:
         together = Round(calls, answer)
 
         async def scored(call: PreparedCall, slot: Slot) -> AgentResult:
-            return await self._join(await run(call, slot), together, call.mode)
+            try:
+                result = await run(call, slot)
+            except BaseException:
+                together.leave()  # so that the others' grades are not held for an answer that will not come
+                raise
+            return await self._join(result, together, call.mode)
 
         return scored
 
@@ -148,37 +165,65 @@ class Scoring:
 
 
 class Round:
-    """Grader calls gathered from ``expected`` answers, sent together once the last has joined."""
+    """Grader calls gathered from ``expected`` answers, sent together once the last has joined.
+
+    A call that ends without an answer leaves the round, which then waits for one fewer; once every
+    waiter has been cancelled, so is the round's batch, as a sweep's own batches are.
+    """
 
     def __init__(self, expected: int, answer: AnswerGrades):
         self._expected = expected
         self._answer = answer
         self._joined: list[PreparedCall | None] = []
+        self._waiting = 0
         self._results: asyncio.Future[list[AgentResult | None]] | None = None
         self._sending: asyncio.Task[None] | None = None  # held, so the task is not collected mid-flight
 
     async def join(self, call: PreparedCall | None) -> AgentResult | None:
         """Wait for the round, then the answer to ``call`` (None for None)."""
-        if self._results is None:
-            self._results = asyncio.get_running_loop().create_future()
+        results = self._future()
         index = len(self._joined)
         self._joined.append(call)
-        if len(self._joined) == self._expected:
+        self._start_when_full()
+        self._waiting += 1
+        try:
+            # Shielded: one waiter cancelled must not cancel the round the others wait for.
+            answered = await asyncio.shield(results)
+        except asyncio.CancelledError:
+            self._waiting -= 1
+            if not self._waiting and self._sending is not None:
+                self._sending.cancel()  # nobody is left to read the grades
+            raise
+        self._waiting -= 1
+        return answered[index]
+
+    def leave(self) -> None:
+        """Count a call that will never join (it ended without an answer)."""
+        self._future()
+        self._joined.append(None)
+        self._start_when_full()
+
+    def _future(self) -> asyncio.Future[list[AgentResult | None]]:
+        if self._results is None:
+            self._results = asyncio.get_running_loop().create_future()
+        return self._results
+
+    def _start_when_full(self) -> None:
+        if len(self._joined) == self._expected and self._sending is None:
+            assert self._results is not None
             self._sending = asyncio.ensure_future(self._send(self._results))
-        # Shielded: one waiter cancelled must not cancel the round the others wait for.
-        results = await asyncio.shield(self._results)
-        return results[index]
 
     async def _send(self, done: asyncio.Future[list[AgentResult | None]]) -> None:
         calls = [call for call in self._joined if call is not None]
         try:
             answered = iter(await self._answer(calls) if calls else [])
             results = [next(answered) if call is not None else None for call in self._joined]
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            done.cancel()
+            raise
+        except Exception as exc:  # the grading batch failed: each waiter's grade is a scorer error
             if not done.done():
                 done.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
             return
         if not done.done():
             done.set_result(results)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from .. import _checks as checks
-from .._resultset import Results
+from .._resultset import Rescorer, Results
 from .._sweep import Batch, Progress
 from . import loop as _loop
 
@@ -27,8 +27,17 @@ class BackgroundRun:
     what finished.
     """
 
-    def __init__(self, batch: Batch, *, on_wait: Callable[[], object] | None = None):
+    def __init__(
+        self,
+        batch: Batch,
+        *,
+        on_wait: Callable[[], object] | None = None,
+        fmt: str = "markdown",
+        engine: Rescorer | None = None,
+    ):
         self.batch = batch
+        self._fmt = fmt  # how its results' table shows answers
+        self._engine = engine  # what its results are rescored with
         # Called in the cell that waits, so its output (a panel's final
         # state, say) is attributed to that cell and saved with the notebook.
         self._on_wait = on_wait
@@ -52,7 +61,7 @@ class BackgroundRun:
     @property
     def results(self) -> Results:
         """Results so far; unfinished calls appear as cancelled placeholders until they end."""
-        return Results(self.batch.results_so_far())
+        return Results(self.batch.results_so_far(), fmt=self._fmt, engine=self._engine)
 
     def cancel(self) -> None:
         """Cancel the calls still queued or in flight."""

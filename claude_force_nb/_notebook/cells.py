@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .._eval.analysis import model_of
 from .._results import AgentResult
 
 _CELL = "padding:0 1em 0 0;text-align:left"
@@ -37,10 +38,10 @@ class Row:
 def rows(results: Sequence[AgentResult | None]) -> list[Row]:
     """The table's rows, in order of first appearance; cancelled calls are left out (they waited, not answered)."""
     finished = [r for r in results if r is not None and not r.cancelled]
-    by_model = len({r.model for r in finished}) > 1
+    by_model = len({model_of(r) for r in finished}) > 1
     groups: dict[tuple[str, str | None], list[AgentResult]] = {}
     for result in finished:
-        groups.setdefault((result.agent_name, result.model if by_model else None), []).append(result)
+        groups.setdefault((result.agent_name, model_of(result) if by_model else None), []).append(result)
     found = []
     for (agent, model), members in groups.items():
         costs = [r.original_cost for r in members if r.success]

@@ -449,7 +449,7 @@ class AgentMagics(Magics):
             panel.watch(batch)
             display(panel)
         if args.background:
-            self._start_in_background(batch, panel, args.out, quiet)
+            self._start_in_background(batch, panel, args.out, quiet, args.format or self.format)
             return
         try:
             results = Results(_loop.run(batch.wait()), fmt=args.format or self.format, engine=orchestrator)
@@ -471,8 +471,13 @@ class AgentMagics(Magics):
         if not quiet:
             _show(results)
 
-    def _start_in_background(self, batch: Batch, panel: Any, out: str, quiet: bool) -> None:
-        run = BackgroundRun(batch, on_wait=panel.republish if panel is not None else None)
+    def _start_in_background(self, batch: Batch, panel: Any, out: str, quiet: bool, fmt: str) -> None:
+        run = BackgroundRun(
+            batch,
+            on_wait=panel.republish if panel is not None else None,
+            fmt=fmt,
+            engine=self.orchestrator,
+        )
         self._runs = (*(r for r in self._runs if not r.done), run)
         self._store(out, run)
         if not quiet:

@@ -58,3 +58,11 @@ def _score(name, score, passed, reason=""):
     from claude_force_nb import Score
 
     return Score(name, score, passed, reason)
+
+
+def test_numpys_bools_and_numbers_are_verdicts_too():
+    import numpy as np
+
+    assert Check(lambda a, i: np.isclose(1.0, 1.0), name="close")(answer()) == _score("close", 1.0, True)
+    assert Check(lambda a, i: (np.arange(3) > 5).any(), name="any")(answer()).passed is False
+    assert Check(lambda a, i: np.float32(0.75), name="f32")(answer()) == _score("f32", 0.75, True)

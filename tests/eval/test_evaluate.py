@@ -133,7 +133,7 @@ async def test_a_failed_answer_is_not_scored_and_the_others_keep_theirs(orch, se
 async def test_a_paired_comparison_names_the_better_side(orch):
     run = await orch.evaluate(tasks(), grade=HALF)
     (row,) = run.compare("explainer", "python-expert").to_dict("records")
-    assert (row["difference"], row["items"], row["verdict"]) == (0.0, 3, "no clear difference")
+    assert (row["difference"], row["items"], row["verdict"]) == (0.0, 3, "too few items in common to tell (3)")
     with pytest.raises(ValueError, match="Nothing answered as 'nobody'"):
         run.compare("nobody", "explainer")
 
@@ -198,3 +198,30 @@ async def test_a_budget_holds_a_message_batches_evaluation_before_it_is_submitte
     assert not [r for r in server.log if r.path.startswith("/v1/messages/batches")]
     run = await orch.evaluate(tasks(("explainer",)), grade=ALL, batch=True, budget=1.0, poll_seconds=POLL)
     assert [s.score for r in run for s in r.scores] == [1.0] * 3
+
+
+async def test_rescoring_through_message_batches_keeps_every_answer_and_holds_a_budget(orch, server):
+    from claude_force_nb import BudgetExceededError, Results
+
+    run = await orch.evaluate(tasks(("explainer",)), checks=[mentions_item])
+    with pytest.raises(BudgetExceededError):
+        await orch.rescore(run, grade=ALL, batch=True, budget=0.000001)
+    assert not [r for r in server.log if r.path.startswith("/v1/messages/batches")]
+    # A reference the items (plain strings) lack is each grade's error, not the rescore's.
+    missing = await orch.rescore(Results(list(run), fmt="text"), grade=ALL, reference="answer", batch=True)
+    assert missing.format == "text"
+    assert {s.error for r in missing for s in r.scores} == {
+        "KeyError: \"no reference 'answer' in the item 'reverse a list'\"",
+        "KeyError: \"no reference 'answer' in the item 'sort a dict'\"",
+        "KeyError: \"no reference 'answer' in the item 'parse a date'\"",
+    }
+    graded = await orch.rescore(run, grade=ALL, batch=True)
+    assert [s.score for r in graded for s in r.scores] == [1.0] * 3
+
+
+async def test_options_of_the_other_sender_are_refused_not_sent(orch, server):
+    with pytest.raises(TypeError, match="concurrency= does not apply with batch=True"):
+        await orch.evaluate(tasks(), grade=ALL, batch=True, concurrency=4)
+    with pytest.raises(TypeError, match="poll_seconds= does not apply with batch=False"):
+        await orch.evaluate(tasks(), grade=ALL, poll_seconds=1)
+    assert not server.log

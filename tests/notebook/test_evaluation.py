@@ -114,3 +114,32 @@ def test_offline_the_notice_comes_above_the_panel_and_the_table(monkeypatch, tmp
     assert kinds[0] == "notice" and kinds.count("display_data") == 2
     table = nb.cells[1].outputs[-1].data["text/html"]
     assert '<td style="text-align:right;white-space:nowrap">' in table and "0.50 fail" in table
+
+
+def test_grades_with_a_reference_go_through_message_batches(kernel_env, tmp_path):
+    nb = run(
+        notebook(
+            SETUP + "\nimport pandas as pd\nrows = pd.DataFrame({'q': questions, 'ref': ['synthetic zebra'] * 2})",
+            "%config AgentMagics.batch_poll_seconds = 0.05",
+            "%%agents explainer --over rows --grade half --reference ref --batch --no-panel -o run\nExplain {item.q}",
+            "print(sorted(set(run.scores.reason)))",
+        ),
+        tmp_path,
+    )
+    assert text_of(nb.cells[3]).strip() == "['Holds 1 of the 2 reference terms; missing zebra.']"
+    created = [r for r in kernel_env.log if r.method == "POST" and r.path == "/v1/messages/batches"]
+    assert len(created) == 2  # the answers, then their grades
+    assert not [r for r in messages(kernel_env) if r.status == 200]
+
+
+def test_a_background_evaluation_can_be_rescored(kernel_env, tmp_path):
+    nb = run(
+        notebook(
+            SETUP,
+            "%%agents explainer --over questions --grade half --background -f text -o handle --no-panel\n{item}",
+            "results = handle.wait()\nchecked = await results.rescore(checks=[mentions])",
+            "print(results.format, checked.format, checked.scores.scorer.unique().tolist())",
+        ),
+        tmp_path,
+    )
+    assert text_of(nb.cells[3]).strip() == "text text ['mentions']"
