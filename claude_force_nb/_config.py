@@ -38,6 +38,7 @@ ENV_CACHE_MODE = "CLAUDE_FORCE_NB_CACHE_MODE"
 ENV_SECRET = "CLAUDE_CACHE_SECRET"
 ENV_OLD_SECRETS = "CLAUDE_CACHE_OLD_SECRETS"
 ENV_SIMULATOR_LATENCY = "CLAUDE_FORCE_NB_SIMULATOR_LATENCY"
+ENV_CACHE_URL = "CLAUDE_FORCE_NB_CACHE_URL"
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Settings:
     cache_secrets: tuple[bytes, ...] = field(default=(), repr=False)
     user_home: Path = field(default_factory=Path.home)
     simulator_latency: float = DEFAULT_SIMULATOR_LATENCY
+    cache_url: str | None = field(default=None, repr=False)  # a team database; its password is never shown
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +78,7 @@ class Settings:
             cache_secrets=tuple(secrets),
             user_home=Path(env.get("HOME") or Path.home()),
             simulator_latency=_latency(env),
+            cache_url=env.get(ENV_CACHE_URL) or None,
         )
 
 

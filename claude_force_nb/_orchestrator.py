@@ -73,6 +73,7 @@ class AsyncAgentOrchestrator:
         cache_mode: str | None = None,
         cache_max_rows: int = DEFAULT_MAX_ROWS,
         cache_max_bytes: int = DEFAULT_MAX_BYTES,
+        cache_url: str | None = None,
         model: str | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         max_retries: int = DEFAULT_MAX_RETRIES,
@@ -112,6 +113,7 @@ class AsyncAgentOrchestrator:
                 mode=cache_mode,
                 max_rows=cache_max_rows,
                 max_bytes=cache_max_bytes,
+                url=cache_url,
             )
         self.cache = cache
         self.prompt_caching = prompt_caching

@@ -24,6 +24,7 @@ _CLEARED_ENV = (
     "CLAUDE_CACHE_OLD_SECRETS",
     "CLAUDE_FORCE_NB_MODEL",
     "CLAUDE_FORCE_NB_CACHE_MODE",
+    "CLAUDE_FORCE_NB_CACHE_URL",
 )
 
 CONSTRAINTS = Path(__file__).resolve().parents[1] / "constraints.txt"
@@ -57,6 +58,30 @@ def _session_server():
     # One server for the whole run; starting a thread per test would only add noise.
     with LocalServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster for the run; the tests that use it skip where its binaries are missing
+    (and fail, with CLAUDE_FORCE_NB_REQUIRE_POSTGRES=1, as in CI)."""
+    from postgres import Cluster, binaries
+
+    found = binaries()
+    if found is None:
+        why = "no PostgreSQL server binaries (initdb, pg_ctl: /usr/lib/postgresql/*/bin, Debian's postgresql)"
+        if os.environ.get("CLAUDE_FORCE_NB_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"CLAUDE_FORCE_NB_REQUIRE_POSTGRES=1, but {why}")
+        pytest.skip(why)
+    cluster = Cluster(found)
+    cluster.start()
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def team_url(postgres) -> str:
+    """The URL of a new, empty database in the test cluster (with its password)."""
+    return postgres.database()
 
 
 @pytest.fixture

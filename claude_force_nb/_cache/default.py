@@ -22,6 +22,7 @@ def default_cache(
     mode: str | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    url: str | None = None,
 ) -> ResponseCache:
     """The response cache for ``settings``: answers at ``path``, else in the home directory's files.
 
@@ -41,6 +42,7 @@ def default_cache(
     return ResponseCache(
         path,
         settings=settings,
+        team_url=url,
         ttl_seconds=ttl_hours * 3600,
         maxsize=maxsize,
         mode=mode or settings.cache_mode,

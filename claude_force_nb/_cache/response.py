@@ -44,6 +44,8 @@ from .rows import Row, summary
 from .secret import load_signer
 from .stats import CacheStats, StatsCounter
 from .store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Endpoint, Store
+from .team import TeamStore
+from .tiers import Tiers
 
 # Where an answer came from: this cache's tiers, an identical call in flight, or the API.
 MEMORY, FILE, SHARED, API = "memory", "file", "shared", "api"
@@ -65,6 +67,19 @@ class CacheInfo:
     synthetic_path: Path | None = None  # where synthetic answers go, when not beside Claude's
     max_rows: int | None = None  # bounds of each file; None without one
     max_bytes: int | None = None
+    team: TeamInfo | None = None  # the team database behind the file, when there is one
+
+
+@dataclass(frozen=True)
+class TeamInfo:
+    """The team database: where (never its password), what it holds, and writes waiting for it."""
+
+    where: str
+    reachable: bool
+    entries: int
+    size_bytes: int
+    queued: int  # waiting now
+    dropped: int  # given up, past the queue's bound
 
 
 class ResponseCache:
@@ -86,6 +101,7 @@ class ResponseCache:
         synthetic_path: str | os.PathLike | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        team_url: str | None = None,
     ):
         maxsize = checks.count("maxsize", maxsize)
         settings = settings if settings is not None else Settings.from_env()
@@ -101,7 +117,7 @@ class ResponseCache:
         self._counter = StatsCounter()
         self._memory = Memory(maxsize, self._ttl, timer, self._counter)
         self._closed = False
-        self._store: Store | None = None
+        self._store: Store | Tiers | None = None
         # When set, a local server's synthetic answers go to this file, never to the one holding Claude's.
         self._synthetic_path = user_path(synthetic_path) if synthetic_path is not None and persist else None
         self._synthetic: Store | None = None
@@ -126,6 +142,12 @@ class ResponseCache:
                 max_bytes=self._max_bytes,
             )
             self._store = self._open(file)
+            url = team_url if team_url is not None else settings.cache_url
+            if url:
+                team = TeamStore(
+                    url, signer, clock=clock, timer=timer, counts=self._counter, max_rows=max_rows, max_bytes=max_bytes
+                )
+                self._store = Tiers(self._store, team)
 
     @property
     def mode(self) -> str:
@@ -292,7 +314,7 @@ class ResponseCache:
                     self._synthetic = self._open(path)
         return self._synthetic
 
-    def _stores(self, *, opening: bool = True) -> list[Store]:
+    def _stores(self, *, opening: bool = True) -> list[Store | Tiers]:
         """The open files, the main one first; ``opening`` also opens an existing synthetic file."""
         if opening:
             self._synthetic_store(create=False)
@@ -394,7 +416,15 @@ class ResponseCache:
             synthetic_path=self._synthetic_path,
             max_rows=self._max_rows if self._store else None,
             max_bytes=self._max_bytes if self._store else None,
+            team=self._team_info(),
         )
+
+    def _team_info(self) -> TeamInfo | None:
+        if not isinstance(self._store, Tiers):
+            return None
+        team = self._store.team
+        entries = team.count()  # asks the database, so says whether it is reachable
+        return TeamInfo(team.where, team.available, entries, team.size(), team.pending, team.dropped)
 
     def close(self) -> None:
         """Write out pending answers and close the files. Memory lookups keep working."""

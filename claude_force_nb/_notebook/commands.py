@@ -12,7 +12,7 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from .._config import ENV_OLD_SECRETS, ENV_SECRET
-from .._errors import AgentNotFoundError, ClaudeForceError
+from .._errors import AgentNotFoundError, CacheError, ClaudeForceError
 from .._orchestrator import AsyncAgentOrchestrator
 from .._render import Answer
 from .._sweep import Batch
@@ -151,6 +151,13 @@ def _stats(context: Context, rest: list[str]) -> Any:
 
 
 def _cache(context: Context, rest: list[str]) -> Any:
+    try:
+        return _cache_action(context, rest)
+    except CacheError as exc:  # the team database is away or refuses: what the file could do is done
+        raise UsageError(str(exc)) from None
+
+
+def _cache_action(context: Context, rest: list[str]) -> Any:
     cache = context.orchestrator().cache
     if cache is None:
         raise UsageError("The cache is disabled.")
@@ -172,6 +179,11 @@ def _cache(context: Context, rest: list[str]) -> Any:
             f"answers from {e.origin or 'an unnamed endpoint'}: {e.rows}" + (" (synthetic)" if e.synthetic else "")
             for e in info.endpoints
         ]
+        team = info.team
+        if team is not None:
+            state = f"{team.entries:,} answers, {team.size_bytes:,} bytes" if team.reachable else "unreachable"
+            lines.append(f"team cache: {team.where} ({state})")
+            lines.append(f"team writes: {team.queued:,} queued, {team.dropped:,} dropped")
         print("\n".join(lines))
     elif action == "verify":
         report = cache.verify()

@@ -27,6 +27,7 @@ from .._config import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_TIMEOUT_SECONDS,
     ENV_CACHE_MODE,
+    ENV_CACHE_URL,
     ENV_HOME,
     ENV_MODEL,
 )
@@ -90,6 +91,11 @@ class AgentMagics(Magics):
     ).tag(config=True)
     cache_path = Unicode(
         None, allow_none=True, help=f"SQLite cache file (default: under {ENV_HOME} or the user data directory)."
+    ).tag(config=True)
+    cache_url = Unicode(
+        None,
+        allow_none=True,
+        help=f"A team cache: postgresql://user@host/database behind the cache file (default: {ENV_CACHE_URL}).",
     ).tag(config=True)
     cache_mode = Enum(
         CACHE_MODES,
@@ -173,6 +179,7 @@ class AgentMagics(Magics):
         "cache_max_rows",
         "cache_max_mb",
         "cache_path",
+        "cache_url",
         "cache_mode",
         "model",
         "max_tokens",
@@ -204,6 +211,7 @@ class AgentMagics(Magics):
             cache_max_rows=self.cache_max_rows,
             cache_max_bytes=self.cache_max_mb << 20,
             cache_path=self.cache_path,
+            cache_url=self.cache_url,
             cache_mode=self.cache_mode,
             model=self.model,
             max_tokens=self.max_tokens,

@@ -1,0 +1,427 @@
+"""The team cache: the cache file's signed rows in a PostgreSQL database that every kernel on every machine shares.
+
+Rows are the file's (:class:`~claude_force_nb._cache.rows.Record`), signed
+the same way and checked the same way on every read: a row signed with a
+secret this process holds and whose signature fails is tampered with, and
+removed; a row signed with another secret is foreign, kept and not served.
+
+The database is a tier behind the local file (:mod:`.tiers`). Reads that miss
+the file ask it; writes go to both, the database's through a bounded queue
+that one thread drains in batches. When the database is away, at start or in
+the middle of a sweep, nothing waits for it: reads skip it until the next
+retry (backing off from :data:`RETRY_FIRST` to :data:`RETRY_LAST` seconds),
+writes stay queued (the oldest dropped, and counted, past :data:`MAX_QUEUED`),
+and one warning says so; when it is back, the queue drains.
+
+The connection string's password is never shown: :attr:`TeamStore.where`
+is the URL without it, and messages that could quote it are scrubbed.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .._errors import CacheError, CacheIntegrityWarning, ClaudeForceWarning
+from .integrity import VerifyReport
+from .rows import COLUMNS, Record, Row, payload
+from .secret import FOREIGN, VALID, Signer
+from .stats import StatsCounter
+from .store import Endpoint
+
+SCHEMA_VERSION = 1
+MAX_QUEUED = 10_000
+BATCH = 500
+RETRY_FIRST = 0.5
+RETRY_LAST = 30.0
+CONNECT_TIMEOUT = 3
+
+_TABLE = "claude_force_nb_responses"
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS claude_force_nb_schema (version integer NOT NULL)",
+    f"""CREATE TABLE IF NOT EXISTS {_TABLE} (
+        key text NOT NULL, origin text NOT NULL, synthetic integer NOT NULL, agent text NOT NULL,
+        model text NOT NULL, task text NOT NULL, response text NOT NULL, request_id text,
+        input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, latency double precision NOT NULL,
+        created double precision NOT NULL, expires double precision NOT NULL, key_id text NOT NULL,
+        signature bytea NOT NULL, PRIMARY KEY (key, origin, key_id))""",
+    f"CREATE INDEX IF NOT EXISTS {_TABLE}_expires ON {_TABLE} (expires)",
+)
+_SELECT_ONE = f"SELECT {COLUMNS} FROM {_TABLE} WHERE key = %s AND origin = %s ORDER BY created DESC"
+_SELECT_ANY = f"SELECT {COLUMNS} FROM {_TABLE} WHERE key = %s ORDER BY synthetic, origin = %s DESC, created DESC"
+_UPSERT = (
+    f"INSERT INTO {_TABLE} ({COLUMNS}) VALUES ({', '.join(['%s'] * 15)}) ON CONFLICT (key, origin, key_id) DO UPDATE "
+    "SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS.split(", ")[3:])
+)
+# Deletes name what they saw, so a row another machine rewrote meanwhile survives.
+_DELETE_BAD = f"DELETE FROM {_TABLE} WHERE key = %s AND origin = %s AND key_id = %s AND signature = %s"
+_TRIM = f"DELETE FROM {_TABLE} WHERE ctid IN (SELECT ctid FROM {_TABLE} ORDER BY expires LIMIT %s)"
+
+
+class TeamStore:
+    """Signed rows in a PostgreSQL table, read on the caller's thread and written by a thread of its own."""
+
+    def __init__(
+        self,
+        url: str,
+        signer: Signer,
+        *,
+        clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.monotonic,
+        counts: StatsCounter | None = None,
+        max_rows: int | None = None,
+        max_bytes: int | None = None,
+    ):
+        try:
+            from psycopg.conninfo import conninfo_to_dict
+            from psycopg_pool import ConnectionPool
+        except ImportError as exc:
+            raise CacheError("A team cache needs psycopg: pip install 'claude-force-nb[team]'.") from exc
+        try:
+            parts = conninfo_to_dict(url)
+        except Exception:
+            raise CacheError("The team cache URL cannot be read: expected postgresql://user@host/database.") from None
+        self._password = str(parts.get("password") or "")
+        self._url = url
+        self.where = where(parts)
+        self._signer = signer
+        self._clock = clock
+        self._timer = timer
+        self._counts = counts or StatsCounter()
+        self._max_rows = max_rows
+        self._max_bytes = max_bytes
+        # Opened in the background: a database that is away must not hold up the kernel.
+        self._pool = ConnectionPool(
+            url,
+            min_size=0,
+            max_size=4,
+            open=False,
+            name="claude-force-nb-team",
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            timeout=CONNECT_TIMEOUT,
+        )
+        self._pool.open(wait=False)
+        self._lock = threading.Lock()
+        self._queue: collections.deque[Record] = collections.deque()
+        self.queued_total = 0
+        self.dropped = 0
+        self._retry_at = 0.0  # reads skip the database until then, after a failure
+        self._backoff = RETRY_FIRST
+        self._warned = False
+        self._ready = False  # schema checked
+        self._refused = False  # a newer client's database
+        self._closed = False
+        self._wake = threading.Condition(self._lock)
+        self._writer = threading.Thread(target=self._drain, name="claude-force-nb-team-writer", daemon=True)
+        self._writer.start()
+
+    def __repr__(self) -> str:
+        return f"<TeamStore {self.where}>"
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def get(self, key: str, origin: str, *, replay: bool = False, quiet: bool = False) -> Row | None:
+        """The newest row for ``key`` from ``origin`` that verifies and has not expired (replay: any of them)."""
+        found = self._query(_SELECT_ANY if replay else _SELECT_ONE, (key, origin))
+        now = self._clock()
+        for values in found or ():
+            record = _record(values)
+            verdict = self._signer.verify(payload(record), record.signature, record.key_id)
+            if verdict == FOREIGN:
+                if not quiet:
+                    self._counts.add("foreign", 1)
+                continue
+            if verdict != VALID:
+                self._tampered([record])
+                continue
+            if replay or record.expires > now:
+                return record.row()
+        return None
+
+    def count(self) -> int:
+        found = self._query(f"SELECT count(*) FROM {_TABLE}", ())
+        return int(found[0][0]) if found else 0
+
+    def size(self) -> int:
+        found = self._query(f"SELECT pg_total_relation_size('{_TABLE}')", ())
+        return int(found[0][0]) if found else 0
+
+    def endpoints(self) -> list[Endpoint]:
+        sql = f"SELECT origin, synthetic, count(*) FROM {_TABLE} GROUP BY origin, synthetic ORDER BY count(*) DESC"
+        return [Endpoint(origin, bool(synthetic), int(n)) for origin, synthetic, n in self._query(sql, ()) or ()]
+
+    @property
+    def available(self) -> bool:
+        """Whether the last attempt reached the database."""
+        return self._retry_at == 0.0
+
+    @property
+    def pending(self) -> int:
+        """Writes queued, not yet in the database."""
+        with self._lock:
+            return len(self._queue)
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    def put(self, row: Row) -> None:
+        """Queue ``row``, signed, for the database."""
+        record = Record.of(row, self._signer.key_id)
+        record = record._replace(signature=self._signer.sign(payload(record)))
+        with self._lock:
+            if self._closed or self._refused:
+                return
+            if len(self._queue) >= MAX_QUEUED:
+                self._queue.popleft()
+                self.dropped += 1
+                self._counts.add("dropped", 1)
+            self._queue.append(record)
+            self.queued_total += 1
+            self._wake.notify()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until the queue is written, or ``timeout`` seconds; whether it was. Waits for nothing while
+        the database is away."""
+        deadline = self._timer() + timeout
+        with self._lock:
+            self._wake.notify()
+            while self._queue and not self._retry_at and self._timer() < deadline:
+                self._wake.wait(0.05)
+            return not self._queue
+
+    def clear(self) -> int:
+        return self._rowcount(f"DELETE FROM {_TABLE}", ())
+
+    def prune(self) -> int:
+        return self._rowcount(f"DELETE FROM {_TABLE} WHERE expires <= %s", (self._clock(),))
+
+    def verify(self) -> VerifyReport:
+        """Check every row: tampered ones go, expired and foreign ones are counted."""
+        rows = self._query(f"SELECT {COLUMNS} FROM {_TABLE}", ())
+        if rows is None:
+            raise CacheError(f"The team cache at {self.where} cannot be reached; nothing was verified.")
+        now = self._clock()
+        ok, foreign, bad, expired = 0, 0, [], []
+        for values in rows:
+            record = _record(values)
+            verdict = self._signer.verify(payload(record), record.signature, record.key_id)
+            if verdict == FOREIGN:
+                foreign += 1
+            elif verdict != VALID:
+                bad.append(record)
+            else:
+                ok += 1
+                if record.expires <= now:
+                    expired.append(record.key)
+        removed = self._tampered(bad, warn=False)
+        return VerifyReport(len(rows), ok, tuple(r.key for r in bad), tuple(expired), removed, foreign)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued (for up to ``timeout`` seconds, if the database is there) and close.
+
+        What cannot be written now is still in the cache file.
+        """
+        if self._closed:
+            return
+        if self.available:
+            self.flush(timeout)
+        with self._lock:
+            self._closed = True
+            self._wake.notify_all()
+        self._writer.join(1.0)
+        self._pool.close(timeout=1.0)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- the database --------------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: tuple) -> list[tuple] | None:
+        """Rows, or None when the database is away: then reads skip it until the writer finds it back."""
+        if self._retry_at or not self._ensure_ready():
+            return None
+        try:
+            with self._pool.connection(timeout=CONNECT_TIMEOUT) as conn:
+                return list(conn.execute(sql, params).fetchall())
+        except Exception as exc:
+            self._lost(exc)
+            return None
+
+    def _rowcount(self, sql: str, params: tuple) -> int:
+        if not self._ensure_ready(wait=True):
+            raise CacheError(f"The team cache at {self.where} cannot be reached; nothing was changed there.")
+        try:
+            with self._pool.connection(timeout=CONNECT_TIMEOUT) as conn:
+                return conn.execute(sql, params).rowcount
+        except Exception as exc:
+            self._lost(exc)
+            raise CacheError(f"The team cache at {self.where} failed: {self._scrub(exc)}") from None
+
+    def _ensure_ready(self, *, wait: bool = False) -> bool:
+        """Create the tables (in one transaction) or check their version; False while the database is away.
+
+        Its own connection, not the pool's: a database that refuses is known at once, where the pool
+        would wait out its timeout.
+        """
+        if self._ready:
+            return True
+        if not wait and self._retry_at:
+            return False
+        import psycopg
+
+        try:
+            with (
+                psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn,
+                conn.transaction(),
+            ):
+                # One client at a time creates or migrates; the others wait, then find it done.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('claude_force_nb_schema'))")
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                found = conn.execute("SELECT max(version) FROM claude_force_nb_schema").fetchone()
+                version = found[0] if found else None
+                if version is None:
+                    conn.execute("INSERT INTO claude_force_nb_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+                elif version > SCHEMA_VERSION:
+                    raise NewerSchemaError(
+                        f"The team cache at {self.where} has schema version {version}; this claude-force-nb "
+                        f"knows {SCHEMA_VERSION}. Upgrade it (pip install -U claude-force-nb); nothing was written."
+                    )
+        except NewerSchemaError as exc:
+            self._refuse(exc)
+            if wait:
+                raise
+            return False
+        except Exception as exc:
+            self._lost(exc)
+            return False
+        self._ready = True
+        self._back()
+        return True
+
+    def _drain(self) -> None:
+        """Write queued rows in batches; while the database is away, look for it again at each retry."""
+        while True:
+            with self._lock:
+                while (self._refused or not (self._queue or self._retry_at)) and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                wait = self._retry_at - self._timer() if self._retry_at else 0.0
+            if wait > 0:
+                with self._lock:
+                    self._wake.wait(min(wait, 0.5))
+                continue
+            try:
+                if not self._ensure_ready(wait=True):
+                    continue
+            except NewerSchemaError:
+                continue  # refused, and said so; nothing more is written
+            with self._lock:
+                batch = [self._queue[i] for i in range(min(BATCH, len(self._queue)))]
+            if not batch:
+                continue
+            try:
+                with self._pool.connection(timeout=CONNECT_TIMEOUT) as conn, conn.transaction():
+                    conn.cursor().executemany(_UPSERT, batch)
+                    self._bound(conn)
+            except Exception as exc:
+                self._lost(exc)
+                continue
+            self._back()
+            with self._lock:
+                for _ in batch:
+                    if self._queue:
+                        self._queue.popleft()
+                self._wake.notify_all()
+
+    def _bound(self, conn: Any) -> None:
+        over = 0
+        if self._max_rows is not None:
+            (rows,) = conn.execute(f"SELECT count(*) FROM {_TABLE}").fetchone()
+            over = max(over, rows - self._max_rows)
+        if self._max_bytes is not None:
+            (size,) = conn.execute(f"SELECT pg_total_relation_size('{_TABLE}')").fetchone()
+            if size > self._max_bytes:
+                (rows,) = conn.execute(f"SELECT count(*) FROM {_TABLE}").fetchone()
+                over = max(over, rows - int(rows * self._max_bytes / size))
+        if over > 0:
+            trimmed = conn.execute(_TRIM, (over,)).rowcount
+            self._counts.add("trimmed", trimmed)
+
+    def _tampered(self, records: Iterable[Record], *, warn: bool = True) -> int:
+        records = list(records)
+        if not records:
+            return 0
+        self._counts.add("tampered", len(records))
+        if warn:
+            warnings.warn(
+                f"{len(records)} row(s) of the team cache at {self.where} failed their signature check and were "
+                "removed.",
+                CacheIntegrityWarning,
+                stacklevel=4,
+            )
+        removed = 0
+        try:
+            with self._pool.connection(timeout=CONNECT_TIMEOUT) as conn:
+                for r in records:
+                    removed += conn.execute(_DELETE_BAD, (r.key, r.origin, r.key_id, r.signature)).rowcount
+        except Exception as exc:
+            self._lost(exc)
+        return removed
+
+    def _lost(self, exc: BaseException) -> None:
+        """The database did not answer: back off, and say so once until it is back."""
+        with self._lock:
+            self._ready = False  # checked again when it is back: it may be another server by then
+            self._retry_at = self._timer() + self._backoff
+            self._backoff = min(self._backoff * 2, RETRY_LAST)
+            warned, self._warned = self._warned, True
+        if not warned:
+            warnings.warn(
+                f"The team cache at {self.where} is unreachable ({self._scrub(exc)}); going on with memory and the "
+                "cache file, and its writes wait in a queue until it is back.",
+                ClaudeForceWarning,
+                stacklevel=2,
+            )
+
+    def _back(self) -> None:
+        with self._lock:
+            self._retry_at = 0.0
+            self._backoff = RETRY_FIRST
+            self._warned = False
+
+    def _refuse(self, exc: NewerSchemaError) -> None:
+        """A newer client's database: nothing goes to it, and reads skip it, for the rest of the session."""
+        with self._lock:
+            self.dropped += len(self._queue)
+            self._queue.clear()
+            self._retry_at = float("inf")
+            self._wake.notify_all()
+            warned, self._refused = self._refused, True
+        if not warned:
+            warnings.warn(str(exc), ClaudeForceWarning, stacklevel=2)
+
+    def _scrub(self, exc: BaseException) -> str:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return text.replace(self._password, "***") if self._password else text
+
+
+class NewerSchemaError(CacheError):
+    """The team database was made by a newer claude-force-nb: this one refuses to write to it."""
+
+
+def _record(values: tuple) -> Record:
+    return Record._make((*values[:14], bytes(values[14])))  # bytea comes back as memoryview
+
+
+def where(parts: dict[str, Any]) -> str:
+    """A connection's address without its password: postgresql://user@host:port/database."""
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    host = parts.get("host") or "localhost"
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{host}{port}/{parts.get('dbname') or ''}"

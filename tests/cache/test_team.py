@@ -1,0 +1,206 @@
+"""The team cache against a real PostgreSQL server: signed rows, tiers, faults, schema versions, no password shown."""
+
+import logging
+import time
+import warnings
+
+import psycopg
+import pytest
+from postgres import PASSWORD
+
+from claude_force_nb import AsyncAgentOrchestrator, CacheError, ClaudeForceWarning, ResponseCache
+from claude_force_nb._cache.team import SCHEMA_VERSION, TeamStore
+from claude_force_nb._request import Completion, Request
+
+SECRET = b"team-secret-shared-by-every-member"
+OTHER = b"a-secret-this-team-does-not-hold!!"
+
+
+def request(task="What is a monad?"):
+    return Request.for_task(task, model="claude-sonnet-4-6", max_tokens=100)
+
+
+def completion(text="An answer.", origin="https://api.anthropic.com"):
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-6",
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 10, "output_tokens": 5},
+    }
+    return Completion(message, 0.3, "req_1", origin, False)
+
+
+def cache(tmp_path, url, name="member", secret=SECRET, **options):
+    return ResponseCache(tmp_path / f"{name}.sqlite", secrets=[secret], team_url=url, **options)
+
+
+def rows(url):
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT key, origin, key_id, task FROM claude_force_nb_responses").fetchall()
+
+
+def test_an_answer_stored_by_one_member_is_served_to_another_from_the_database(tmp_path, team_url):
+    ours, theirs = cache(tmp_path, team_url, "ours"), cache(tmp_path, team_url, "theirs")
+    key = ours.key(request())
+    ours.store(request(), completion(), agent="explainer")
+    ours.flush()
+    assert len(rows(team_url)) == 1
+    hit = theirs.lookup(key, "https://api.anthropic.com")
+    assert hit is not None and hit.completion.text == "An answer." and hit.source == "file"
+    # Copied into their file: the next read stays on their machine.
+    theirs.close()
+    again = ResponseCache(tmp_path / "theirs.sqlite", secrets=[SECRET])
+    assert again.lookup(key, "https://api.anthropic.com") is not None
+    for c in (ours, again):
+        c.close()
+
+
+def test_rows_are_filed_by_endpoint(tmp_path, team_url):
+    ours, theirs = cache(tmp_path, team_url, "ours"), cache(tmp_path, team_url, "theirs")
+    key = ours.key(request())
+    ours.store(request(), completion(origin="http://127.0.0.1:9999"))
+    ours.flush()
+    assert theirs.lookup(key, "https://api.anthropic.com") is None
+    assert theirs.lookup(key, "http://127.0.0.1:9999") is not None
+    assert theirs.lookup(key, "https://api.anthropic.com", replay=True) is not None
+
+
+def test_a_row_edited_in_the_table_is_refused_as_tampered(tmp_path, team_url):
+    ours = cache(tmp_path, team_url, "ours")
+    key = ours.key(request())
+    ours.store(request(), completion())
+    ours.flush()
+    with psycopg.connect(team_url) as conn:
+        conn.execute("UPDATE claude_force_nb_responses SET response = replace(response, 'An answer', 'Evil')")
+    theirs = cache(tmp_path, team_url, "theirs")
+    with pytest.warns(Warning, match="failed their signature check"):
+        assert theirs.lookup(key, "https://api.anthropic.com") is None
+    assert rows(team_url) == []
+    assert theirs.stats().tampered == 1
+
+
+def test_a_row_of_a_secret_not_held_is_kept_and_not_served(tmp_path, team_url):
+    stranger = cache(tmp_path, team_url, "stranger", secret=OTHER)
+    key = stranger.key(request())
+    stranger.store(request(), completion())
+    stranger.flush()
+    ours = cache(tmp_path, team_url, "ours")
+    assert ours.lookup(key, "https://api.anthropic.com") is None
+    assert len(rows(team_url)) == 1
+    report = ours.verify()
+    assert (report.foreign, report.removed) == (1, 0)
+
+
+def test_info_prune_clear_and_verify_reach_the_database(tmp_path, team_url):
+    ours = cache(tmp_path, team_url)
+    for i in range(3):
+        ours.store(request(f"task {i}"), completion())
+    ours.flush()
+    info = ours.info()
+    assert info.team is not None
+    assert (info.team.entries, info.team.reachable, info.team.queued, info.team.dropped) == (3, True, 0, 0)
+    assert info.team.where.endswith(f"/{team_url.rsplit('/', 1)[1]}") and PASSWORD not in info.team.where
+    assert ours.verify().ok == 6  # three in the file, three in the database
+    assert ours.prune() == 0
+    assert ours.clear() == 6
+    assert rows(team_url) == []
+
+
+def test_the_database_away_at_start_costs_one_warning_and_nothing_waits_for_it(tmp_path, postgres):
+    url = postgres.url("postgres").replace(str(postgres.port), "1")  # nothing listens there
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours = cache(tmp_path, url)
+        key = ours.key(request())
+        ours.store(request(), completion())
+        assert ours.lookup(key, "https://api.anthropic.com").source == "memory"
+        for _ in range(20):
+            assert ours.lookup("missing", "https://api.anthropic.com") is None
+    assert len([w for w in caught if "unreachable" in str(w.message)]) == 1
+    info = ours.info()
+    assert info.team.reachable is False and info.team.queued == 1
+    assert all(PASSWORD not in str(w.message) for w in caught)
+    ours.close()
+
+
+@pytest.mark.filterwarnings("ignore:The team cache:claude_force_nb.ClaudeForceWarning")
+def test_writes_queued_while_the_database_is_down_reach_it_when_it_is_back(tmp_path, postgres):
+    url = postgres.database()
+    ours = cache(tmp_path, url)
+    ours.store(request("before"), completion())
+    ours.flush()
+    postgres.stop()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ClaudeForceWarning)
+            for i in range(5):
+                ours.store(request(f"during {i}"), completion())
+            assert ours.lookup(ours.key(request("during 0")), "https://api.anthropic.com") is not None
+    finally:
+        postgres.start()
+    for _ in range(600):  # the writer looks for the database again, backing off; nothing here waits on a clock
+        if not ours.info().team.queued:
+            break
+        time.sleep(0.05)
+    assert len(rows(url)) == 6
+    assert ours.info().team.queued == 0
+
+
+def test_a_schema_from_the_future_is_refused_in_one_line_and_nothing_is_written(tmp_path, team_url):
+    with psycopg.connect(team_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE claude_force_nb_schema (version integer NOT NULL)")
+        conn.execute("INSERT INTO claude_force_nb_schema VALUES (%s)", (SCHEMA_VERSION + 1,))
+    ours = cache(tmp_path, team_url)
+    expected = f"schema version {SCHEMA_VERSION + 1}; this claude-force-nb knows"
+    with pytest.warns(ClaudeForceWarning, match="Upgrade it"), pytest.raises(CacheError, match=expected) as raised:
+        ours.clear()
+    assert "\n" not in str(raised.value) and PASSWORD not in str(raised.value)
+    ours.store(request(), completion())
+    ours.flush()
+    assert ours.info().team.queued == 0
+    with psycopg.connect(team_url) as conn:
+        assert conn.execute("SELECT to_regclass('claude_force_nb_responses')").fetchone() == (None,)
+
+
+def test_the_password_never_shows(tmp_path, postgres, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    wrong = postgres.url("postgres", password="wrong-" + PASSWORD)
+    seen = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours = cache(tmp_path, wrong)
+        ours.store(request(), completion())
+        seen += [repr(ours), repr(ours._store), str(ours.info())]
+        try:
+            ours.clear()
+        except CacheError as exc:
+            seen += [str(exc), repr(exc), repr(exc.__cause__), repr(exc.__context__)]
+        ours.close()
+    seen += [str(w.message) for w in caught] + [caplog.text] + list(capsys.readouterr())
+    assert seen and not [text for text in seen if PASSWORD in text]
+
+
+async def test_an_orchestrator_takes_the_url_and_a_second_one_hits(tmp_path, team_url, server):
+    one = AsyncAgentOrchestrator(
+        api_key="k", base_url=server.url, cache_path=tmp_path / "one.sqlite", cache_url=team_url
+    )
+    first = await one.execute_agent("explainer", "shared question")
+    await one.close()
+    two = AsyncAgentOrchestrator(
+        api_key="k", base_url=server.url, cache_path=tmp_path / "two.sqlite", cache_url=team_url
+    )
+    second = await two.execute_agent("explainer", "shared question")
+    await two.close()
+    assert not first.cached and second.cached and second.output == first.output
+    assert len([r for r in server.log if r.path == "/v1/messages"]) == 1
+
+
+def test_the_store_says_where_without_the_password(team_url):
+    from claude_force_nb._cache.secret import Signer
+
+    store = TeamStore(team_url, Signer([SECRET], "test"))
+    assert PASSWORD not in repr(store) and store.where.startswith("postgresql://team@127.0.0.1:")
+    store.close()
