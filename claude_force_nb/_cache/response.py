@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from .._config import (
     CACHE_MODES,
     DEFAULT_CACHE_MAXSIZE,
     DEFAULT_CACHE_TTL_HOURS,
+    ENV_CACHE_URL,
     Settings,
     user_path,
 )
@@ -38,48 +39,19 @@ from .._pricing import CostOf, Usage, cost_of
 from .._request import Completion, Request
 from .database import CACHE_FILENAME
 from .fingerprint import fingerprint
+from .info import CacheInfo, TeamInfo
 from .integrity import VerifyReport
 from .memory import Hit, Memory, Remembered
+from .moving import Moved, move
 from .rows import Row, summary
 from .secret import load_signer
 from .stats import CacheStats, StatsCounter
-from .store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Endpoint, Store
+from .store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Store
 from .team import TeamStore
 from .tiers import Tiers
 
 # Where an answer came from: this cache's tiers, an identical call in flight, or the API.
 MEMORY, FILE, SHARED, API = "memory", "file", "shared", "api"
-
-
-@dataclass(frozen=True)
-class CacheInfo:
-    """Where the cache lives and how big it is; never the secret itself."""
-
-    path: Path | None
-    size_bytes: int
-    entries: int
-    memory_entries: int
-    secret_source: str | None
-    mode: str
-    ttl_seconds: float | None
-    maxsize: int
-    endpoints: tuple[Endpoint, ...] = ()  # answers in the files by endpoint
-    synthetic_path: Path | None = None  # where synthetic answers go, when not beside Claude's
-    max_rows: int | None = None  # bounds of each file; None without one
-    max_bytes: int | None = None
-    team: TeamInfo | None = None  # the team database behind the file, when there is one
-
-
-@dataclass(frozen=True)
-class TeamInfo:
-    """The team database: where (never its password), what it holds, and writes waiting for it."""
-
-    where: str
-    reachable: bool
-    entries: int
-    size_bytes: int
-    queued: int  # waiting now
-    dropped: int  # given up, past the queue's bound
 
 
 class ResponseCache:
@@ -394,6 +366,27 @@ class ResponseCache:
             sum(r.removed for r in reports),
             sum(r.foreign for r in reports),
         )
+
+    def push(self) -> Moved:
+        """Copy the file's answers to the team database, checked on the way (see :mod:`.moving`)."""
+        tiers = self._tiers()
+        tiers.file.flush()
+        return move(tiers.file, tiers.team, tiers.signer, self._clock)
+
+    def pull(self) -> Moved:
+        """Copy the team database's answers into the file, checked on the way: for a laptop going offline,
+        or a CI job that should replay from a snapshot."""
+        tiers = self._tiers()
+        return move(tiers.team, tiers.file, tiers.signer, self._clock)
+
+    def _tiers(self) -> Tiers:
+        self._check_open()
+        if not isinstance(self._store, Tiers):
+            raise CacheError(
+                f"No team cache to move answers to or from: set {ENV_CACHE_URL} "
+                "(or %config AgentMagics.cache_url, or cache_url=) to a postgresql:// URL."
+            )
+        return self._store
 
     def info(self) -> CacheInfo:
         """Path, size, entry counts and where the secret comes from."""

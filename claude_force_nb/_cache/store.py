@@ -49,6 +49,8 @@ _SELECT_ONE = f"SELECT rowid, {COLUMNS} FROM responses WHERE key = ? AND origin 
 _SELECT_ANY = f"SELECT rowid, {COLUMNS} FROM responses WHERE key = ? ORDER BY synthetic, origin = ? DESC, created DESC"
 _INSERT = f"INSERT OR REPLACE INTO responses ({COLUMNS}) VALUES ({', '.join('?' * 15)})"
 _PRUNE = "DELETE FROM responses WHERE expires <= ?"
+_SELECT_RECORDS = f"SELECT {COLUMNS} FROM responses ORDER BY rowid"
+_SIGNATURE = "SELECT signature FROM responses WHERE key = ? AND origin = ? AND key_id = ?"
 _ORIGINS = "SELECT origin, synthetic, count(*) FROM responses GROUP BY origin, synthetic ORDER BY count(*) DESC"
 # Oldest expiry first: the answers that would have left soonest anyway.
 _TRIM = "DELETE FROM responses WHERE rowid IN (SELECT rowid FROM responses ORDER BY expires LIMIT ?)"
@@ -266,6 +268,26 @@ class Store:
     def foreign_hint(self) -> str:
         """What to do about rows signed with a secret this process does not hold."""
         return self._integrity.foreign_hint()
+
+    # -- moving rows between stores ------------------------------------------------------------------
+
+    def records(self) -> list[Record]:
+        """Every row as the file holds it, after what is queued; signatures are the caller's to check."""
+        return self._call(lambda conn: [Record._make(values) for values in conn.execute(_SELECT_RECORDS)])
+
+    def take(self, records: list[Record]) -> int:
+        """Write ``records`` as signed elsewhere, in one transaction; how many were new or different here."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            changed = 0
+            for record in records:
+                found = conn.execute(_SIGNATURE, (record.key, record.origin, record.key_id)).fetchone()
+                if found is None or bytes(found[0]) != record.signature:
+                    conn.execute(_INSERT, record)
+                    changed += 1
+            return changed
+
+        return self._call(write)
 
     def close(self) -> None:
         """Commit queued writes and close both connections. Idempotent."""

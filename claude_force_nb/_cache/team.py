@@ -32,25 +32,15 @@ from .rows import COLUMNS, Record, Row, payload
 from .secret import FOREIGN, VALID, Signer
 from .stats import StatsCounter
 from .store import Endpoint
+from .team_schema import TABLE as _TABLE
+from .team_schema import NewerSchemaError, ensure_schema
 
-SCHEMA_VERSION = 1
 MAX_QUEUED = 10_000
 BATCH = 500
 RETRY_FIRST = 0.5
 RETRY_LAST = 30.0
 CONNECT_TIMEOUT = 3
 
-_TABLE = "claude_force_nb_responses"
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS claude_force_nb_schema (version integer NOT NULL)",
-    f"""CREATE TABLE IF NOT EXISTS {_TABLE} (
-        key text NOT NULL, origin text NOT NULL, synthetic integer NOT NULL, agent text NOT NULL,
-        model text NOT NULL, task text NOT NULL, response text NOT NULL, request_id text,
-        input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, latency double precision NOT NULL,
-        created double precision NOT NULL, expires double precision NOT NULL, key_id text NOT NULL,
-        signature bytea NOT NULL, PRIMARY KEY (key, origin, key_id))""",
-    f"CREATE INDEX IF NOT EXISTS {_TABLE}_expires ON {_TABLE} (expires)",
-)
 _SELECT_ONE = f"SELECT {COLUMNS} FROM {_TABLE} WHERE key = %s AND origin = %s ORDER BY created DESC"
 _SELECT_ANY = f"SELECT {COLUMNS} FROM {_TABLE} WHERE key = %s ORDER BY synthetic, origin = %s DESC, created DESC"
 _UPSERT = (
@@ -59,6 +49,11 @@ _UPSERT = (
 )
 # Deletes name what they saw, so a row another machine rewrote meanwhile survives.
 _DELETE_BAD = f"DELETE FROM {_TABLE} WHERE key = %s AND origin = %s AND key_id = %s AND signature = %s"
+_SIGNATURES = (
+    f"SELECT r.key, r.origin, r.key_id, r.signature FROM {_TABLE} r "
+    "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(key, origin, key_id) "
+    "ON r.key = k.key AND r.origin = k.origin AND r.key_id = k.key_id"
+)
 _TRIM = f"DELETE FROM {_TABLE} WHERE ctid IN (SELECT ctid FROM {_TABLE} ORDER BY expires LIMIT %s)"
 
 
@@ -219,6 +214,41 @@ class TeamStore:
         removed = self._tampered(bad, warn=False)
         return VerifyReport(len(rows), ok, tuple(r.key for r in bad), tuple(expired), removed, foreign)
 
+    # -- moving rows between stores ------------------------------------------------------------------
+
+    def records(self) -> list[Record]:
+        """Every row as the table holds it; signatures are the caller's to check."""
+        found = self._query(f"SELECT {COLUMNS} FROM {_TABLE} ORDER BY created", ())
+        if found is None:
+            raise CacheError(f"The team cache at {self.where} cannot be reached; nothing was read from it.")
+        return [_record(values) for values in found]
+
+    def take(self, records: list[Record]) -> int:
+        """Write ``records`` as signed elsewhere, in one transaction; how many were new or different here."""
+        if not self._ensure_ready(wait=True):
+            raise CacheError(f"The team cache at {self.where} cannot be reached; nothing was written to it.")
+        try:
+            with self._pool.connection(timeout=CONNECT_TIMEOUT) as conn, conn.transaction():
+                changed = 0
+                for start in range(0, len(records), BATCH):
+                    batch = records[start : start + BATCH]
+                    columns = ([r.key for r in batch], [r.origin for r in batch], [r.key_id for r in batch])
+                    held = {
+                        (key, origin, key_id): bytes(signature)
+                        for key, origin, key_id, signature in conn.execute(_SIGNATURES, columns).fetchall()
+                    }
+                    fresh = [r for r in batch if held.get((r.key, r.origin, r.key_id)) != r.signature]
+                    if fresh:
+                        conn.cursor().executemany(_UPSERT, fresh)
+                    changed += len(fresh)
+                self._bound(conn)
+            return changed
+        except Exception as exc:
+            self._lost(exc)
+            raise CacheError(
+                f"The team cache at {self.where} failed: {self._scrub(exc)}; nothing was written."
+            ) from None
+
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued (for up to ``timeout`` seconds, if the database is there) and close.
 
@@ -278,19 +308,7 @@ class TeamStore:
                 psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn,
                 conn.transaction(),
             ):
-                # One client at a time creates or migrates; the others wait, then find it done.
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext('claude_force_nb_schema'))")
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                found = conn.execute("SELECT max(version) FROM claude_force_nb_schema").fetchone()
-                version = found[0] if found else None
-                if version is None:
-                    conn.execute("INSERT INTO claude_force_nb_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
-                elif version > SCHEMA_VERSION:
-                    raise NewerSchemaError(
-                        f"The team cache at {self.where} has schema version {version}; this claude-force-nb "
-                        f"knows {SCHEMA_VERSION}. Upgrade it (pip install -U claude-force-nb); nothing was written."
-                    )
+                ensure_schema(conn, self.where)
         except NewerSchemaError as exc:
             self._refuse(exc)
             if wait:
@@ -409,10 +427,6 @@ class TeamStore:
     def _scrub(self, exc: BaseException) -> str:
         text = " ".join(str(exc).split()) or type(exc).__name__
         return text.replace(self._password, "***") if self._password else text
-
-
-class NewerSchemaError(CacheError):
-    """The team database was made by a newer claude-force-nb: this one refuses to write to it."""
 
 
 def _record(values: tuple) -> Record:

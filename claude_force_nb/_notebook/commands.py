@@ -29,6 +29,7 @@ USAGE = """\
 %agent cache verify              check every row's signature
 %agent cache prune               remove expired rows
 %agent cache clear --yes         delete every cached answer
+%agent cache push | pull         copy answers from the cache file to the team database, or back
 %agent batches                   Message Batches of this cache file; collects ended ones
 %agent batches cancel ID         cancel a Message Batch (answered requests stay collectable)
 %agent history [NAME]            a conversation's turns (a --thread name or an agent); without NAME, all of them
@@ -199,13 +200,19 @@ def _cache_action(context: Context, rest: list[str]) -> Any:
             )
     elif action == "prune":
         print(f"Removed {cache.prune()} expired rows.")
+    elif action in ("push", "pull"):
+        moved = cache.push() if action == "push" else cache.pull()
+        team = cache.info().team
+        where = team.where if team is not None else "the team cache"
+        source, receiver = ("the cache file", where) if action == "push" else (where, "the cache file")
+        print(moved.describe(source, receiver))
     elif action == "clear":
         if "--yes" not in rest:
             raise UsageError("This deletes every cached answer; confirm with: %agent cache clear --yes")
         cache.clear()
         print("Cache cleared.")
     else:
-        raise UsageError(f"Unknown cache action {action!r}: use info, verify, prune or clear --yes.")
+        raise UsageError(f"Unknown cache action {action!r}: use info, verify, prune, push, pull or clear --yes.")
     return None
 
 

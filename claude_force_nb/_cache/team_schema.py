@@ -1,0 +1,46 @@
+"""The team database's tables and their version: made, or migrated, in one transaction, one client at a time.
+
+A version table says which schema the tables follow. A client that finds a
+newer one than it knows refuses to touch them (:class:`NewerSchemaError`),
+so an older kernel never writes rows a newer one would misread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._errors import CacheError
+
+SCHEMA_VERSION = 1
+TABLE = "claude_force_nb_responses"
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS claude_force_nb_schema (version integer NOT NULL)",
+    f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+        key text NOT NULL, origin text NOT NULL, synthetic integer NOT NULL, agent text NOT NULL,
+        model text NOT NULL, task text NOT NULL, response text NOT NULL, request_id text,
+        input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, latency double precision NOT NULL,
+        created double precision NOT NULL, expires double precision NOT NULL, key_id text NOT NULL,
+        signature bytea NOT NULL, PRIMARY KEY (key, origin, key_id))""",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_expires ON {TABLE} (expires)",
+)
+
+
+class NewerSchemaError(CacheError):
+    """The team database was made by a newer claude-force-nb: this one refuses to write to it."""
+
+
+def ensure_schema(conn: Any, where: str) -> None:
+    """Create or migrate the tables on ``conn``, inside the caller's transaction; refuse a newer schema."""
+    # One client at a time creates or migrates; the others wait for the lock, then find it done.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('claude_force_nb_schema'))")
+    for statement in _SCHEMA:
+        conn.execute(statement)
+    found = conn.execute("SELECT max(version) FROM claude_force_nb_schema").fetchone()
+    version = found[0] if found else None
+    if version is None:
+        conn.execute("INSERT INTO claude_force_nb_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+    elif version > SCHEMA_VERSION:
+        raise NewerSchemaError(
+            f"The team cache at {where} has schema version {version}; this claude-force-nb knows "
+            f"{SCHEMA_VERSION}. Upgrade it (pip install -U claude-force-nb); nothing was written."
+        )
