@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ._cache import API, SHARED, ResponseCache
+from ._cache import API, FILE, SHARED, ResponseCache
 from ._cache.flight import Flights
 from ._call import PreparedCall
 from ._errors import ClaudeForceWarning, SchemaError
@@ -32,12 +32,18 @@ from ._schema import parse as parse_answer
 from ._spend import Budget, Ledger
 from ._sweep import Slot
 
+# Seconds a claim across machines outlives its call's deadline, for the answer to be written.
+CLAIM_MARGIN = 30.0
 # The pipeline's validate-and-store step, handed to senders.
 Keep = Callable[[PreparedCall, Completion], Completion]
 
 
 class Sender(Protocol):
     """Makes the API call for a call the cache did not answer, and hands its answer to ``keep``."""
+
+    # Whether kernels on other machines asking the same should wait for this one's answer (a live call's,
+    # due within its deadline; not a Message Batch's, which may take a day).
+    claims: bool
 
     def admit(self, slot: Slot | None) -> contextlib.AbstractAsyncContextManager[object]:
         """Hold what a call needs before it is sent (a concurrency slot, or nothing)."""
@@ -133,10 +139,24 @@ class Pipeline:
         """Send ``call`` (after a miss), sharing the answer of an identical call in flight."""
         start = self._timer()
         made = False  # by this call, not shared from another's flight: only then is a refused answer its bill
+        elsewhere = False  # answered by another kernel's call, through the team cache
 
         async def make() -> Completion:
-            nonlocal made
+            nonlocal made, elsewhere
+            claim = None
+            if sender.claims and self.cache is not None and call.key is not None:
+                claim = await self.cache.claim(call.key, call.origin, call.timeout + CLAIM_MARGIN)
+                if claim is not None and claim.row is not None:
+                    elsewhere = True
+                    return claim.row.completion
             made = True
+            try:
+                return await sent()
+            finally:
+                if claim is not None and self.cache is not None:
+                    self.cache.release(claim)  # queued behind the answer keep() stored, when there is one
+
+        async def sent() -> Completion:
             async with sender.admit(slot):
                 if budget is not None:  # checked with the slot held: what the calls before it spent is known
                     budget.check()
@@ -161,10 +181,15 @@ class Pipeline:
                 completion, shared = await self._flights.share((call.origin, call.key, type(sender)), make)
             else:
                 completion = await make()
+            if elsewhere:
+                # Another kernel sent it: a hit on the team cache, counted and kept in memory as one.
+                found = self.lookup(call)
+                if found is not None:
+                    return found
             if shared:
                 assert self.cache is not None
                 self.cache.shared(completion, call.model)
-            result = self._result(call, completion, SHARED if shared else API, start)
+            result = self._result(call, completion, FILE if elsewhere else SHARED if shared else API, start)
         except Exception as exc:  # one call's failure, or a bug it met, must not escape as an exception
             answered = getattr(exc, "completion", None) if made else None
             return self._failed(call, exc, start, answered if isinstance(answered, Completion) else None, budget)

@@ -21,6 +21,8 @@ class DirectSender:
     A sweep's slot carries its own limit, which replaces this one for its calls.
     """
 
+    claims = True  # a live call answers within its deadline
+
     def __init__(self, messages: Messages, keep: Keep, *, max_concurrent: int):
         self.messages = messages
         self.max_concurrent = max_concurrent

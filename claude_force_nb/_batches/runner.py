@@ -59,6 +59,8 @@ class BatchSender:
     ``on_status`` is called whenever a batch's counts change.
     """
 
+    claims = False  # a Message Batch may take a day: nobody waits for it
+
     def __init__(
         self,
         calls: Sequence[PreparedCall],

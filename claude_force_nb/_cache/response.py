@@ -48,6 +48,7 @@ from .secret import load_signer
 from .stats import CacheStats, StatsCounter
 from .store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Store
 from .team import TeamStore
+from .team_flight import Claim
 from .tiers import Tiers
 
 # Where an answer came from: this cache's tiers, an identical call in flight, or the API.
@@ -366,6 +367,18 @@ class ResponseCache:
             sum(r.removed for r in reports),
             sum(r.foreign for r in reports),
         )
+
+    async def claim(self, key: str, origin: str, lease: float) -> Claim | None:
+        """Hold ``key`` from ``origin`` across machines while it is sent, or wait for another kernel's answer
+        (in ``claim.row``); None without a team database (see :mod:`.team_flight`)."""
+        if not isinstance(self._store, Tiers) or self._closed:
+            return None
+        return await self._store.team.flights.claim(key, origin, lease)
+
+    def release(self, claim: Claim) -> None:
+        """End a claim from :meth:`claim` once its answer (if any) is stored."""
+        if isinstance(self._store, Tiers):
+            self._store.team.flights.release(claim)
 
     def push(self) -> Moved:
         """Copy the file's answers to the team database, checked on the way (see :mod:`.moving`)."""

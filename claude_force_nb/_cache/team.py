@@ -32,14 +32,17 @@ from .rows import COLUMNS, Record, Row, payload
 from .secret import FOREIGN, VALID, Signer
 from .stats import StatsCounter
 from .store import Endpoint
+from .team_flight import CHANNEL, Release, TeamFlights, notice
+from .team_schema import FLIGHTS, NewerSchemaError, ensure_schema
 from .team_schema import TABLE as _TABLE
-from .team_schema import NewerSchemaError, ensure_schema
 
 MAX_QUEUED = 10_000
 BATCH = 500
 RETRY_FIRST = 0.5
 RETRY_LAST = 30.0
 CONNECT_TIMEOUT = 3
+# Connections a kernel keeps: reads, the writer and claims across machines at once.
+POOL_SIZE = 10
 
 _SELECT_ONE = f"SELECT {COLUMNS} FROM {_TABLE} WHERE key = %s AND origin = %s ORDER BY created DESC"
 _SELECT_ANY = f"SELECT {COLUMNS} FROM {_TABLE} WHERE key = %s ORDER BY synthetic, origin = %s DESC, created DESC"
@@ -49,6 +52,7 @@ _UPSERT = (
 )
 # Deletes name what they saw, so a row another machine rewrote meanwhile survives.
 _DELETE_BAD = f"DELETE FROM {_TABLE} WHERE key = %s AND origin = %s AND key_id = %s AND signature = %s"
+_END_FLIGHT = f"DELETE FROM {FLIGHTS} WHERE key = %s AND origin = %s AND holder = %s"
 _SIGNATURES = (
     f"SELECT r.key, r.origin, r.key_id, r.signature FROM {_TABLE} r "
     "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(key, origin, key_id) "
@@ -93,7 +97,7 @@ class TeamStore:
         self._pool = ConnectionPool(
             url,
             min_size=0,
-            max_size=4,
+            max_size=POOL_SIZE,
             open=False,
             name="claude-force-nb-team",
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
@@ -101,7 +105,8 @@ class TeamStore:
         )
         self._pool.open(wait=False)
         self._lock = threading.Lock()
-        self._queue: collections.deque[Record] = collections.deque()
+        self._queue: collections.deque[Record | Release] = collections.deque()
+        self._flights: TeamFlights | None = None
         self.queued_total = 0
         self.dropped = 0
         self._retry_at = 0.0  # reads skip the database until then, after a failure
@@ -170,12 +175,46 @@ class TeamStore:
             if self._closed or self._refused:
                 return
             if len(self._queue) >= MAX_QUEUED:
-                self._queue.popleft()
-                self.dropped += 1
-                self._counts.add("dropped", 1)
+                oldest = next((i for i, item in enumerate(self._queue) if isinstance(item, Record)), None)
+                if oldest is not None:
+                    del self._queue[oldest]
+                    self.dropped += 1
+                    self._counts.add("dropped", 1)
             self._queue.append(record)
             self.queued_total += 1
             self._wake.notify()
+
+    def enqueue(self, release: Release) -> None:
+        """Queue the end of a claim behind the rows queued before it (never dropped)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._queue.append(release)
+            self._wake.notify()
+
+    @property
+    def flights(self) -> TeamFlights:
+        """Claims on requests in flight across machines; its listener starts on first use."""
+        with self._lock:
+            if self._flights is None:
+                self._flights = TeamFlights(self, clock=self._clock)
+            return self._flights
+
+    @property
+    def url(self) -> str:
+        """The connection string, password and all: for connections, never for people (see :attr:`where`)."""
+        return self._url
+
+    def connection(self) -> Any:
+        """A pooled connection (a context manager)."""
+        return self._pool.connection(timeout=CONNECT_TIMEOUT)
+
+    def ensure_ready(self) -> bool:
+        """Whether the tables are there and of a version this client knows (made now if need be)."""
+        try:
+            return self._ensure_ready(wait=True)
+        except NewerSchemaError:
+            return False
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until the queue is written, or ``timeout`` seconds; whether it was. Waits for nothing while
@@ -262,6 +301,8 @@ class TeamStore:
             self._closed = True
             self._wake.notify_all()
         self._writer.join(1.0)
+        if self._flights is not None:
+            self._flights.close()
         self._pool.close(timeout=1.0)
 
     @property
@@ -274,9 +315,13 @@ class TeamStore:
         """Rows, or None when the database is away: then reads skip it until the writer finds it back."""
         if self._retry_at or not self._ensure_ready():
             return None
+        from psycopg_pool import PoolTimeout
+
         try:
             with self._pool.connection(timeout=CONNECT_TIMEOUT) as conn:
                 return list(conn.execute(sql, params).fetchall())
+        except PoolTimeout:
+            return None  # every connection busy: this read does without, the database is not lost
         except Exception as exc:
             self._lost(exc)
             return None
@@ -344,9 +389,15 @@ class TeamStore:
             if not batch:
                 continue
             try:
+                records = [item for item in batch if isinstance(item, Record)]
                 with self._pool.connection(timeout=CONNECT_TIMEOUT) as conn, conn.transaction():
-                    conn.cursor().executemany(_UPSERT, batch)
-                    self._bound(conn)
+                    if records:
+                        conn.cursor().executemany(_UPSERT, records)
+                        self._bound(conn)
+                    for item in batch:
+                        if isinstance(item, Release):
+                            conn.execute(_END_FLIGHT, (item.key, item.origin, item.holder))
+                            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice(item)))
             except Exception as exc:
                 self._lost(exc)
                 continue

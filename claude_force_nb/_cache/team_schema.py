@@ -11,18 +11,28 @@ from typing import Any
 
 from .._errors import CacheError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TABLE = "claude_force_nb_responses"
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS claude_force_nb_schema (version integer NOT NULL)",
-    f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-        key text NOT NULL, origin text NOT NULL, synthetic integer NOT NULL, agent text NOT NULL,
-        model text NOT NULL, task text NOT NULL, response text NOT NULL, request_id text,
-        input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, latency double precision NOT NULL,
-        created double precision NOT NULL, expires double precision NOT NULL, key_id text NOT NULL,
-        signature bytea NOT NULL, PRIMARY KEY (key, origin, key_id))""",
-    f"CREATE INDEX IF NOT EXISTS {TABLE}_expires ON {TABLE} (expires)",
-)
+FLIGHTS = "claude_force_nb_flights"
+
+# The statements that bring version n-1 to version n.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+            key text NOT NULL, origin text NOT NULL, synthetic integer NOT NULL, agent text NOT NULL,
+            model text NOT NULL, task text NOT NULL, response text NOT NULL, request_id text,
+            input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, latency double precision NOT NULL,
+            created double precision NOT NULL, expires double precision NOT NULL, key_id text NOT NULL,
+            signature bytea NOT NULL, PRIMARY KEY (key, origin, key_id))""",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_expires ON {TABLE} (expires)",
+    ),
+    # Requests in flight on some machine: who sends each, and until when its claim holds.
+    2: (
+        f"""CREATE TABLE IF NOT EXISTS {FLIGHTS} (
+            key text NOT NULL, origin text NOT NULL, holder text NOT NULL, expires double precision NOT NULL,
+            PRIMARY KEY (key, origin))""",
+    ),
+}
 
 
 class NewerSchemaError(CacheError):
@@ -33,14 +43,18 @@ def ensure_schema(conn: Any, where: str) -> None:
     """Create or migrate the tables on ``conn``, inside the caller's transaction; refuse a newer schema."""
     # One client at a time creates or migrates; the others wait for the lock, then find it done.
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('claude_force_nb_schema'))")
-    for statement in _SCHEMA:
-        conn.execute(statement)
+    conn.execute("CREATE TABLE IF NOT EXISTS claude_force_nb_schema (version integer NOT NULL)")
     found = conn.execute("SELECT max(version) FROM claude_force_nb_schema").fetchone()
-    version = found[0] if found else None
-    if version is None:
-        conn.execute("INSERT INTO claude_force_nb_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
-    elif version > SCHEMA_VERSION:
+    version = (found[0] if found else None) or 0
+    if version > SCHEMA_VERSION:
         raise NewerSchemaError(
             f"The team cache at {where} has schema version {version}; this claude-force-nb knows "
             f"{SCHEMA_VERSION}. Upgrade it (pip install -U claude-force-nb); nothing was written."
         )
+    if version == SCHEMA_VERSION:
+        return
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        for statement in _MIGRATIONS[step]:
+            conn.execute(statement)
+    conn.execute("DELETE FROM claude_force_nb_schema")
+    conn.execute("INSERT INTO claude_force_nb_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
