@@ -39,11 +39,12 @@ Keep = Callable[[PreparedCall, Completion], Completion]
 
 
 class Sender(Protocol):
-    """Makes the API call for a call the cache did not answer, and hands its answer to ``keep``."""
+    """Makes the API call for a call the cache did not answer, and hands its answer to ``keep``.
 
-    # Whether kernels on other machines asking the same should wait for this one's answer (a live call's,
-    # due within its deadline; not a Message Batch's, which may take a day).
-    claims: bool
+    A sender whose answers come within the call's deadline sets ``claims = True``: kernels on other
+    machines asking the same then wait for its answer (through a team cache). One without it (a Message
+    Batch, which may take a day) makes no claims.
+    """
 
     def admit(self, slot: Slot | None) -> contextlib.AbstractAsyncContextManager[object]:
         """Hold what a call needs before it is sent (a concurrency slot, or nothing)."""
@@ -144,7 +145,8 @@ class Pipeline:
         async def make() -> Completion:
             nonlocal made, elsewhere
             claim = None
-            if sender.claims and self.cache is not None and call.key is not None:
+            # Only a plain miss is claimed: a refresh sends whatever is stored, and a replay never sends.
+            if getattr(sender, "claims", False) and self.cache is not None and call.key and call.mode == "normal":
                 claim = await self.cache.claim(call.key, call.origin, call.timeout + CLAIM_MARGIN)
                 if claim is not None and claim.row is not None:
                     elsewhere = True

@@ -22,8 +22,6 @@ def messages(server):
 class EchoSender:
     """A sender of its own: answers with the task, as a sender must, through the pipeline's keep step."""
 
-    claims = False  # other machines need not wait for it
-
     def __init__(self, keep):
         self.keep = keep
         self.sent = []

@@ -27,14 +27,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .rows import Row
 from .team_schema import FLIGHTS
-
-if TYPE_CHECKING:
-    from .team import TeamStore
 
 CHANNEL = "claude_force_nb_flights"
 POLL_SECONDS = 1.0
@@ -48,6 +46,19 @@ _CLAIM = (
 _HOLDER = f"SELECT holder FROM {FLIGHTS} WHERE key = %s AND origin = %s"
 _TAKE_OVER = f"UPDATE {FLIGHTS} SET holder = %s, expires = %s WHERE key = %s AND origin = %s AND holder = %s"
 _END = f"DELETE FROM {FLIGHTS} WHERE key = %s AND origin = %s AND holder = %s"
+
+
+class Store(Protocol):
+    """What claims need of the team store: its rows, its connections, and its write queue."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def available(self) -> bool: ...
+    def get(self, key: str, origin: str, *, replay: bool = False, quiet: bool = False) -> Row | None: ...
+    def connection(self) -> AbstractContextManager[Any]: ...
+    def ensure_ready(self) -> bool: ...
+    def enqueue(self, release: Release) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -71,9 +82,9 @@ class Claim:
 
 
 class TeamFlights:
-    """Claims on requests in flight, for one :class:`TeamStore`; listens for their ends on a thread."""
+    """Claims on requests in flight, for one team store; listens for their ends on a thread."""
 
-    def __init__(self, store: TeamStore, *, clock: Callable[[], float] = time.time):
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time):
         self._store = store
         self._clock = clock
         self.holder = uuid.uuid4().hex  # this kernel, as other kernels see it

@@ -262,3 +262,23 @@ def test_cache_push_and_pull_from_the_magic_line(ip, team_url, monkeypatch, tmp_
     info = capsys.readouterr().out
     assert "team cache: postgresql://team@127.0.0.1" in info and "team writes: 0 queued, 0 dropped" in info
     assert PASSWORD not in info
+
+
+def test_connection_options_in_the_url_pass_through_to_psycopg(tmp_path, team_url):
+    with_options = team_url + "?sslmode=disable&application_name=claude-force-nb-test"
+    ours = cache(tmp_path, with_options)
+    ours.store(request(), completion())
+    ours.flush()
+    assert ours.info().team.reachable
+    with psycopg.connect(team_url) as conn:
+        names = {name for (name,) in conn.execute("SELECT application_name FROM pg_stat_activity")}
+    assert "claude-force-nb-test" in names
+    ours.close()
+    # The test server speaks no TLS: a URL that requires it is refused, and said so without the password.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        strict = cache(tmp_path, team_url + "?sslmode=require", "strict")
+        assert strict.info().team.reachable is False
+    said = " ".join(str(w.message) for w in caught)
+    assert "unreachable" in said and "SSL" in said and PASSWORD not in said
+    strict.close()

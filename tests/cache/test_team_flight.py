@@ -128,3 +128,20 @@ def test_a_waiter_takes_over_at_once_when_the_holder_dies(tmp_path, team_url, se
     # The waiter sent it itself (the dead holder's request is still being answered, to nobody).
     assert result.success and result.source == "api"
     assert result.request_id in {r.request_id for r in sent(server)}
+
+
+def test_a_refresh_sends_again_whatever_the_team_cache_holds(tmp_path, team_url, server, monkeypatch):
+    monkeypatch.setenv("CLAUDE_CACHE_SECRET", "team-secret-shared-by-all")
+
+    async def twice():
+        o = AsyncAgentOrchestrator(
+            api_key="k", base_url=server.url, cache_path=tmp_path / "r.sqlite", cache_url=team_url
+        )
+        first = await o.execute_agent("explainer", "refresh me")
+        again = await o.execute_agent("explainer", "refresh me", cache_mode="refresh")
+        await o.close()
+        return first, again
+
+    first, again = asyncio.run(twice())
+    assert (first.source, again.source) == ("api", "api")
+    assert len(sent(server)) == 2
