@@ -20,6 +20,8 @@ is the URL without it, and messages that could quote it are scrubbed.
 from __future__ import annotations
 
 import collections
+import logging
+import math
 import threading
 import time
 import warnings
@@ -39,8 +41,10 @@ from .team_schema import TABLE as _TABLE
 MAX_QUEUED = 10_000
 BATCH = 500
 RETRY_FIRST = 0.5
-RETRY_LAST = 30.0
+RETRY_LAST = 5.0  # a probe is one connection attempt: cheap enough to keep finding the database back soon
 CONNECT_TIMEOUT = 3
+WARN_EVERY = 60.0
+POOL_NAME = "claude-force-nb-team"
 # Connections a kernel keeps: reads, the writer and claims across machines at once.
 POOL_SIZE = 10
 
@@ -94,12 +98,13 @@ class TeamStore:
         self._max_rows = max_rows
         self._max_bytes = max_bytes
         # Opened in the background: a database that is away must not hold up the kernel.
+        _quiet_pool_logs(parts)
         self._pool = ConnectionPool(
             url,
             min_size=0,
             max_size=POOL_SIZE,
             open=False,
-            name="claude-force-nb-team",
+            name=POOL_NAME,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
             timeout=CONNECT_TIMEOUT,
         )
@@ -111,7 +116,7 @@ class TeamStore:
         self.dropped = 0
         self._retry_at = 0.0  # reads skip the database until then, after a failure
         self._backoff = RETRY_FIRST
-        self._warned = False
+        self._warned_at = -math.inf  # when the last "unreachable" warning was given
         self._ready = False  # schema checked
         self._refused = False  # a newer client's database
         self._closed = False
@@ -362,6 +367,10 @@ class TeamStore:
         except Exception as exc:
             self._lost(exc)
             return False
+        if self._retry_at:
+            # Back after an outage: drop the pool's connections to the server that went away, rather than
+            # finding them broken one write at a time.
+            self._pool.check()
         self._ready = True
         self._back()
         return True
@@ -444,13 +453,17 @@ class TeamStore:
         return removed
 
     def _lost(self, exc: BaseException) -> None:
-        """The database did not answer: back off, and say so once until it is back."""
+        """The database did not answer: back off, and say so (at most every WARN_EVERY seconds: an outage
+        fails every connection in flight, some of them after others have already got through again)."""
+        now = self._timer()
         with self._lock:
             self._ready = False  # checked again when it is back: it may be another server by then
-            self._retry_at = self._timer() + self._backoff
+            self._retry_at = now + self._backoff
             self._backoff = min(self._backoff * 2, RETRY_LAST)
-            warned, self._warned = self._warned, True
-        if not warned:
+            warn = now - self._warned_at >= WARN_EVERY
+            if warn:
+                self._warned_at = now
+        if warn:
             warnings.warn(
                 f"The team cache at {self.where} is unreachable ({self._scrub(exc)}); going on with memory and the "
                 "cache file, and its writes wait in a queue until it is back.",
@@ -462,7 +475,6 @@ class TeamStore:
         with self._lock:
             self._retry_at = 0.0
             self._backoff = RETRY_FIRST
-            self._warned = False
 
     def _refuse(self, exc: NewerSchemaError) -> None:
         """A newer client's database: nothing goes to it, and reads skip it, for the rest of the session."""
@@ -478,6 +490,39 @@ class TeamStore:
     def _scrub(self, exc: BaseException) -> str:
         text = " ".join(str(exc).split()) or type(exc).__name__
         return text.replace(self._password, "***") if self._password else text
+
+
+class _OwnPoolNoise(logging.Filter):
+    """Drops the pool's messages about this package's own connections failing: their outage is said once,
+    by the team store; other pools' messages pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.servers: set[tuple[str, str, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        message = str(record.msg)
+        if message.startswith("error connecting in") and args and str(args[0]).startswith(POOL_NAME):
+            return False
+        if message.startswith(("discarding closed connection", "discarding broken connection")) and args:
+            try:
+                info = getattr(args[0], "info")  # noqa: B009  # a Connection, typed as object here
+                server = (str(info.host), str(info.port), str(info.dbname))
+            except Exception:  # a connection too broken to say where it was: not one to be sure of
+                return True
+            return server not in self.servers
+        return True
+
+
+_noise = _OwnPoolNoise()
+
+
+def _quiet_pool_logs(parts: dict[str, Any]) -> None:
+    logger = logging.getLogger("psycopg.pool")
+    if _noise not in logger.filters:
+        logger.addFilter(_noise)
+    _noise.servers.add((str(parts.get("host") or ""), str(parts.get("port") or ""), str(parts.get("dbname") or "")))
 
 
 def _record(values: tuple) -> Record:

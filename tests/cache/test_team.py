@@ -128,7 +128,8 @@ def test_the_database_away_at_start_costs_one_warning_and_nothing_waits_for_it(t
 
 
 @pytest.mark.filterwarnings("ignore:The team cache:claude_force_nb.ClaudeForceWarning")
-def test_writes_queued_while_the_database_is_down_reach_it_when_it_is_back(tmp_path, postgres):
+def test_writes_queued_while_the_database_is_down_reach_it_when_it_is_back(tmp_path, postgres, caplog):
+    caplog.set_level(logging.WARNING)
     url = postgres.database()
     ours = cache(tmp_path, url)
     ours.store(request("before"), completion())
@@ -148,6 +149,8 @@ def test_writes_queued_while_the_database_is_down_reach_it_when_it_is_back(tmp_p
         time.sleep(0.05)
     assert len(rows(url)) == 6
     assert ours.info().team.queued == 0
+    # The outage is said once, by the cache; the pool's own messages about its connections are not repeated.
+    assert not [r for r in caplog.records if r.name == "psycopg.pool"]
 
 
 def test_a_schema_from_the_future_is_refused_in_one_line_and_nothing_is_written(tmp_path, team_url):
