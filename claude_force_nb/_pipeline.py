@@ -21,8 +21,9 @@ import warnings
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ._cache import API, FILE, SHARED, ResponseCache
+from ._cache import API, SHARED, ResponseCache
 from ._cache.flight import Flights
+from ._cache.team_flight import Claim
 from ._call import PreparedCall
 from ._errors import ClaudeForceWarning, SchemaError
 from ._pricing import CostOf, Usage
@@ -144,37 +145,35 @@ class Pipeline:
 
         async def make() -> Completion:
             nonlocal made, elsewhere
-            claim = None
-            # Only a plain miss is claimed: a refresh sends whatever is stored, and a replay never sends.
-            if getattr(sender, "claims", False) and self.cache is not None and call.key and call.mode == "normal":
-                claim = await self.cache.claim(call.key, call.origin, call.timeout + CLAIM_MARGIN)
+            async with sender.admit(slot):
+                # Claimed with the slot held, so a claim's lease runs while its call is sent, not queued.
+                claim = await self._claim(call, sender)
                 if claim is not None and claim.row is not None:
                     elsewhere = True
                     return claim.row.completion
-            made = True
-            try:
-                return await sent()
-            finally:
-                if claim is not None and self.cache is not None:
-                    self.cache.release(claim)  # queued behind the answer keep() stored, when there is one
+                made = True
+                try:
+                    return await sent()
+                finally:
+                    if claim is not None and self.cache is not None:
+                        self.cache.release(claim)  # queued behind the answer keep() stored, when there is one
 
         async def sent() -> Completion:
-            async with sender.admit(slot):
-                if budget is not None:  # checked with the slot held: what the calls before it spent is known
-                    budget.check()
-                if slot is not None:
-                    slot.started()
-                sent = self._timer()
-                try:
-                    completion = await sender.send(call, on_text=on_text)
-                except BaseException:
-                    if self.cache is not None:
-                        self.cache.sent(self._timer() - sent)
-                    raise
+            if budget is not None:  # checked with the slot held: what the calls before it spent is known
+                budget.check()
+            if slot is not None:
+                slot.started()
+            begun = self._timer()
+            try:
+                completion = await sender.send(call, on_text=on_text)
+            except BaseException:
                 if self.cache is not None:
-                    # The call's own time: a Message Batch's answers take none, whatever the batch took.
-                    self.cache.sent(completion.latency)
-                return completion
+                    self.cache.sent(self._timer() - begun)
+                raise
+            if self.cache is not None:
+                # The call's own time: a Message Batch's answers take none, whatever the batch took.
+                self.cache.sent(completion.latency)
+            return completion
 
         try:
             shared = False
@@ -183,20 +182,22 @@ class Pipeline:
                 completion, shared = await self._flights.share((call.origin, call.key, type(sender)), make)
             else:
                 completion = await make()
-            if elsewhere:
-                # Another kernel sent it: a hit on the team cache, counted and kept in memory as one.
-                found = self.lookup(call)
-                if found is not None:
-                    return found
-            if shared:
+            if shared or elsewhere:  # another call in flight answered it: in this kernel, or another's
                 assert self.cache is not None
                 self.cache.shared(completion, call.model)
-            result = self._result(call, completion, FILE if elsewhere else SHARED if shared else API, start)
+            result = self._result(call, completion, SHARED if shared or elsewhere else API, start)
         except Exception as exc:  # one call's failure, or a bug it met, must not escape as an exception
             answered = getattr(exc, "completion", None) if made else None
             return self._failed(call, exc, start, answered if isinstance(answered, Completion) else None, budget)
         self._count(result, budget)
         return result
+
+    async def _claim(self, call: PreparedCall, sender: Sender) -> Claim | None:
+        """Hold ``call`` across machines while it is sent, or another kernel's answer; None where none apply."""
+        # Only a plain miss is claimed: a refresh sends whatever is stored, and a replay never sends.
+        if self.cache is None or not call.key or call.mode != "normal" or not getattr(sender, "claims", False):
+            return None
+        return await self.cache.claim(call.key, call.origin, call.timeout + CLAIM_MARGIN)
 
     def keep(self, call: PreparedCall, completion: Completion) -> Completion:
         """Validate ``completion`` and store it: one that breaks the call's schema raises, carrying it, unkept."""

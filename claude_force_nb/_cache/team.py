@@ -20,8 +20,6 @@ is the URL without it, and messages that could quote it are scrubbed.
 from __future__ import annotations
 
 import collections
-import logging
-import math
 import threading
 import time
 import warnings
@@ -37,14 +35,21 @@ from .store import Endpoint
 from .team_flight import CHANNEL, Release, TeamFlights, notice
 from .team_schema import FLIGHTS, NewerSchemaError, ensure_schema
 from .team_schema import TABLE as _TABLE
+from .team_url import POOL_NAME, parse, quiet_pool_logs, where
 
 MAX_QUEUED = 10_000
 BATCH = 500
 RETRY_FIRST = 0.5
 RETRY_LAST = 5.0  # a probe is one connection attempt: cheap enough to keep finding the database back soon
 CONNECT_TIMEOUT = 3
-WARN_EVERY = 60.0
-POOL_NAME = "claude-force-nb-team"
+TRIM_HEADROOM = 0.9
+TCP = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15000,
+}
 # Connections a kernel keeps: reads, the writer and claims across machines at once.
 POOL_SIZE = 10
 
@@ -84,10 +89,7 @@ class TeamStore:
             from psycopg_pool import ConnectionPool
         except ImportError as exc:
             raise CacheError("A team cache needs psycopg: pip install 'claude-force-nb[team]'.") from exc
-        try:
-            parts = conninfo_to_dict(url)
-        except Exception:
-            raise CacheError("The team cache URL cannot be read: expected postgresql://user@host/database.") from None
+        parts = parse(conninfo_to_dict, url)
         self._password = str(parts.get("password") or "")
         self._url = url
         self.where = where(parts)
@@ -98,25 +100,27 @@ class TeamStore:
         self._max_rows = max_rows
         self._max_bytes = max_bytes
         # Opened in the background: a database that is away must not hold up the kernel.
-        _quiet_pool_logs(parts)
+        quiet_pool_logs(parts)
         self._pool = ConnectionPool(
             url,
             min_size=0,
             max_size=POOL_SIZE,
             open=False,
             name=POOL_NAME,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            # A connection whose server vanished without a word fails in seconds, not minutes.
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT, **TCP},
             timeout=CONNECT_TIMEOUT,
         )
         self._pool.open(wait=False)
         self._lock = threading.Lock()
         self._queue: collections.deque[Record | Release] = collections.deque()
         self._flights: TeamFlights | None = None
+        self._inflight = 0  # items at the queue's head the writer is writing now: never dropped from under it
         self.queued_total = 0
         self.dropped = 0
         self._retry_at = 0.0  # reads skip the database until then, after a failure
         self._backoff = RETRY_FIRST
-        self._warned_at = -math.inf  # when the last "unreachable" warning was given
+        self._warned = False  # this outage was said; a probe that finds the database back ends it
         self._ready = False  # schema checked
         self._refused = False  # a newer client's database
         self._closed = False
@@ -129,9 +133,11 @@ class TeamStore:
 
     # -- reads ---------------------------------------------------------------------------------------
 
-    def get(self, key: str, origin: str, *, replay: bool = False, quiet: bool = False) -> Row | None:
-        """The newest row for ``key`` from ``origin`` that verifies and has not expired (replay: any of them)."""
-        found = self._query(_SELECT_ANY if replay else _SELECT_ONE, (key, origin))
+    def get(self, key: str, origin: str, *, replay: bool = False, quiet: bool = False, conn: Any = None) -> Row | None:
+        """The newest row for ``key`` from ``origin`` that verifies and has not expired (replay: any of them);
+        read on ``conn`` when given (a caller that holds one need not take a second)."""
+        sql = _SELECT_ANY if replay else _SELECT_ONE
+        found = self._query(sql, (key, origin)) if conn is None else conn.execute(sql, (key, origin)).fetchall()
         now = self._clock()
         for values in found or ():
             record = _record(values)
@@ -180,7 +186,8 @@ class TeamStore:
             if self._closed or self._refused:
                 return
             if len(self._queue) >= MAX_QUEUED:
-                oldest = next((i for i, item in enumerate(self._queue) if isinstance(item, Record)), None)
+                waiting = range(self._inflight, len(self._queue))
+                oldest = next((i for i in waiting if isinstance(self._queue[i], Record)), None)
                 if oldest is not None:
                     del self._queue[oldest]
                     self.dropped += 1
@@ -232,6 +239,13 @@ class TeamStore:
             return not self._queue
 
     def clear(self) -> int:
+        """Delete every row, and the rows still queued for the table (the ones being written go too)."""
+        with self._lock:
+            waiting = range(self._inflight, len(self._queue))
+            for i in reversed(waiting):
+                if isinstance(self._queue[i], Record):
+                    del self._queue[i]
+        self.flush()
         return self._rowcount(f"DELETE FROM {_TABLE}", ())
 
     def prune(self) -> int:
@@ -369,14 +383,19 @@ class TeamStore:
             return False
         if self._retry_at:
             # Back after an outage: drop the pool's connections to the server that went away, rather than
-            # finding them broken one write at a time.
+            # finding them broken one write at a time; a next outage is said again.
             self._pool.check()
+            with self._lock:
+                self._warned = False
         self._ready = True
         self._back()
         return True
 
     def _drain(self) -> None:
         """Write queued rows in batches; while the database is away, look for it again at each retry."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
         while True:
             with self._lock:
                 while (self._refused or not (self._queue or self._retry_at)) and not self._closed:
@@ -395,27 +414,46 @@ class TeamStore:
                 continue  # refused, and said so; nothing more is written
             with self._lock:
                 batch = [self._queue[i] for i in range(min(BATCH, len(self._queue)))]
+                self._inflight = len(batch)
             if not batch:
                 continue
             try:
-                records = [item for item in batch if isinstance(item, Record)]
-                with self._pool.connection(timeout=CONNECT_TIMEOUT) as conn, conn.transaction():
-                    if records:
-                        conn.cursor().executemany(_UPSERT, records)
-                        self._bound(conn)
-                    for item in batch:
-                        if isinstance(item, Release):
-                            conn.execute(_END_FLIGHT, (item.key, item.origin, item.holder))
-                            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice(item)))
-            except Exception as exc:
-                self._lost(exc)
+                self._write(batch)
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                self._lost(exc)  # away: the batch stays queued
                 continue
+            except psycopg.Error:
+                self._write_one_by_one(batch)  # a row the database refuses (a NUL in its text): only it is dropped
             self._back()
             with self._lock:
                 for _ in batch:
-                    if self._queue:
-                        self._queue.popleft()
+                    self._queue.popleft()
+                self._inflight = 0
                 self._wake.notify_all()
+
+    def _write(self, batch: list[Record | Release]) -> None:
+        """Rows, then the ends of claims behind them, and their notifications, in one transaction."""
+        records = [item for item in batch if isinstance(item, Record)]
+        with self._pool.connection(timeout=CONNECT_TIMEOUT) as conn, conn.transaction():
+            if records:
+                conn.cursor().executemany(_UPSERT, records)
+                self._bound(conn)
+            for item in batch:
+                if isinstance(item, Release):
+                    conn.execute(_END_FLIGHT, (item.key, item.origin, item.holder))
+                    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice(item)))
+
+    def _write_one_by_one(self, batch: list[Record | Release]) -> None:
+        import psycopg
+
+        for item in batch:
+            try:
+                self._write([item])
+            except psycopg.Error:
+                if isinstance(item, Record):
+                    with self._lock:
+                        self.dropped += 1
+                    self._counts.add("dropped", 1)
 
     def _bound(self, conn: Any) -> None:
         over = 0
@@ -423,10 +461,15 @@ class TeamStore:
             (rows,) = conn.execute(f"SELECT count(*) FROM {_TABLE}").fetchone()
             over = max(over, rows - self._max_rows)
         if self._max_bytes is not None:
+            # The table's size on disk is an upper bound (a DELETE frees no space until VACUUM); only past it
+            # are the rows' own bytes counted, and trimmed to TRIM_HEADROOM of the bound.
             (size,) = conn.execute(f"SELECT pg_total_relation_size('{_TABLE}')").fetchone()
             if size > self._max_bytes:
-                (rows,) = conn.execute(f"SELECT count(*) FROM {_TABLE}").fetchone()
-                over = max(over, rows - int(rows * self._max_bytes / size))
+                rows, live = conn.execute(
+                    f"SELECT count(*), coalesce(sum(pg_column_size(t.*)), 0) FROM {_TABLE} t"
+                ).fetchone()
+                if live > self._max_bytes and rows:
+                    over = max(over, rows - int(rows * TRIM_HEADROOM * self._max_bytes / live))
         if over > 0:
             trimmed = conn.execute(_TRIM, (over,)).rowcount
             self._counts.add("trimmed", trimmed)
@@ -453,17 +496,14 @@ class TeamStore:
         return removed
 
     def _lost(self, exc: BaseException) -> None:
-        """The database did not answer: back off, and say so (at most every WARN_EVERY seconds: an outage
-        fails every connection in flight, some of them after others have already got through again)."""
-        now = self._timer()
+        """The database did not answer: back off, and say so once for the outage (connections in flight fail
+        one after another, some after others have got through again)."""
         with self._lock:
             self._ready = False  # checked again when it is back: it may be another server by then
-            self._retry_at = now + self._backoff
+            self._retry_at = self._timer() + self._backoff
             self._backoff = min(self._backoff * 2, RETRY_LAST)
-            warn = now - self._warned_at >= WARN_EVERY
-            if warn:
-                self._warned_at = now
-        if warn:
+            warned, self._warned = self._warned, True
+        if not warned:
             warnings.warn(
                 f"The team cache at {self.where} is unreachable ({self._scrub(exc)}); going on with memory and the "
                 "cache file, and its writes wait in a queue until it is back.",
@@ -492,46 +532,5 @@ class TeamStore:
         return text.replace(self._password, "***") if self._password else text
 
 
-class _OwnPoolNoise(logging.Filter):
-    """Drops the pool's messages about this package's own connections failing: their outage is said once,
-    by the team store; other pools' messages pass."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.servers: set[tuple[str, str, str]] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        message = str(record.msg)
-        if message.startswith("error connecting in") and args and str(args[0]).startswith(POOL_NAME):
-            return False
-        if message.startswith(("discarding closed connection", "discarding broken connection")) and args:
-            try:
-                info = getattr(args[0], "info")  # noqa: B009  # a Connection, typed as object here
-                server = (str(info.host), str(info.port), str(info.dbname))
-            except Exception:  # a connection too broken to say where it was: not one to be sure of
-                return True
-            return server not in self.servers
-        return True
-
-
-_noise = _OwnPoolNoise()
-
-
-def _quiet_pool_logs(parts: dict[str, Any]) -> None:
-    logger = logging.getLogger("psycopg.pool")
-    if _noise not in logger.filters:
-        logger.addFilter(_noise)
-    _noise.servers.add((str(parts.get("host") or ""), str(parts.get("port") or ""), str(parts.get("dbname") or "")))
-
-
 def _record(values: tuple) -> Record:
     return Record._make((*values[:14], bytes(values[14])))  # bytea comes back as memoryview
-
-
-def where(parts: dict[str, Any]) -> str:
-    """A connection's address without its password: postgresql://user@host:port/database."""
-    user = f"{parts['user']}@" if parts.get("user") else ""
-    host = parts.get("host") or "localhost"
-    port = f":{parts['port']}" if parts.get("port") else ""
-    return f"postgresql://{user}{host}{port}/{parts.get('dbname') or ''}"

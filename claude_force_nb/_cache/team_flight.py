@@ -55,7 +55,9 @@ class Store(Protocol):
     def url(self) -> str: ...
     @property
     def available(self) -> bool: ...
-    def get(self, key: str, origin: str, *, replay: bool = False, quiet: bool = False) -> Row | None: ...
+    def get(
+        self, key: str, origin: str, *, replay: bool = False, quiet: bool = False, conn: Any = None
+    ) -> Row | None: ...
     def connection(self) -> AbstractContextManager[Any]: ...
     def ensure_ready(self) -> bool: ...
     def enqueue(self, release: Release) -> None: ...
@@ -96,12 +98,29 @@ class TeamFlights:
         self._thread.start()
 
     async def claim(self, key: str, origin: str, lease: float) -> Claim:
-        """Hold ``key`` from ``origin`` for ``lease`` seconds, or wait for whoever holds it; see the module."""
-        while True:
-            outcome = await asyncio.to_thread(self._try, key, origin, lease)
+        """Hold ``key`` from ``origin`` for ``lease`` seconds, or wait for whoever holds it; see the module.
+
+        Nobody waits longer than a lease: past it, this kernel sends alone.
+        """
+        deadline = self._clock() + lease
+        while self._clock() < deadline:
+            attempt = asyncio.ensure_future(asyncio.to_thread(self._try, key, origin, lease))
+            try:
+                outcome = await asyncio.shield(attempt)
+            except asyncio.CancelledError:
+                # The attempt runs on in its thread: a claim it makes after all is ended, not left to expire.
+                attempt.add_done_callback(self._release_late)
+                raise
             if outcome is not None:
                 return outcome
             await self._wait(key, origin)
+        return Claim(True, key=key, origin=origin, released=True)
+
+    def _release_late(self, attempt: asyncio.Future[Claim | None]) -> None:
+        if not attempt.cancelled() and attempt.exception() is None:
+            outcome = attempt.result()
+            if outcome is not None:
+                self.release(outcome)
 
     def release(self, claim: Claim) -> None:
         """End a held claim once what was stored before it is written (its answer, if it has one)."""
@@ -119,18 +138,18 @@ class TeamFlights:
         """A claim held, the answer another kernel stored, or None: someone alive holds it; wait."""
         from psycopg_pool import PoolTimeout
 
-        row = self._store.get(key, origin, quiet=True)
-        if row is not None:
-            return Claim(False, row)
         # The listener starts with the first claim: give it the time a connection takes, unless the database is away.
         if not self._listening.wait(CONNECT_SECONDS if self._store.available else 0):
             return Claim(True, key=key, origin=origin, released=True)  # no database: send alone, nothing to end
         now = self._clock()
         try:
             with self._store.connection() as conn:
+                row = self._store.get(key, origin, quiet=True, conn=conn)
+                if row is not None:
+                    return Claim(False, row)
                 if conn.execute(_CLAIM, (key, origin, self.holder, now + lease, now)).fetchone() is not None:
                     # Held; unless its answer landed between the read above and the claim.
-                    row = self._store.get(key, origin, quiet=True)
+                    row = self._store.get(key, origin, quiet=True, conn=conn)
                     if row is not None:
                         conn.execute(_END, (key, origin, self.holder))
                         return Claim(False, row)
@@ -141,6 +160,8 @@ class TeamFlights:
                     if taken:
                         return Claim(True, key=key, origin=origin)
         except PoolTimeout:
+            if not self._store.available:
+                return Claim(True, key=key, origin=origin, released=True)  # away after all: send alone
             return None  # every connection busy: try again after a wait
         except Exception:  # the database went away mid-claim: send alone
             return Claim(True, key=key, origin=origin, released=True)

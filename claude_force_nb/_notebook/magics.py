@@ -154,6 +154,17 @@ class AgentMagics(Magics):
         except ValueError as exc:
             raise TraitError(str(exc)) from None
 
+    @validate("cache_url")
+    def _check_cache_url(self, proposal: Any) -> str | None:
+        url = proposal["value"]
+        if url and _has_password(url):
+            # %config shows its settings, and saved notebooks keep what it shows.
+            raise TraitError(
+                "AgentMagics.cache_url: keep the password out of the notebook: put it in PGPASSWORD or ~/.pgpass "
+                f"(libpq reads both), or set the whole URL in {ENV_CACHE_URL}."
+            )
+        return url
+
     @validate("model")
     def _check_model(self, proposal: Any) -> str | None:
         if proposal["value"] is None:
@@ -540,6 +551,17 @@ async def _close_after(orchestrator: AsyncAgentOrchestrator, runs: list[Backgrou
     for run in runs:
         await run.settled()
     await orchestrator.close()
+
+
+def _has_password(url: str) -> bool:
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return "@" in url.split("//", 1)[-1].split("/", 1)[0] and ":" in url.split("//", 1)[-1].split("@", 1)[0]
+    try:
+        return bool(conninfo_to_dict(url).get("password"))
+    except Exception:
+        return False  # unreadable: the cache says so, without quoting it
 
 
 def _show(obj: Any) -> None:

@@ -1,4 +1,4 @@
-"""The team cache against a real PostgreSQL server: signed rows, tiers, faults, schema versions, no password shown."""
+"""The team cache against a real PostgreSQL server: signed rows behind the file, faults, no password shown."""
 
 import logging
 import time
@@ -7,40 +7,10 @@ import warnings
 import psycopg
 import pytest
 from postgres import PASSWORD
+from teamcache import OTHER, SECRET, cache, completion, request, rows
 
 from claude_force_nb import AsyncAgentOrchestrator, CacheError, ClaudeForceWarning, ResponseCache
 from claude_force_nb._cache.team import TeamStore
-from claude_force_nb._cache.team_schema import SCHEMA_VERSION
-from claude_force_nb._request import Completion, Request
-
-SECRET = b"team-secret-shared-by-every-member"
-OTHER = b"a-secret-this-team-does-not-hold!!"
-
-
-def request(task="What is a monad?"):
-    return Request.for_task(task, model="claude-sonnet-4-6", max_tokens=100)
-
-
-def completion(text="An answer.", origin="https://api.anthropic.com"):
-    message = {
-        "id": "msg_1",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-sonnet-4-6",
-        "content": [{"type": "text", "text": text}],
-        "stop_reason": "end_turn",
-        "usage": {"input_tokens": 10, "output_tokens": 5},
-    }
-    return Completion(message, 0.3, "req_1", origin, False)
-
-
-def cache(tmp_path, url, name="member", secret=SECRET, **options):
-    return ResponseCache(tmp_path / f"{name}.sqlite", secrets=[secret], team_url=url, **options)
-
-
-def rows(url):
-    with psycopg.connect(url) as conn:
-        return conn.execute("SELECT key, origin, key_id, task FROM claude_force_nb_responses").fetchall()
 
 
 def test_an_answer_stored_by_one_member_is_served_to_another_from_the_database(tmp_path, team_url):
@@ -153,22 +123,6 @@ def test_writes_queued_while_the_database_is_down_reach_it_when_it_is_back(tmp_p
     assert not [r for r in caplog.records if r.name == "psycopg.pool"]
 
 
-def test_a_schema_from_the_future_is_refused_in_one_line_and_nothing_is_written(tmp_path, team_url):
-    with psycopg.connect(team_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE claude_force_nb_schema (version integer NOT NULL)")
-        conn.execute("INSERT INTO claude_force_nb_schema VALUES (%s)", (SCHEMA_VERSION + 1,))
-    ours = cache(tmp_path, team_url)
-    expected = f"schema version {SCHEMA_VERSION + 1}; this claude-force-nb knows"
-    with pytest.warns(ClaudeForceWarning, match="Upgrade it"), pytest.raises(CacheError, match=expected) as raised:
-        ours.clear()
-    assert "\n" not in str(raised.value) and PASSWORD not in str(raised.value)
-    ours.store(request(), completion())
-    ours.flush()
-    assert ours.info().team.queued == 0
-    with psycopg.connect(team_url) as conn:
-        assert conn.execute("SELECT to_regclass('claude_force_nb_responses')").fetchone() == (None,)
-
-
 def test_the_password_never_shows(tmp_path, postgres, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     wrong = postgres.url("postgres", password="wrong-" + PASSWORD)
@@ -210,63 +164,6 @@ def test_the_store_says_where_without_the_password(team_url):
     store.close()
 
 
-def test_push_copies_the_files_verified_rows_once_and_pull_brings_them_to_another_file(tmp_path, team_url):
-    import sqlite3
-
-    from claude_force_nb._cache.moving import Moved
-
-    laptop = ResponseCache(tmp_path / "laptop.sqlite", secrets=[SECRET], ttl_seconds=3600)
-    for i in range(4):
-        laptop.store(request(f"task {i}"), completion(f"answer {i}"))
-    stranger = ResponseCache(tmp_path / "laptop.sqlite", secrets=[OTHER])
-    stranger.store(request("theirs"), completion("their answer"))
-    # Expiry is signed, so an expired row is made by a clock an hour behind, not by an edit.
-    aged = ResponseCache(tmp_path / "laptop.sqlite", secrets=[SECRET], ttl_seconds=60, clock=lambda: time.time() - 3600)
-    aged.store(request("task 3"), completion("answer 3"))
-    for c in (laptop, stranger, aged):
-        c.close()
-    with sqlite3.connect(tmp_path / "laptop.sqlite") as db:
-        db.execute("UPDATE responses SET response = replace(response, 'answer 2', 'edited') WHERE task = 'task 2'")
-    laptop = cache(tmp_path, team_url, "laptop")
-    pushed = laptop.push()
-    assert pushed == Moved(read=5, copied=3, present=0, foreign=1, tampered=1, expired=1)
-    assert laptop.push() == Moved(read=5, copied=0, present=3, foreign=1, tampered=1, expired=1)
-    assert len(rows(team_url)) == 3
-    ci = cache(tmp_path, team_url, "ci")
-    pulled = ci.pull()
-    assert (pulled.copied, pulled.foreign, pulled.tampered) == (3, 1, 0)
-    assert ci.pull().copied == 0
-    ci.close()
-    offline = ResponseCache(tmp_path / "ci.sqlite", secrets=[SECRET], mode="replay")
-    for i in (0, 1):
-        hit = offline.lookup(offline.key(request(f"task {i}")), "https://api.anthropic.com", replay=True)
-        assert hit is not None and hit.completion.text == f"answer {i}"
-    with pytest.warns(Warning, match="signed with a secret this kernel does not hold"):
-        assert offline.lookup(offline.key(request("theirs")), "https://api.anthropic.com", replay=True) is None
-    assert offline.verify().foreign == 1
-
-
-def test_moving_answers_needs_a_team_cache(tmp_path):
-    alone = ResponseCache(tmp_path / "alone.sqlite", secrets=[SECRET])
-    with pytest.raises(CacheError, match="No team cache to move answers to or from: set CLAUDE_FORCE_NB_CACHE_URL"):
-        alone.push()
-
-
-def test_cache_push_and_pull_from_the_magic_line(ip, team_url, monkeypatch, tmp_path, capsys):
-    ip.run_line_magic("config", f"AgentMagics.cache_url = {team_url!r}")
-    ip.run_line_magic("config", f"AgentMagics.cache_path = {str(tmp_path / 'magic.sqlite')!r}")
-    ip.run_cell_magic("agent", "explainer", "What is a closure?")
-    capsys.readouterr()
-    ip.run_line_magic("agent", "cache push")
-    said = capsys.readouterr().out
-    assert "answers copied from the cache file to postgresql://team@127.0.0.1" in said
-    assert "were there already" in said and PASSWORD not in said
-    ip.run_line_magic("agent", "cache info")
-    info = capsys.readouterr().out
-    assert "team cache: postgresql://team@127.0.0.1" in info and "team writes: 0 queued, 0 dropped" in info
-    assert PASSWORD not in info
-
-
 def test_connection_options_in_the_url_pass_through_to_psycopg(tmp_path, team_url):
     with_options = team_url + "?sslmode=disable&application_name=claude-force-nb-test"
     ours = cache(tmp_path, with_options)
@@ -285,3 +182,37 @@ def test_connection_options_in_the_url_pass_through_to_psycopg(tmp_path, team_ur
     said = " ".join(str(w.message) for w in caught)
     assert "unreachable" in said and "SSL" in said and PASSWORD not in said
     strict.close()
+
+
+def test_a_row_the_database_refuses_is_dropped_alone_and_is_no_outage(tmp_path, team_url):
+    ours = cache(tmp_path, team_url)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours.store(request("fine"), completion("A fine answer."))
+        ours.store(request("Text read from a binary file: \x00\x01."), completion("An answer about it."))
+        ours.store(request("also fine"), completion("Another answer."))
+        ours.flush()
+    info = ours.info().team
+    assert (info.entries, info.dropped, info.queued, info.reachable) == (2, 1, 0, True)
+    assert not [w for w in caught if "unreachable" in str(w.message)]
+    # The refused row is still in the file.
+    assert ours.lookup(ours.key(request("Text read from a binary file: \x00\x01.")), "https://api.anthropic.com")
+
+
+def test_clear_leaves_no_queued_row_to_come_back(tmp_path, team_url):
+    ours = cache(tmp_path, team_url)
+    for i in range(50):
+        ours.store(request(f"task {i}"), completion())
+    ours.clear()
+    ours.flush()
+    assert rows(team_url) == []
+
+
+def test_a_url_with_its_password_is_refused_in_config_and_kept_out_of_the_notebook(ip, team_url, caplog):
+    magics = ip.magics_manager.registry["AgentMagics"]
+    ip.run_line_magic("config", f"AgentMagics.cache_url = {team_url!r}")  # %config reports the refusal itself
+    assert magics.cache_url is None
+    assert "keep the password out of the notebook: put it in PGPASSWORD or ~/.pgpass" in caplog.text
+    without = team_url.replace(f":{PASSWORD}@", "@")
+    ip.run_line_magic("config", f"AgentMagics.cache_url = {without!r}")
+    assert magics.cache_url == without

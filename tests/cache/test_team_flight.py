@@ -81,7 +81,7 @@ def test_two_kernels_asking_the_same_at_once_send_it_once(tmp_path, team_url, se
 
     first, second = asyncio.run(both())
     assert first.output == second.output and first.success and second.success
-    assert sorted([first.source, second.source]) == ["api", "file"]
+    assert sorted([first.source, second.source]) == ["api", "shared"]
     assert len(sent(server)) == 1
 
 
