@@ -122,7 +122,7 @@ class Pipeline:
         try:
             hit = self.cache.lookup(call.key, call.origin, replay=replay, accept=_valid(call))
             if hit is not None:
-                return self._result(call, hit.completion, hit.source, start)
+                return self._result(call, hit.completion, hit.source, start, known_cost=hit.cost)
         except Exception as exc:  # a bug it met (a price that raises, say) fails this call, never the sweep
             return failure(call, exc, latency=self._timer() - start)
         if replay:
@@ -219,11 +219,20 @@ class Pipeline:
         answers, tokens = self._outputs.get((call.agent, call.model), (0, 0))
         return min(round(tokens / answers), call.request.max_tokens) if answers else None
 
-    def _result(self, call: PreparedCall, completion: Completion, source: str, start: float) -> AgentResult:
+    def _result(
+        self,
+        call: PreparedCall,
+        completion: Completion,
+        source: str,
+        start: float,
+        *,
+        known_cost: tuple[float | None] | None = None,
+    ) -> AgentResult:
         message_model = completion.model or call.model
         cached = source != API
         usage = Usage.of(completion.message.get("usage"))
-        cost = self._cost_of(message_model, usage)
+        # A hit's cost the cache has worked out already: pricing it again would slow every re-run cell.
+        cost = known_cost[0] if known_cost is not None else self._cost_of(message_model, usage)
         with self._outputs_lock:  # a background sweep's thread adds to it too
             seen = self._outputs.get((call.agent, call.model), (0, 0))
             self._outputs[call.agent, call.model] = (seen[0] + 1, seen[1] + usage.output)

@@ -13,10 +13,12 @@ from .stats import StatsCounter
 
 
 class Hit(NamedTuple):
-    """A cached answer and where it was found: "memory" or "file"."""
+    """A cached answer and where it was found: "memory" or "file"; ``cost`` is what it cost when made, as
+    the cache worked it out for its stats (a 1-tuple, so that an unpriced model's None is told from unknown)."""
 
     completion: Completion
     source: str
+    cost: tuple[float | None] | None = None
 
 
 class Remembered(NamedTuple):

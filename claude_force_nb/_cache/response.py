@@ -235,7 +235,7 @@ class ResponseCache:
                         counter = self._counter
                         counter.memory_hits += 1
                         counter.hit(completion.latency, entry.tokens, entry.cost, self._timer() - start)
-                    return Hit(completion, MEMORY)
+                    return Hit(completion, MEMORY, (entry.cost,))
                 else:
                     return None
         if self._store is None:
@@ -257,7 +257,7 @@ class ResponseCache:
             with self._lock:
                 self._counter.file_hits += 1
                 self._counter.hit(completion.latency, usage.prompt + usage.output, cost, self._timer() - start)
-            return Hit(completion, FILE)
+            return Hit(completion, FILE, (cost,))
         deadline = row.expires if row.expires < self._clock() + self._ttl else None
         entry = Remembered(completion, deadline, usage.prompt + usage.output, cost, row)
         with self._lock:
@@ -265,7 +265,7 @@ class ResponseCache:
             counter = self._counter
             counter.file_hits += 1
             counter.hit(completion.latency, entry.tokens, entry.cost, self._timer() - start)
-        return Hit(completion, FILE)
+        return Hit(completion, FILE, (cost,))
 
     def _rebuilt(self, store: Store) -> None:
         """A damaged file was replaced: what this session served or stored goes into the fresh one."""

@@ -16,7 +16,7 @@ from .._models import resolve_model
 from .._results import scorer_names
 from .._resultset import Results
 from . import loop as _loop
-from .options import check_variable
+from .options import check_variable, functions_from
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +47,7 @@ def scorers(args: Any, namespace: Mapping[str, Any], agents: AgentRegistry) -> d
     if args.grade:
         found["grade"] = rubric(args.grade, namespace, agents)
     if args.check:
-        found["checks"] = functions(args.check, namespace)
+        found["checks"] = functions_from("--check", args.check, namespace)
     if args.grader_model:
         if not args.grade:
             raise UsageError("--grader-model picks the model of --grade; add --grade RUBRIC.")
@@ -82,22 +82,6 @@ def rubric(name: str, namespace: Mapping[str, Any], agents: AgentRegistry) -> Gr
             f'set {name} = "what a good answer does" first.'
         ) from None
     return Grade(agent.system_prompt, name=name, model=agent.model)
-
-
-def functions(names: str, namespace: Mapping[str, Any]) -> list[Callable[..., Any]]:
-    """``--check f,g``: functions from the namespace."""
-    found = []
-    for name in (n.strip() for n in names.split(",")):
-        if not name:
-            continue
-        if name not in namespace:
-            raise UsageError(f"--check {name}: no function named {name!r} in the namespace.")
-        if not callable(namespace[name]):
-            raise UsageError(f"--check {name}: {type(namespace[name]).__name__} is not callable; pass a function.")
-        found.append(namespace[name])
-    if not found:
-        raise UsageError(f"--check needs at least one function name, got {names!r}.")
-    return found
 
 
 def samples(value: int | None) -> int:

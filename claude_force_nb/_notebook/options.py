@@ -198,15 +198,20 @@ def attached(args: Any) -> list[dict[str, Any]]:
 
 def tools_from(names: str, namespace: Mapping[str, Any]) -> list[Any]:
     """``--tools f,g``: callables from the namespace."""
+    return functions_from("--tools", names, namespace)
+
+
+def functions_from(option: str, names: str, namespace: Mapping[str, Any]) -> list[Any]:
+    """``OPTION f,g``: the functions of those names in the namespace; a UsageError naming the option otherwise."""
     found = []
     for name in (n.strip() for n in names.split(",")):
         if not name:
             continue
         if name not in namespace:
-            raise UsageError(f"--tools {name}: no function named {name!r} in the namespace.")
+            raise UsageError(f"{option} {name}: no function named {name!r} in the namespace.")
         if not callable(namespace[name]):
-            raise UsageError(f"--tools {name}: {type(namespace[name]).__name__} is not callable; pass a function.")
+            raise UsageError(f"{option} {name}: {type(namespace[name]).__name__} is not callable; pass a function.")
         found.append(namespace[name])
     if not found:
-        raise UsageError(f"--tools needs at least one function name, got {names!r}.")
+        raise UsageError(f"{option} needs at least one function name, got {names!r}.")
     return found
