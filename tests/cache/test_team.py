@@ -216,3 +216,27 @@ def test_a_url_with_its_password_is_refused_in_config_and_kept_out_of_the_notebo
     without = team_url.replace(f":{PASSWORD}@", "@")
     ip.run_line_magic("config", f"AgentMagics.cache_url = {without!r}")
     assert magics.cache_url == without
+
+
+@pytest.mark.filterwarnings("ignore:The team cache:claude_force_nb.ClaudeForceWarning")
+async def test_a_sweep_goes_on_through_the_database_stopping_and_coming_back(
+    tmp_path, postgres, server, monkeypatch, until
+):
+    import asyncio
+
+    monkeypatch.setenv("CLAUDE_CACHE_SECRET", SECRET.decode())
+    url = postgres.database()
+    server.latency = 0.05
+    async with AsyncAgentOrchestrator(
+        api_key="k", base_url=server.url, cache_path=tmp_path / "sweep.sqlite", cache_url=url, max_concurrent=4
+    ) as o:
+        batch = o.batch([("explainer", f"call {i}") for i in range(120)])
+        batch.start()
+        await until(lambda: batch.progress.finished >= 30)  # a quarter in, the database goes away
+        await asyncio.to_thread(postgres.stop)
+        await until(lambda: batch.progress.finished >= 80)
+        await asyncio.to_thread(postgres.start)
+        results = await batch
+        await until(lambda: not o.cache.info().team.queued)  # the writer finds it back, backing off
+    assert all(r.success for r in results)  # no call lost
+    assert len(rows(url)) == 120  # every answer reached the database once it was back
