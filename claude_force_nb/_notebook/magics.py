@@ -32,7 +32,7 @@ from .._config import (
     ENV_MODEL,
 )
 from .._errors import AgentNotFoundError, BudgetExceededError, CacheFileError, ClaudeForceError
-from .._models import note_lifecycle, resolve_model
+from .._models import lifecycle_note, note_lifecycle, resolve_model, utc_today
 from .._options import CallOptions
 from .._orchestrator import AsyncAgentOrchestrator
 from .._render import FORMATS, Answer
@@ -453,9 +453,13 @@ class AgentMagics(Magics):
             # crawl: each of its thousands of file reads gives up the GIL and waits for the busy thread.
             orchestrator.backend.load()
             self._loaded = orchestrator
-        if orchestrator.needs_api(batch.calls):
-            for model in dict.fromkeys(call.model for call in batch.calls):
-                note_lifecycle(model)  # once per model: above the panel, not between it and the table
+        # Said once per model, above the panel rather than between it and the table. Only a sweep with a
+        # deprecated or retired model looks for calls to send: a re-run cell of current ones peeks at nothing.
+        today = utc_today()
+        dated = [model for model in dict.fromkeys(call.model for call in batch.calls) if lifecycle_note(model, today)]
+        if dated and orchestrator.needs_api(batch.calls):
+            for model in dated:
+                note_lifecycle(model)
         panel = None
         if not (args.no_panel or not self.panel or quiet):
             from .panel import live_panel  # ipywidgets loads with the first panel, not with the extension
