@@ -19,6 +19,7 @@ from ._batches.collector import collect_open
 from ._batches.journal import BatchJournal, Job
 from ._batches.remote import BatchStatus
 from ._batches.runner import DEFAULT_POLL_SECONDS, BatchSender
+from ._batches.team_journal import journals
 from ._cache import CacheStats, ResponseCache
 from ._cache.default import default_cache
 from ._cache.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
@@ -123,7 +124,7 @@ class AsyncAgentOrchestrator:
         self._preparer = Preparer(self.agents, defaults, cache, self.backend.origin)
         self._evaluator = Evaluator(self.agents, self._preparer.prepare, self.model)
         self._direct = DirectSender(self.backend, self.pipeline.keep, max_concurrent=self.max_concurrent)
-        self._journal: BatchJournal | None = None
+        self._journals: list[BatchJournal] | None = None
 
     def cost_of(self, model: str, usage: Usage) -> float | None:
         """Estimated dollars for an answer's usage (prompt cache and batch rates included); None without a price."""
@@ -369,18 +370,23 @@ class AsyncAgentOrchestrator:
 
     @property
     def journal(self) -> BatchJournal | None:
-        """Where Message Batches are written down: the cache file (None without a cache file)."""
-        if self._journal is None and self.cache is not None and self.cache.path is not None:
-            self._journal = BatchJournal(self.cache.path)
-        return self._journal
+        """Where new Message Batches are written down: the team database, or the cache file (None without one)."""
+        return self.journals[0] if self.journals else None
+
+    @property
+    def journals(self) -> list[BatchJournal]:
+        """Every journal this session reads: the one new batches go to first (see :func:`journals`)."""
+        if self._journals is None and self.cache is not None and self.cache.path is not None:
+            self._journals = journals(self.cache.path, self.cache.team)
+        return self._journals or []
 
     async def collect_batches(self) -> list[tuple[Job, BatchStatus | None]]:
         """Each open Message Batch of this endpoint with its state now (None: unknown there); ended ones collected."""
-        journal = self.journal
-        if journal is None:
-            return []
         flush = self.cache.flush if self.cache is not None else None
-        return await collect_open(self.backend, journal, self.pipeline.keep, flush=flush)
+        found: list[tuple[Job, BatchStatus | None]] = []
+        for journal in self.journals:
+            found += await collect_open(self.backend, journal, self.pipeline.keep, flush=flush)
+        return found
 
     async def cancel_batch(self, batch_id: str) -> BatchStatus:
         """Ask the API to cancel a Message Batch; what it already answered can still be collected."""
@@ -403,8 +409,8 @@ class AsyncAgentOrchestrator:
     async def close(self) -> None:
         """Close HTTP connections and flush the cache file."""
         await self.backend.aclose()
-        if self._journal is not None:
-            self._journal.close()
+        for journal in self._journals or []:
+            journal.close()
         if self.cache is not None:
             self.cache.close()
 

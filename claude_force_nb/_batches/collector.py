@@ -7,7 +7,6 @@ Used by a sweep's :class:`~.runner.BatchSender` while it waits, and by
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import warnings
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -122,14 +121,14 @@ class Collector:
             self.on_status()
 
     def record(self, action: Callable[[BatchJournal], T], otherwise: T) -> T:
-        """``action`` on the journal, or ``otherwise`` with one warning when the file cannot take it."""
+        """``action`` on the journal, or ``otherwise`` with one warning when its database cannot take it."""
         if self.journal is None:
             return otherwise
         try:
             return action(self.journal)
-        except sqlite3.Error as exc:
+        except self.journal.failures as exc:
             warnings.warn(
-                f"Could not record the Message Batch in {self.journal.path} ({exc}); "
+                f"Could not record the Message Batch in {self.journal.where} ({exc}); "
                 "it will not be found again after a restart.",
                 ClaudeForceWarning,
                 stacklevel=2,

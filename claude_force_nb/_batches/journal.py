@@ -1,9 +1,13 @@
-"""Message Batches a kernel submitted, and what each request in them stands for, kept in the cache file.
+"""Message Batches a kernel submitted, and what each request in them stands for: kept in the cache file,
+or in the team database (:mod:`.team_journal`), where any machine of the team finds them.
 
 A request is written down before its batch is submitted, and the batch id as
 soon as the API gives it, so a kernel that restarts mid-batch finds the batch
 again, collects what it paid for, and never submits a request twice. Requests
 go by their ``custom_id``, which is the cache key of the request.
+
+The journal's statements are written once, for SQLite; a :class:`Place` runs
+them on its own database (see :class:`Place`).
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from .._cache.database import connect, private_directory, private_file
 
 _CREATE = (
-    """CREATE TABLE IF NOT EXISTS batch_jobs (
+    """CREATE TABLE IF NOT EXISTS {jobs} (
         job       INTEGER PRIMARY KEY AUTOINCREMENT,
         batch_id  TEXT UNIQUE,
         origin    TEXT NOT NULL,
@@ -29,7 +35,7 @@ _CREATE = (
         state     TEXT NOT NULL,
         owner     TEXT NOT NULL DEFAULT ''
     )""",
-    """CREATE TABLE IF NOT EXISTS batch_requests (
+    """CREATE TABLE IF NOT EXISTS {requests} (
         job       INTEGER NOT NULL,
         custom_id TEXT NOT NULL,
         agent     TEXT NOT NULL,
@@ -85,85 +91,145 @@ class JobRequest:
     task: str
 
 
-class BatchJournal:
-    """The ``batch_jobs`` and ``batch_requests`` tables of one cache file; safe across threads and kernels."""
+class Place(Protocol):
+    """Where a journal lives: a database that runs the journal's statements.
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time):
-        self.path = path
+    The statements name their tables ``{jobs}`` and ``{requests}`` and their
+    parameters ``?``; a place's transaction yields a connection that fills
+    both in for its own database.
+    """
+
+    where: str  # for messages, and to tell two journals' job numbers apart
+    failures: tuple[type[BaseException], ...]  # what its operations raise when the database cannot take them
+
+    def transaction(self) -> Any: ...  # a context manager yielding a Connection, committed on success
+    def insert_job(self, conn: Connection, values: tuple) -> int: ...
+    def close(self) -> None: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, params: tuple = ()) -> Any: ...
+    def executemany(self, sql: str, rows: list[tuple]) -> Any: ...
+
+
+class BatchJournal:
+    """The jobs and requests of one cache file (a path) or one team database (a :class:`Place`); safe across
+    threads and kernels."""
+
+    def __init__(self, place: Path | Place, *, clock: Callable[[], float] = time.time):
+        self._place: Place = CacheFile(place) if isinstance(place, Path) else place
         self._clock = clock
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def where(self) -> str:
+        """The file, or the database, for messages."""
+        return self._place.where
+
+    @property
+    def path(self) -> Path | None:
+        """The cache file it is kept in; None in a team database."""
+        return self._place.path if isinstance(self._place, CacheFile) else None
+
+    @property
+    def failures(self) -> tuple[type[BaseException], ...]:
+        return self._place.failures
 
     def begin(self, origin: str, entries: Iterable[JobRequest]) -> int:
         """Write down a job's requests before it is submitted, as this process's; its number."""
         rows = list(entries)
-        with self._transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO batch_jobs (batch_id, origin, created, size, state, owner) VALUES (NULL, ?, ?, ?, ?, ?)",
-                (origin, self._clock(), len(rows), SUBMITTING, OWNER),
-            )
-            job = cursor.lastrowid
-            assert job is not None
+        with self._place.transaction() as conn:
+            job = self._place.insert_job(conn, (origin, self._clock(), len(rows), SUBMITTING, OWNER))
             conn.executemany(
-                "INSERT INTO batch_requests (job, custom_id, agent, model, task) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO {requests} (job, custom_id, agent, model, task) VALUES (?, ?, ?, ?, ?)",
                 [(job, e.custom_id, e.agent, e.model, e.task) for e in rows],
             )
         return job
 
     def submitted(self, job: int, batch_id: str) -> None:
-        with self._transaction() as conn:
-            conn.execute("UPDATE batch_jobs SET batch_id = ?, state = ? WHERE job = ?", (batch_id, SUBMITTED, job))
+        with self._place.transaction() as conn:
+            conn.execute("UPDATE {jobs} SET batch_id = ?, state = ? WHERE job = ?", (batch_id, SUBMITTED, job))
 
     def finish(self, job: int, state: str) -> None:
         """A job is over (collected, canceled or lost): its requests are forgotten, the job kept for the record."""
-        with self._transaction() as conn:
-            conn.execute("UPDATE batch_jobs SET state = ? WHERE job = ?", (state, job))
-            conn.execute("DELETE FROM batch_requests WHERE job = ?", (job,))
+        with self._place.transaction() as conn:
+            conn.execute("UPDATE {jobs} SET state = ? WHERE job = ?", (state, job))
+            conn.execute("DELETE FROM {requests} WHERE job = ?", (job,))
 
     def open_requests(self, origin: str) -> dict[str, Job]:
         """Each ``custom_id`` in a job still open at ``origin``, with its job."""
-        with self._transaction() as conn:
+        with self._place.transaction() as conn:
             rows = conn.execute(
                 f"SELECT r.custom_id, {_JOINED_COLUMNS} "
-                "FROM batch_requests r JOIN batch_jobs j ON j.job = r.job WHERE j.origin = ? AND j.state IN (?, ?)",
+                "FROM {requests} r JOIN {jobs} j ON j.job = r.job WHERE j.origin = ? AND j.state IN (?, ?)",
                 (origin, *OPEN),
             ).fetchall()
         return {row[0]: Job(*row[1:]) for row in rows}
 
     def job(self, number: int) -> Job | None:
-        with self._transaction() as conn:
-            row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM batch_jobs WHERE job = ?", (number,)).fetchone()
+        with self._place.transaction() as conn:
+            row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM {{jobs}} WHERE job = ?", (number,)).fetchone()
         return Job(*row) if row else None
 
     def entries(self, job: int) -> list[JobRequest]:
-        with self._transaction() as conn:
-            rows = conn.execute(
-                "SELECT custom_id, agent, model, task FROM batch_requests WHERE job = ?", (job,)
-            ).fetchall()
+        with self._place.transaction() as conn:
+            rows = conn.execute("SELECT custom_id, agent, model, task FROM {requests} WHERE job = ?", (job,)).fetchall()
         return [JobRequest(*row) for row in rows]
 
     def jobs(self, *, open_only: bool = False, limit: int = 100) -> list[Job]:
         """The newest jobs first."""
         where = f"WHERE state IN ('{SUBMITTING}', '{SUBMITTED}')" if open_only else ""
-        with self._transaction() as conn:
+        with self._place.transaction() as conn:
             rows = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM batch_jobs {where} ORDER BY job DESC LIMIT ?", (limit,)
+                f"SELECT {_JOB_COLUMNS} FROM {{jobs}} {where} ORDER BY job DESC LIMIT ?", (limit,)
             ).fetchall()
         return [Job(*row) for row in rows]
 
     def find(self, batch_id: str) -> Job | None:
-        with self._transaction() as conn:
-            row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM batch_jobs WHERE batch_id = ?", (batch_id,)).fetchone()
+        with self._place.transaction() as conn:
+            row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM {{jobs}} WHERE batch_id = ?", (batch_id,)).fetchone()
         return Job(*row) if row else None
+
+    def close(self) -> None:
+        self._place.close()
+
+
+class CacheFile:
+    """The journal's place in a cache file: tables ``batch_jobs`` and ``batch_requests``, one connection."""
+
+    failures: tuple[type[BaseException], ...] = (sqlite3.Error,)
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.where = str(path)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Named]:
+        """The lock, and one SQLite transaction, committed on success."""
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Named(conn, FILE_TABLES)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def insert_job(self, conn: Connection, values: tuple) -> int:
+        cursor = conn.execute(
+            "INSERT INTO {jobs} (batch_id, origin, created, size, state, owner) VALUES (NULL, ?, ?, ?, ?, ?)", values
+        )
+        job = cursor.lastrowid
+        assert job is not None
+        return int(job)
 
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -172,30 +238,29 @@ class BatchJournal:
             conn = connect(self.path)
             conn.execute("PRAGMA journal_mode=WAL").fetchall()
             for statement in _CREATE:
-                conn.execute(statement)
+                conn.execute(statement.format(**FILE_TABLES))
             self._conn = conn
         return self._conn
 
 
-class _Transaction:
-    """The journal's lock and one SQLite transaction, committed on success."""
+# The journal's tables in a cache file (older files have them under these names).
+FILE_TABLES = {"jobs": "batch_jobs", "requests": "batch_requests"}
 
-    def __init__(self, journal: BatchJournal):
-        self._journal = journal
 
-    def __enter__(self) -> sqlite3.Connection:
-        self._journal._lock.acquire()
-        try:
-            conn = self._journal._connection()
-            conn.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._journal._lock.release()
-            raise
+class Named:
+    """A connection that names the journal's tables, and its parameters, as its database does."""
+
+    def __init__(self, conn: Any, tables: dict[str, str], marker: str = "?"):
         self._conn = conn
-        return conn
+        self._tables = tables
+        self._marker = marker
 
-    def __exit__(self, kind: object, exc: object, tb: object) -> None:
-        try:
-            self._conn.execute("COMMIT" if kind is None else "ROLLBACK")
-        finally:
-            self._journal._lock.release()
+    def execute(self, sql: str, params: tuple = ()) -> Any:
+        return self._conn.execute(self._sql(sql), params)
+
+    def executemany(self, sql: str, rows: list[tuple]) -> Any:
+        return self._conn.cursor().executemany(self._sql(sql), rows)
+
+    def _sql(self, sql: str) -> str:
+        sql = sql.format(**self._tables)
+        return sql if self._marker == "?" else sql.replace("?", self._marker)

@@ -2,7 +2,7 @@
 
 :class:`BatchSender` is the pipeline's second sender. The cache answered the
 hits already; the misses, one request per cache key (the key is the
-``custom_id``), are written down in the cache file's journal, submitted in
+``custom_id``), are written down in the journal (the cache file's, or the team database's), submitted in
 batches within the API's limits, polled, and collected when their batch ends:
 every answer goes through the pipeline's ``keep`` (validated, then into the
 signed cache, so a re-run is a hit) before the calls waiting for it get it.
@@ -42,7 +42,7 @@ ADOPT_RETRY_SECONDS = 2.0
 # submission is over, whoever made it; and how often a run waiting for another's submission looks.
 SUBMIT_SECONDS = 600.0
 SETTLE_POLL_SECONDS = 0.5
-# Submissions this process has in flight, as (job number, journal path).
+# Submissions this process has in flight, as (job number, journal's place).
 _SUBMITTING: set[tuple[int | None, str]] = set()
 # Room left for the request's envelope and JSON escaping when sizing batches.
 _ENVELOPE_BYTES = 200
@@ -86,7 +86,7 @@ class BatchSender:
         self._will_send = will_send
         self._fallback = fallback
         self._clock = clock
-        self._journal_path = str(journal.path) if journal is not None else ""
+        self._journal_where = journal.where if journal is not None else ""
         self._submitted_here: set[str] = set()
         self._ids: dict[int, str] = {}  # custom_id by call (by identity: identical no-cache calls go apart)
         self._answers: dict[str, asyncio.Future[Completion]] = {}
@@ -231,7 +231,7 @@ class BatchSender:
             if current.batch_id is not None or current.state != SUBMITTING:
                 return current if current.batch_id is not None and current.state in OPEN else None
             age = self._clock() - current.created
-            if (current.job, self._journal_path) in _SUBMITTING or (
+            if (current.job, self._journal_where) in _SUBMITTING or (
                 owner_alive(current.owner) and current.owner != OWNER and age < SUBMIT_SECONDS
             ):
                 await asyncio.sleep(SETTLE_POLL_SECONDS)
@@ -273,7 +273,7 @@ class BatchSender:
         origin = self.batches.origin
         entries = [_entry(cid, self._requests[cid]) for cid in cids]
         number = self.collector.record(lambda j: j.begin(origin, entries), None)
-        mark = (number, self._journal_path)
+        mark = (number, self._journal_where)
         _SUBMITTING.add(mark)
         try:
             status = await self.batches.create_batch([(cid, self._requests[cid].request) for cid in cids])

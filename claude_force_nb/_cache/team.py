@@ -221,6 +221,10 @@ class TeamStore:
         """A pooled connection (a context manager)."""
         return self._pool.connection(timeout=CONNECT_TIMEOUT)
 
+    def unreachable(self, exc: BaseException) -> None:
+        """A caller of :meth:`connection` lost the database: reads skip it until the writer finds it back."""
+        self._lost(exc)
+
     def ensure_ready(self) -> bool:
         """Whether the tables are there and of a version this client knows (made now if need be)."""
         try:

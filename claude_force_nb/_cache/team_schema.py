@@ -11,9 +11,11 @@ from typing import Any
 
 from .._errors import CacheError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TABLE = "claude_force_nb_responses"
 FLIGHTS = "claude_force_nb_flights"
+BATCH_JOBS = "claude_force_nb_batch_jobs"
+BATCH_REQUESTS = "claude_force_nb_batch_requests"
 
 # The statements that bring version n-1 to version n.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -31,6 +33,16 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         f"""CREATE TABLE IF NOT EXISTS {FLIGHTS} (
             key text NOT NULL, origin text NOT NULL, holder text NOT NULL, expires double precision NOT NULL,
             PRIMARY KEY (key, origin))""",
+    ),
+    # The Message Batches journal (see _batches.journal): the same columns as in a cache file.
+    3: (
+        f"""CREATE TABLE IF NOT EXISTS {BATCH_JOBS} (
+            job bigserial PRIMARY KEY, batch_id text UNIQUE, origin text NOT NULL,
+            created double precision NOT NULL, size integer NOT NULL, state text NOT NULL,
+            owner text NOT NULL DEFAULT '')""",
+        f"""CREATE TABLE IF NOT EXISTS {BATCH_REQUESTS} (
+            job bigint NOT NULL, custom_id text NOT NULL, agent text NOT NULL, model text NOT NULL,
+            task text NOT NULL, PRIMARY KEY (job, custom_id))""",
     ),
 }
 

@@ -239,18 +239,22 @@ def _batches(context: Context, rest: list[str]) -> Document | None:
     if orchestrator.journal is None:
         raise UsageError("Message Batches are written down in the cache file, and the cache is off.")
     try:
-        polled = {job.job: status for job, status in _loop.run(orchestrator.collect_batches())}
+        polled = {job.batch_id: status for job, status in _loop.run(orchestrator.collect_batches())}
     except ClaudeForceError as exc:
         raise UsageError(f"Could not reach the Message Batches API: {exc}") from None
-    jobs = orchestrator.journal.jobs(limit=20)
+    jobs = sorted(
+        (job for journal in orchestrator.journals for job in journal.jobs(limit=20)),
+        key=lambda job: job.created,
+        reverse=True,
+    )[:20]
     if not jobs:
-        print("No Message Batches submitted from this cache file (%%agents ... --batch submits them).")
+        print(f"No Message Batches written down in {orchestrator.journal.where} (%%agents ... --batch submits them).")
         return None
     rows = []
     for job in jobs:
-        seen = polled.get(job.job)
+        seen = polled.get(job.batch_id)
         now = seen.describe().partition(": ")[2] if seen is not None else ""
-        if job.job in polled and seen is None:
+        if job.batch_id in polled and seen is None:
             now = "unknown to the endpoint (lost): re-run the sweep to submit it again"
         elif seen is not None and seen.ended:
             now += "; collected into the cache"

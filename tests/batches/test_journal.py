@@ -1,4 +1,5 @@
-"""The journal: Message Batch jobs written down in the cache file, before and after the API takes them."""
+"""The journal: Message Batch jobs written down in the cache file or the team database, before and after the API
+takes them."""
 
 import os
 import socket
@@ -19,11 +20,22 @@ from claude_force_nb._batches.journal import (
 ORIGIN = "https://api.anthropic.com"
 
 
-@pytest.fixture
-def journal(tmp_path, clock):
-    opened = BatchJournal(tmp_path / "cache.sqlite", clock=clock)
-    yield opened
-    opened.close()
+@pytest.fixture(params=["file", "team"])
+def journal(request, tmp_path, clock):
+    """A journal in a cache file, and one in a team database: the same statements on either."""
+    if request.param == "file":
+        opened = BatchJournal(tmp_path / "cache.sqlite", clock=clock)
+        yield opened
+        opened.close()
+        return
+    from teamcache import cache
+
+    from claude_force_nb._batches.team_journal import TeamPlace
+
+    member = cache(tmp_path, request.getfixturevalue("team_url"))
+    assert member.team is not None and member.team.ensure_ready()
+    yield BatchJournal(TeamPlace(member.team), clock=clock)
+    member.close()
 
 
 def requests(*ids):
@@ -58,13 +70,15 @@ def test_open_requests_are_by_endpoint_and_jobs_newest_first(journal, clock):
     assert journal.open_requests(ORIGIN) == {} and set(journal.open_requests("http://127.0.0.1:8000")) == {"b"}
 
 
-def test_another_journal_on_the_same_file_sees_the_jobs(journal, tmp_path):
+def test_another_journal_on_the_same_file_sees_the_jobs(tmp_path):
+    journal = BatchJournal(tmp_path / "cache.sqlite")
     number = journal.begin(ORIGIN, requests("a"))
     other = BatchJournal(tmp_path / "cache.sqlite")
     try:
         assert other.job(number).size == 1
     finally:
         other.close()
+        journal.close()
 
 
 def test_an_owner_is_alive_while_its_process_runs():

@@ -542,7 +542,7 @@ def test_agent_batches_cancel_needs_an_id_and_says_what_the_api_said(ip, quick_b
     with pytest.raises(UsageError, match=r"Could not cancel msgbatch_nope: .*404"):
         ip.run_line_magic("agent", "batches cancel msgbatch_nope")
     ip.run_line_magic("agent", "batches")
-    assert "No Message Batches submitted from this cache file" in capsys.readouterr().out
+    assert "No Message Batches written down in" in capsys.readouterr().out
 
 
 def test_a_batch_dry_run_prices_at_the_batch_rate(ip, server, capsys):
