@@ -2,8 +2,8 @@
 
 from .database import CACHE_FILENAME, OFFLINE_CACHE_FILENAME
 from .integrity import VerifyReport
-from .response import API, FILE, MEMORY, SHARED, CacheInfo, ResponseCache, check_mode
-from .stats import CacheStats
+from .response import API, FILE, MEMORY, SHARED, TEAM, CacheInfo, ResponseCache, check_mode
+from .stats import CacheStats, TeamStatus
 
 __all__ = [
     "API",
@@ -12,9 +12,11 @@ __all__ = [
     "MEMORY",
     "OFFLINE_CACHE_FILENAME",
     "SHARED",
+    "TEAM",
     "CacheInfo",
     "CacheStats",
     "ResponseCache",
+    "TeamStatus",
     "VerifyReport",
     "check_mode",
 ]

@@ -13,7 +13,7 @@ from .stats import StatsCounter
 
 
 class Hit(NamedTuple):
-    """A cached answer and where it was found: "memory" or "file"; ``cost`` is what it cost when made, as
+    """A cached answer and where it was found: "memory", "file" or "team"; ``cost`` is what it cost when made, as
     the cache worked it out for its stats (a 1-tuple, so that an unpriced model's None is told from unknown)."""
 
     completion: Completion

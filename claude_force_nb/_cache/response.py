@@ -45,14 +45,14 @@ from .memory import Hit, Memory, Remembered
 from .moving import Moved, move
 from .rows import Row, summary
 from .secret import load_signer
-from .stats import CacheStats, StatsCounter
+from .stats import CacheStats, StatsCounter, TeamStatus
 from .store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Store
 from .team import TeamStore
 from .team_flight import Claim
 from .tiers import Tiers
 
 # Where an answer came from: this cache's tiers, an identical call in flight, or the API.
-MEMORY, FILE, SHARED, API = "memory", "file", "shared", "api"
+MEMORY, FILE, TEAM, SHARED, API = "memory", "file", "team", "shared", "api"
 
 
 class ResponseCache:
@@ -135,6 +135,11 @@ class ResponseCache:
     def path(self) -> Path | None:
         return self._store.path if self._store is not None else None
 
+    @property
+    def team(self) -> TeamStore | None:
+        """The team database behind the file, if there is one."""
+        return self._store.team if isinstance(self._store, Tiers) else None
+
     def key(self, request: Request) -> str:
         """The fingerprint this cache files ``request`` under."""
         return fingerprint(request)
@@ -150,7 +155,7 @@ class ResponseCache:
         peek: bool = False,
         accept: Callable[[Completion], bool] | None = None,
     ) -> Hit | None:
-        """The answer filed under ``key`` from ``origin`` and where it was (memory, then file), or None.
+        """The answer filed under ``key`` from ``origin`` and where it was (memory, file, then team), or None.
 
         Counts a hit or a miss, and promotes a file hit to memory, unless
         ``peek``. ``replay`` serves what was recorded however old, from any
@@ -242,30 +247,34 @@ class ResponseCache:
             return None
         # Replay serves what was recorded however old it is, from whichever endpoint,
         # and leaves the (often committed) file as it found it.
-        row = self._store.get(key, origin, replay=replay, quiet=peek)
+        if isinstance(self._store, Tiers):
+            row, tier = self._store.find(key, origin, replay=replay, quiet=peek)
+            source = TEAM if tier else FILE
+        else:
+            row, source = self._store.get(key, origin, replay=replay, quiet=peek), FILE
         if row is None:
             synthetic = self._synthetic_store(create=False)
             row = synthetic.get(key, origin, replay=replay, quiet=peek) if synthetic is not None else None
         if row is None or (accept is not None and not accept(row.completion)):
             return None
         if peek:
-            return Hit(row.completion, FILE)
+            return Hit(row.completion, source)
         completion = row.completion
         usage = Usage.of(completion.message.get("usage"))
         cost = self._price(row.model, usage)
         if replay and (row.expires <= self._clock() or completion.origin != origin):
             with self._lock:
-                self._counter.file_hits += 1
+                self._counter.count(source)
                 self._counter.hit(completion.latency, usage.prompt + usage.output, cost, self._timer() - start)
-            return Hit(completion, FILE, (cost,))
+            return Hit(completion, source, (cost,))
         deadline = row.expires if row.expires < self._clock() + self._ttl else None
         entry = Remembered(completion, deadline, usage.prompt + usage.output, cost, row)
         with self._lock:
             self._memory[slot] = entry
             counter = self._counter
-            counter.file_hits += 1
+            counter.count(source)
             counter.hit(completion.latency, entry.tokens, entry.cost, self._timer() - start)
-        return Hit(completion, FILE, (cost,))
+        return Hit(completion, source, (cost,))
 
     def _rebuilt(self, store: Store) -> None:
         """A damaged file was replaced: what this session served or stored goes into the fresh one."""
@@ -320,7 +329,11 @@ class ResponseCache:
     def stats(self) -> CacheStats:
         """A snapshot of what the cache has done since it was made or reset."""
         with self._lock:
-            return self._counter.snapshot()
+            stats = self._counter.snapshot()
+        team = self.team
+        if team is None:
+            return stats
+        return replace(stats, team=TeamStatus(team.where, team.available, team.pending, team.dropped))
 
     def reset_stats(self) -> None:
         with self._lock:

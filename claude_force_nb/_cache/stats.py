@@ -8,23 +8,37 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
+class TeamStatus:
+    """The team database as the cache last found it, asking it nothing: where (never its password), whether
+    it answered, and the writes waiting for it or given up."""
+
+    where: str
+    reachable: bool
+    queued: int
+    dropped: int
+
+
+@dataclass(frozen=True, slots=True)
 class CacheStats:
     """What the response cache did since it was created or last reset.
 
-    ``misses`` counts lookups that found nothing; ``shared`` of those joined an
-    identical call already in flight instead of making their own, so
-    ``calls`` (requests actually sent) can be lower than ``misses``.
+    ``memory_hits``, ``file_hits`` and ``team_hits`` say where hits were
+    found (the team database is read after the file). ``misses`` counts
+    lookups that found nothing; ``shared`` of those joined an identical call
+    already in flight instead of making their own, so ``calls`` (requests
+    actually sent) can be lower than ``misses``.
     ``time_saved`` sums the original latencies of hits; ``tokens_saved`` and
     ``cost_saved`` also include shared calls, which cost nothing extra.
     ``unpriced`` counts the hits and shared calls among those whose model has
     no price, so they add nothing to ``cost_saved``. ``speedup`` is how long
     the answered requests would have taken without the cache divided by how
     long they took: (time saved + time in calls) / (time serving hits + time
-    in calls).
+    in calls). ``team`` is the team database's status, when there is one.
     """
 
     memory_hits: int = 0
     file_hits: int = 0
+    team_hits: int = 0
     misses: int = 0
     hits: int = 0
     hit_rate: float = 0.0
@@ -42,6 +56,7 @@ class CacheStats:
     unpriced: int = 0
     hit_time: float = 0.0
     call_time: float = 0.0
+    team: TeamStatus | None = None
 
 
 # What a file reports to the counter it was given.
@@ -65,6 +80,7 @@ class StatsCounter:
         "misses",
         "shared",
         "tampered",
+        "team_hits",
         "time_saved",
         "tokens_saved",
         "trimmed",
@@ -83,17 +99,24 @@ class StatsCounter:
             setattr(self, name, getattr(self, name) + count)
 
     def reset(self) -> None:
-        self.memory_hits = self.file_hits = self.misses = self.shared = 0
+        self.memory_hits = self.file_hits = self.team_hits = self.misses = self.shared = 0
         self.calls = self.tampered = self.foreign = self.dropped = self.trimmed = self.evictions = 0
         self.unpriced = 0
         self.tokens_saved = 0
         self.time_saved = self.cost_saved = self.hit_time = self.call_time = 0.0
 
     def hit(self, latency: float, tokens: int, cost: float | None, elapsed: float) -> None:
-        """Totals shared by memory and file hits; the caller counts which."""
+        """Totals shared by every tier's hits; the caller counts which."""
         self.time_saved += latency
         self.hit_time += elapsed
         self._saved(tokens, cost)
+
+    def count(self, tier: str) -> None:
+        """One more hit from ``tier``: "file" or "team" (memory hits are counted where they are served)."""
+        if tier == "team":
+            self.team_hits += 1
+        else:
+            self.file_hits += 1
 
     def joined(self, tokens: int, cost: float | None) -> None:
         self.shared += 1
@@ -111,7 +134,7 @@ class StatsCounter:
         self.call_time += elapsed
 
     def snapshot(self) -> CacheStats:
-        hits = self.memory_hits + self.file_hits
+        hits = self.memory_hits + self.file_hits + self.team_hits
         lookups = hits + self.misses
         would_take = self.time_saved + self.call_time
         took = self.hit_time + self.call_time
@@ -119,6 +142,7 @@ class StatsCounter:
         return CacheStats(
             memory_hits=self.memory_hits,
             file_hits=self.file_hits,
+            team_hits=self.team_hits,
             misses=self.misses,
             hits=hits,
             hit_rate=hits / lookups if lookups else 0.0,

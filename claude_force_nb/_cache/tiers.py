@@ -33,13 +33,17 @@ class Tiers:
         return self.file.signer
 
     def get(self, key: str, origin: str, *, replay: bool = False, quiet: bool = False) -> Row | None:
+        return self.find(key, origin, replay=replay, quiet=quiet)[0]
+
+    def find(self, key: str, origin: str, *, replay: bool = False, quiet: bool = False) -> tuple[Row | None, bool]:
+        """The row, as :meth:`get` finds it, and whether the database (not the file) had it."""
         row = self.file.get(key, origin, replay=replay, quiet=quiet)
         if row is not None:
-            return row
+            return row, False
         row = self.team.get(key, origin, replay=replay, quiet=quiet)
         if row is not None and not quiet and not replay:
             self.file.put(row)  # a replay leaves the (often committed) file as it found it
-        return row
+        return row, row is not None
 
     def put(self, row: Row) -> None:
         self.file.put(row)

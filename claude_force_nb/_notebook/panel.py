@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from .._api.pacing import Pace
-from .._cache import CacheStats
+from .._cache import CacheStats, TeamStatus
 from .._spend import Spend
 from .._sweep import Batch, Progress
 from .cells import rows, rows_html, rows_text
@@ -76,7 +76,7 @@ def sweep_hit_rate(progress: Progress) -> float:
 def stat_items(stats: CacheStats, spend: Spend | None = None) -> list[tuple[str, str, str, str]]:
     """(css class, label, value, detail) for each figure shown: the cache's, then what live answers cost."""
     items = [
-        ("cfnb-hit-rate", "hit rate", percent(stats.hit_rate), f"{stats.memory_hits} memory, {stats.file_hits} file"),
+        ("cfnb-hit-rate", "hit rate", percent(stats.hit_rate), tiers_text(stats)),
         ("cfnb-hits", "hits", str(stats.hits), ""),
         ("cfnb-misses", "misses", str(stats.misses), ""),
         ("cfnb-speedup", "speedup", speedup(stats.speedup), ""),
@@ -92,9 +92,25 @@ def stat_items(stats: CacheStats, spend: Spend | None = None) -> list[tuple[str,
         items.append(("cfnb-dropped", "not saved", str(stats.dropped), "answers the file did not take"))
     if stats.trimmed:
         items.append(("cfnb-trimmed", "trimmed", str(stats.trimmed), "oldest answers, to keep the file in bounds"))
+    if stats.team is not None:
+        items.append(("cfnb-team", "team cache", *_team_parts(stats.team)))
     if spend is not None:
         items.append(("cfnb-spent", "spent", f"${spend.cost:.4f}", _spend_note(spend)))
     return items
+
+
+def tiers_text(stats: CacheStats) -> str:
+    """Where the hits were found: memory and file, and the team database when there is one."""
+    text = f"{stats.memory_hits} memory, {stats.file_hits} file"
+    return f"{text}, {stats.team_hits} team" if stats.team is not None else text
+
+
+def _team_parts(team: TeamStatus) -> tuple[str, str]:
+    """The team database's state, and its detail: where, and the writes waiting for it."""
+    detail = f"{team.where}; {team.queued} writes queued"
+    if team.dropped:
+        detail += f", {team.dropped} dropped"
+    return ("reachable" if team.reachable else "away"), detail
 
 
 def _spend_note(spend: Spend) -> str:
@@ -164,7 +180,7 @@ def summary_text(stats: CacheStats, batch: Batch | None, pace: Pace | None = Non
     """The text/plain form: fixed words and numbers."""
     lines = [
         (
-            f"Agent cache: {percent(stats.hit_rate)} hit rate ({stats.memory_hits} memory, {stats.file_hits} file), "
+            f"Agent cache: {percent(stats.hit_rate)} hit rate ({tiers_text(stats)}), "
             f"{stats.hits} hits, {stats.misses} misses"
         ),
         (
@@ -180,6 +196,9 @@ def summary_text(stats: CacheStats, batch: Batch | None, pace: Pace | None = Non
         lines.append(f"Answers not saved to the file (kept in memory): {stats.dropped}")
     if stats.trimmed:
         lines.append(f"Answers trimmed to keep the file within its bounds: {stats.trimmed}")
+    if stats.team is not None:
+        state, detail = _team_parts(stats.team)
+        lines.append(f"Team cache: {state} ({detail})")
     if spend is not None:
         lines.append(f"Spent: ${spend.cost:.4f} ({_spend_note(spend)})")
     if batch is not None:

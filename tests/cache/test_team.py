@@ -20,7 +20,11 @@ def test_an_answer_stored_by_one_member_is_served_to_another_from_the_database(t
     ours.flush()
     assert len(rows(team_url)) == 1
     hit = theirs.lookup(key, "https://api.anthropic.com")
-    assert hit is not None and hit.completion.text == "An answer." and hit.source == "file"
+    assert hit is not None and hit.completion.text == "An answer." and hit.source == "team"
+    stats = theirs.stats()
+    assert (stats.file_hits, stats.team_hits, stats.hits) == (0, 1, 1)
+    assert stats.team is not None and stats.team.reachable and stats.team.queued == 0
+    assert theirs.lookup(key, "https://api.anthropic.com").source == "memory"
     # Copied into their file: the next read stays on their machine.
     theirs.close()
     again = ResponseCache(tmp_path / "theirs.sqlite", secrets=[SECRET])

@@ -9,6 +9,7 @@ from IPython.utils.capture import capture_output
 from nbval.plugin import get_sanitize_patterns
 
 from claude_force_nb import AgentResult, AsyncAgentOrchestrator, CacheStats
+from claude_force_nb._cache import TeamStatus
 from claude_force_nb._notebook.cells import Row, rows, rows_html, rows_text
 from claude_force_nb._notebook.panel import WIDGET_VIEW, StatsPanel, stat_items, summary_text
 from claude_force_nb._spend import Spend
@@ -259,6 +260,31 @@ def test_tampered_rows_show_only_when_there_are_some():
     tampered = StatsPanel(Fixed(CacheStats(tampered=2)))
     assert 'class="cfnb-stat cfnb-tampered"' in state(tampered, "cfnb-stats")["value"]
     assert "Tampered rows removed: 2" in tampered._repr_mimebundle_()["text/plain"]
+
+
+def test_the_team_cache_shows_its_hits_and_state_only_when_there_is_one():
+    alone = StatsPanel(Fixed(CacheStats(hits=2, memory_hits=1, file_hits=1)))
+    assert "team" not in alone._repr_mimebundle_()["text/plain"].lower()
+    team = TeamStatus("db.example.com:5432/answers", False, 12, 0)
+    away = StatsPanel(Fixed(CacheStats(hits=3, memory_hits=1, file_hits=1, team_hits=1, team=team)))
+    text = away._repr_mimebundle_()["text/plain"]
+    assert "(1 memory, 1 file, 1 team)" in text
+    assert "Team cache: away (db.example.com:5432/answers; 12 writes queued)" in text
+    assert 'class="cfnb-stat cfnb-team"' in state(away, "cfnb-stats")["value"]
+
+
+async def test_a_panel_on_a_team_cache_counts_hits_from_the_database(server, tmp_path, team_url):
+    options = {"base_url": server.url, "api_key": "test", "cache_url": team_url}
+    async with AsyncAgentOrchestrator(cache_path=tmp_path / "one.sqlite", **options) as one:
+        await one.execute_multiple(CALLS)
+    async with AsyncAgentOrchestrator(cache_path=tmp_path / "two.sqlite", **options) as two:
+        panel = StatsPanel(two)
+        batch = two.batch(CALLS, on_update=panel.on_update)
+        panel.watch(batch)
+        await batch
+        panel.refresh()
+        text = panel._repr_mimebundle_()["text/plain"]
+    assert f"(0 memory, 0 file, {len(CALLS)} team)" in text and "Team cache: reachable" in text
 
 
 def test_infinite_speedup_is_shown_as_such():
