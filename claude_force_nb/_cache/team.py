@@ -7,11 +7,10 @@ removed; a row signed with another secret is foreign, kept and not served.
 
 The database is a tier behind the local file (:mod:`.tiers`). Reads that miss
 the file ask it; writes go to both, the database's through a bounded queue
-that one thread drains in batches. When the database is away, at start or in
-the middle of a sweep, nothing waits for it: reads skip it until the next
-retry (backing off from :data:`RETRY_FIRST` to :data:`RETRY_LAST` seconds),
-writes stay queued (the oldest dropped, and counted, past :data:`MAX_QUEUED`),
-and one warning says so; when it is back, the queue drains.
+that one thread drains in batches (:mod:`.team_writer`). When the database is
+away, at start or in the middle of a sweep, nothing waits for it: reads skip
+it until the writer finds it back, writes stay queued, and one warning says
+so; when it is back, the queue drains.
 
 The connection string's password is never shown: :attr:`TeamStore.where`
 is the URL without it, and messages that could quote it are scrubbed.
@@ -19,30 +18,24 @@ is the URL without it, and messages that could quote it are scrubbed.
 
 from __future__ import annotations
 
-import collections
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .._errors import CacheError, CacheIntegrityWarning, ClaudeForceWarning
+from .._errors import CacheError, CacheIntegrityWarning
 from .integrity import VerifyReport
 from .rows import COLUMNS, Record, Row, payload
 from .secret import FOREIGN, VALID, Signer
 from .stats import StatsCounter
 from .store import Endpoint
-from .team_flight import CHANNEL, Release, TeamFlights, notice
-from .team_schema import FLIGHTS, NewerSchemaError, ensure_schema
+from .team_flight import Release, TeamFlights
 from .team_schema import TABLE as _TABLE
+from .team_schema import NewerSchemaError, ensure_schema
 from .team_url import POOL_NAME, parse, quiet_pool_logs, where
+from .team_writer import BATCH, CONNECT_TIMEOUT, UPSERT, TeamWriter
 
-MAX_QUEUED = 10_000
-BATCH = 500
-RETRY_FIRST = 0.5
-RETRY_LAST = 5.0  # a probe is one connection attempt: cheap enough to keep finding the database back soon
-CONNECT_TIMEOUT = 3
-TRIM_HEADROOM = 0.9
 TCP = {
     "keepalives": 1,
     "keepalives_idle": 10,
@@ -55,19 +48,13 @@ POOL_SIZE = 10
 
 _SELECT_ONE = f"SELECT {COLUMNS} FROM {_TABLE} WHERE key = %s AND origin = %s ORDER BY created DESC"
 _SELECT_ANY = f"SELECT {COLUMNS} FROM {_TABLE} WHERE key = %s ORDER BY synthetic, origin = %s DESC, created DESC"
-_UPSERT = (
-    f"INSERT INTO {_TABLE} ({COLUMNS}) VALUES ({', '.join(['%s'] * 15)}) ON CONFLICT (key, origin, key_id) DO UPDATE "
-    "SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS.split(", ")[3:])
-)
 # Deletes name what they saw, so a row another machine rewrote meanwhile survives.
 _DELETE_BAD = f"DELETE FROM {_TABLE} WHERE key = %s AND origin = %s AND key_id = %s AND signature = %s"
-_END_FLIGHT = f"DELETE FROM {FLIGHTS} WHERE key = %s AND origin = %s AND holder = %s"
 _SIGNATURES = (
     f"SELECT r.key, r.origin, r.key_id, r.signature FROM {_TABLE} r "
     "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(key, origin, key_id) "
     "ON r.key = k.key AND r.origin = k.origin AND r.key_id = k.key_id"
 )
-_TRIM = f"DELETE FROM {_TABLE} WHERE ctid IN (SELECT ctid FROM {_TABLE} ORDER BY expires LIMIT %s)"
 
 
 class TeamStore:
@@ -112,21 +99,20 @@ class TeamStore:
             timeout=CONNECT_TIMEOUT,
         )
         self._pool.open(wait=False)
-        self._lock = threading.Lock()
-        self._queue: collections.deque[Record | Release] = collections.deque()
         self._flights: TeamFlights | None = None
-        self._inflight = 0  # items at the queue's head the writer is writing now: never dropped from under it
-        self.queued_total = 0
-        self.dropped = 0
-        self._retry_at = 0.0  # reads skip the database until then, after a failure
-        self._backoff = RETRY_FIRST
-        self._warned = False  # this outage was said; a probe that finds the database back ends it
-        self._ready = False  # schema checked
-        self._refused = False  # a newer client's database
+        self._flights_lock = threading.Lock()
+        self._ready = False  # schema checked (since the database was last lost)
         self._closed = False
-        self._wake = threading.Condition(self._lock)
-        self._writer = threading.Thread(target=self._drain, name="claude-force-nb-team-writer", daemon=True)
-        self._writer.start()
+        self._writer = TeamWriter(
+            self._pool,
+            where=self.where,
+            ready=lambda: self._ensure_ready(wait=True),
+            scrub=self._scrub,
+            counts=self._counts,
+            timer=timer,
+            max_rows=max_rows,
+            max_bytes=max_bytes,
+        )
 
     def __repr__(self) -> str:
         return f"<TeamStore {self.where}>"
@@ -168,46 +154,37 @@ class TeamStore:
     @property
     def available(self) -> bool:
         """Whether the last attempt reached the database."""
-        return self._retry_at == 0.0
+        return self._writer.available
 
     @property
     def pending(self) -> int:
         """Writes queued, not yet in the database."""
-        with self._lock:
-            return len(self._queue)
+        return self._writer.pending
+
+    @property
+    def dropped(self) -> int:
+        """Writes given up: past the queue's bound, refused, or for a newer client's database."""
+        return self._writer.dropped
+
+    @property
+    def queued_total(self) -> int:
+        return self._writer.queued_total
 
     # -- writes --------------------------------------------------------------------------------------
 
     def put(self, row: Row) -> None:
         """Queue ``row``, signed, for the database."""
         record = Record.of(row, self._signer.key_id)
-        record = record._replace(signature=self._signer.sign(payload(record)))
-        with self._lock:
-            if self._closed or self._refused:
-                return
-            if len(self._queue) >= MAX_QUEUED:
-                waiting = range(self._inflight, len(self._queue))
-                oldest = next((i for i in waiting if isinstance(self._queue[i], Record)), None)
-                if oldest is not None:
-                    del self._queue[oldest]
-                    self.dropped += 1
-                    self._counts.add("dropped", 1)
-            self._queue.append(record)
-            self.queued_total += 1
-            self._wake.notify()
+        self._writer.put(record._replace(signature=self._signer.sign(payload(record))))
 
     def enqueue(self, release: Release) -> None:
         """Queue the end of a claim behind the rows queued before it (never dropped)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._queue.append(release)
-            self._wake.notify()
+        self._writer.enqueue(release)
 
     @property
     def flights(self) -> TeamFlights:
         """Claims on requests in flight across machines; its listener starts on first use."""
-        with self._lock:
+        with self._flights_lock:
             if self._flights is None:
                 self._flights = TeamFlights(self, clock=self._clock)
             return self._flights
@@ -235,20 +212,11 @@ class TeamStore:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until the queue is written, or ``timeout`` seconds; whether it was. Waits for nothing while
         the database is away."""
-        deadline = self._timer() + timeout
-        with self._lock:
-            self._wake.notify()
-            while self._queue and not self._retry_at and self._timer() < deadline:
-                self._wake.wait(0.05)
-            return not self._queue
+        return self._writer.flush(timeout)
 
     def clear(self) -> int:
         """Delete every row, and the rows still queued for the table (the ones being written go too)."""
-        with self._lock:
-            waiting = range(self._inflight, len(self._queue))
-            for i in reversed(waiting):
-                if isinstance(self._queue[i], Record):
-                    del self._queue[i]
+        self._writer.forget_rows()
         self.flush()
         return self._rowcount(f"DELETE FROM {_TABLE}", ())
 
@@ -301,9 +269,9 @@ class TeamStore:
                     }
                     fresh = [r for r in batch if held.get((r.key, r.origin, r.key_id)) != r.signature]
                     if fresh:
-                        conn.cursor().executemany(_UPSERT, fresh)
+                        conn.cursor().executemany(UPSERT, fresh)
                     changed += len(fresh)
-                self._bound(conn)
+                self._writer.bound(conn)
             return changed
         except Exception as exc:
             self._lost(exc)
@@ -318,12 +286,8 @@ class TeamStore:
         """
         if self._closed:
             return
-        if self.available:
-            self.flush(timeout)
-        with self._lock:
-            self._closed = True
-            self._wake.notify_all()
-        self._writer.join(1.0)
+        self._closed = True
+        self._writer.close(timeout)
         if self._flights is not None:
             self._flights.close()
         self._pool.close(timeout=1.0)
@@ -336,7 +300,7 @@ class TeamStore:
 
     def _query(self, sql: str, params: tuple) -> list[tuple] | None:
         """Rows, or None when the database is away: then reads skip it until the writer finds it back."""
-        if self._retry_at or not self._ensure_ready():
+        if not self.available or not self._ensure_ready():
             return None
         from psycopg_pool import PoolTimeout
 
@@ -365,9 +329,9 @@ class TeamStore:
         Its own connection, not the pool's: a database that refuses is known at once, where the pool
         would wait out its timeout.
         """
-        if self._ready:
+        if self._ready and self._writer.available:
             return True
-        if not wait and self._retry_at:
+        if not wait and not self._writer.available:
             return False
         import psycopg
 
@@ -378,105 +342,19 @@ class TeamStore:
             ):
                 ensure_schema(conn, self.where)
         except NewerSchemaError as exc:
-            self._refuse(exc)
+            self._writer.refuse(exc)
             if wait:
                 raise
             return False
         except Exception as exc:
             self._lost(exc)
             return False
-        if self._retry_at:
+        if self._writer.back():
             # Back after an outage: drop the pool's connections to the server that went away, rather than
-            # finding them broken one write at a time; a next outage is said again.
+            # finding them broken one write at a time.
             self._pool.check()
-            with self._lock:
-                self._warned = False
         self._ready = True
-        self._back()
         return True
-
-    def _drain(self) -> None:
-        """Write queued rows in batches; while the database is away, look for it again at each retry."""
-        import psycopg
-        from psycopg_pool import PoolTimeout
-
-        while True:
-            with self._lock:
-                while (self._refused or not (self._queue or self._retry_at)) and not self._closed:
-                    self._wake.wait()
-                if self._closed:
-                    return
-                wait = self._retry_at - self._timer() if self._retry_at else 0.0
-            if wait > 0:
-                with self._lock:
-                    self._wake.wait(min(wait, 0.5))
-                continue
-            try:
-                if not self._ensure_ready(wait=True):
-                    continue
-            except NewerSchemaError:
-                continue  # refused, and said so; nothing more is written
-            with self._lock:
-                batch = [self._queue[i] for i in range(min(BATCH, len(self._queue)))]
-                self._inflight = len(batch)
-            if not batch:
-                continue
-            try:
-                self._write(batch)
-            except (psycopg.OperationalError, PoolTimeout) as exc:
-                self._lost(exc)  # away: the batch stays queued
-                continue
-            except psycopg.Error:
-                self._write_one_by_one(batch)  # a row the database refuses (a NUL in its text): only it is dropped
-            self._back()
-            with self._lock:
-                for _ in batch:
-                    self._queue.popleft()
-                self._inflight = 0
-                self._wake.notify_all()
-
-    def _write(self, batch: list[Record | Release]) -> None:
-        """Rows, then the ends of claims behind them, and their notifications, in one transaction."""
-        records = [item for item in batch if isinstance(item, Record)]
-        with self._pool.connection(timeout=CONNECT_TIMEOUT) as conn, conn.transaction():
-            if records:
-                conn.cursor().executemany(_UPSERT, records)
-                self._bound(conn)
-            for item in batch:
-                if isinstance(item, Release):
-                    conn.execute(_END_FLIGHT, (item.key, item.origin, item.holder))
-                    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice(item)))
-
-    def _write_one_by_one(self, batch: list[Record | Release]) -> None:
-        import psycopg
-
-        for item in batch:
-            try:
-                self._write([item])
-            except psycopg.Error:
-                if isinstance(item, Record):
-                    with self._lock:
-                        self.dropped += 1
-                    self._counts.add("dropped", 1)
-
-    def _bound(self, conn: Any) -> None:
-        over = 0
-        if self._max_rows is not None:
-            (rows,) = conn.execute(f"SELECT count(*) FROM {_TABLE}").fetchone()
-            over = max(over, rows - self._max_rows)
-        if self._max_bytes is not None:
-            # The table's size on disk is an upper bound (a DELETE frees no space until VACUUM); only past it
-            # are the rows' own bytes counted, and trimmed to TRIM_HEADROOM of the bound.
-            (size,) = conn.execute(f"SELECT pg_total_relation_size('{_TABLE}')").fetchone()
-            if size > self._max_bytes:
-                rows, live = conn.execute(
-                    f"SELECT count(*), coalesce(sum(pg_column_size(t.*)), 0) FROM {_TABLE} t"
-                ).fetchone()
-                if live > self._max_bytes and rows:
-                    over = max(over, rows - int(rows * TRIM_HEADROOM * self._max_bytes / live))
-        if over > 0:
-            trimmed = conn.execute(_TRIM, (over,)).rowcount
-            self._counts.add("trimmed", trimmed)
 
     def _tampered(self, records: Iterable[Record], *, warn: bool = True) -> int:
         records = list(records)
@@ -500,36 +378,7 @@ class TeamStore:
         return removed
 
     def _lost(self, exc: BaseException) -> None:
-        """The database did not answer: back off, and say so once for the outage (connections in flight fail
-        one after another, some after others have got through again)."""
-        with self._lock:
-            self._ready = False  # checked again when it is back: it may be another server by then
-            self._retry_at = self._timer() + self._backoff
-            self._backoff = min(self._backoff * 2, RETRY_LAST)
-            warned, self._warned = self._warned, True
-        if not warned:
-            warnings.warn(
-                f"The team cache at {self.where} is unreachable ({self._scrub(exc)}); going on with memory and the "
-                "cache file, and its writes wait in a queue until it is back.",
-                ClaudeForceWarning,
-                stacklevel=2,
-            )
-
-    def _back(self) -> None:
-        with self._lock:
-            self._retry_at = 0.0
-            self._backoff = RETRY_FIRST
-
-    def _refuse(self, exc: NewerSchemaError) -> None:
-        """A newer client's database: nothing goes to it, and reads skip it, for the rest of the session."""
-        with self._lock:
-            self.dropped += len(self._queue)
-            self._queue.clear()
-            self._retry_at = float("inf")
-            self._wake.notify_all()
-            warned, self._refused = self._refused, True
-        if not warned:
-            warnings.warn(str(exc), ClaudeForceWarning, stacklevel=2)
+        self._writer.lost(exc)  # the schema is checked again once it is back: it may be another server by then
 
     def _scrub(self, exc: BaseException) -> str:
         text = " ".join(str(exc).split()) or type(exc).__name__

@@ -127,6 +127,29 @@ def test_writes_queued_while_the_database_is_down_reach_it_when_it_is_back(tmp_p
     assert not [r for r in caplog.records if r.name == "psycopg.pool"]
 
 
+@pytest.mark.filterwarnings("ignore:The team cache:claude_force_nb.ClaudeForceWarning")
+def test_a_read_that_finds_the_database_away_is_served_from_it_again_once_it_is_back(tmp_path, postgres):
+    url = postgres.database()
+    theirs = cache(tmp_path, url, "theirs")
+    theirs.store(request("shared"), completion())
+    theirs.close()
+    ours = cache(tmp_path, url, "ours")
+    assert ours.lookup("missing", "https://api.anthropic.com") is None and ours.stats().team.reachable
+    postgres.stop()
+    try:
+        assert ours.lookup("missing too", "https://api.anthropic.com") is None  # finds it away; nothing queued
+        assert not ours.stats().team.reachable
+    finally:
+        postgres.start()
+    for _ in range(600):  # no write is waiting: the writer still looks for the database again
+        if ours.stats().team.reachable:
+            break
+        time.sleep(0.05)
+    hit = ours.lookup(ours.key(request("shared")), "https://api.anthropic.com")
+    assert hit is not None and hit.source == "team"
+    ours.close()
+
+
 def test_the_password_never_shows(tmp_path, postgres, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     wrong = postgres.url("postgres", password="wrong-" + PASSWORD)
