@@ -34,7 +34,10 @@ class _OwnPoolNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args if isinstance(record.args, tuple) else ()
         message = str(record.msg)
-        if message.startswith("error connecting in") and args and str(args[0]).startswith(POOL_NAME):
+        # psycopg-pool 3.2 formats the pool's name into the message itself, 3.3 passes it as an argument.
+        if message.startswith("error connecting in") and (
+            (args and str(args[0]).startswith(POOL_NAME)) or message.startswith(f"error connecting in {POOL_NAME!r}")
+        ):
             return False
         if message.startswith(("discarding closed connection", "discarding broken connection")) and args:
             try:
