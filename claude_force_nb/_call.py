@@ -39,7 +39,9 @@ class PreparedCall:
     seconds; ``schema`` the pydantic model or JSON schema the answer is read
     with, if any; ``tools`` the SDK function tools its tool loop runs (their
     definitions are in the request), for at most ``max_turns`` replies;
-    ``sample`` which repeat of the same ask it is (its own cache entry).
+    ``sample`` which repeat of the same ask it is (its own cache entry);
+    ``context`` the workspace its ``--context`` tools read (a cached answer is
+    served only while every read gives what the model saw).
     """
 
     agent: str
@@ -54,6 +56,7 @@ class PreparedCall:
     tools: tuple[Any, ...] = ()
     max_turns: int = 8
     sample: int = 0
+    context: Any = None
 
     @property
     def model(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,18 @@ class Settings:
             simulator_latency=_latency(env),
             cache_url=env.get(ENV_CACHE_URL) or None,
         )
+
+
+# Environment variables whose values the process keeps to itself (ANTHROPIC_API_KEY, PGPASSWORD...), and
+# how long a value must be to be looked for in what --context shows.
+_SECRET_ENV = re.compile(r"(?i)(key|secret|token|passw(or)?d|credential)")
+MIN_SECRET_CHARS = 8
+
+
+def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The values of the environment's secret-named variables; read each time, so a key set later counts."""
+    env = os.environ if environ is None else environ
+    return [value for name, value in env.items() if _SECRET_ENV.search(name) and len(value) >= MIN_SECRET_CHARS]
 
 
 def user_path(path: str | os.PathLike[str]) -> Path:

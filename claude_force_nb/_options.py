@@ -18,6 +18,8 @@ _NAMED = (
     "history",
     "schema",
     "sample",
+    "context",
+    "allow_run",
 )
 
 
@@ -30,6 +32,8 @@ class CallOptions:
     model or JSON schema the answer is read with; ``tools`` functions (run by
     the SDK's tool loop, for at most ``max_turns`` replies) or tool
     definitions; ``sample`` which repeat of the same ask this is (each is a distinct cached call);
+    ``context`` what the model may look at in the kernel (True, a namespace, or a workspace), and
+    ``allow_run`` whether it may run code there (True: asking first; "yes": without asking);
     ``params`` the other Messages API parameters.
     """
 
@@ -45,6 +49,8 @@ class CallOptions:
     tools: tuple[Any, ...] = ()
     max_turns: int | None = None
     sample: int | None = None
+    context: Any = None
+    allow_run: Any = None
     params: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -94,6 +100,8 @@ def _empty(options: CallOptions) -> bool:
         and o.schema is None
         and o.max_turns is None
         and o.sample is None
+        and o.context is None
+        and o.allow_run is None
         and not (o.attachments or o.history or o.tools or o.params)
     )
 

@@ -32,6 +32,7 @@ from ._results import AgentResult, failure
 from ._schema import parse as parse_answer
 from ._spend import Budget, Ledger
 from ._sweep import Slot
+from ._tools import tool_runs_of
 
 # Seconds a claim across machines outlives its call's deadline, for the answer to be written.
 CLAIM_MARGIN = 30.0
@@ -301,11 +302,14 @@ def _validated(call: PreparedCall, completion: Completion) -> Any:
 
 
 def _valid(call: PreparedCall) -> Callable[[Completion], bool] | None:
-    """What a cached answer must satisfy to be served for ``call``: its schema, if it has one."""
-    if call.schema is None:
+    """What a cached answer must satisfy to be served for ``call``: its schema, if it has one; with
+    ``--context``, every read of the kernel it made must give, now, what the model saw."""
+    if call.schema is None and call.context is None:
         return None
 
     def valid(completion: Completion) -> bool:
+        if call.context is not None and not call.context.sees_same(tool_runs_of(completion.message)):
+            return False
         try:
             _validated(call, completion)
         except SchemaError:

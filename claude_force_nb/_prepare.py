@@ -12,6 +12,7 @@ from ._agents import Agent, AgentRegistry
 from ._cache import ResponseCache, check_mode
 from ._call import PreparedCall
 from ._config import ENV_MODEL, Settings
+from ._context import Workspace, workspace_of
 from ._errors import ModelNotFoundError
 from ._models import resolve_model
 from ._options import CallOptions
@@ -46,8 +47,9 @@ class Preparer:
         params = checks.sampling(dict(options.params))
         if options.schema is not None:
             params["output_config"] = {**(params.get("output_config") or {}), "format": _format(options.schema)}
-        tools, max_turns = _tools(options)
-        if options.tools:
+        workspace = workspace_of(options.context, options.allow_run or False)
+        tools, max_turns = _tools(options, workspace)
+        if options.tools or workspace is not None:
             params["tools"] = [tool for tool in options.tools if not callable(tool)] + definitions(tools)
         request = self.request(agent, task, options, params)
         mode = "no-cache" if self.cache is None else check_mode(options.cache_mode or self.cache.mode)
@@ -75,6 +77,7 @@ class Preparer:
             tools=tools,
             max_turns=max_turns,
             sample=sample,
+            context=workspace,
         )
 
     def request(
@@ -102,12 +105,12 @@ def _format(schema: Any) -> dict[str, Any]:
         raise ValueError(f"schema: {exc}") from exc
 
 
-def _tools(options: CallOptions) -> tuple[tuple[Any, ...], int]:
-    """The SDK tools the call's functions become, and how many replies their loop may take."""
+def _tools(options: CallOptions, workspace: Workspace | None) -> tuple[tuple[Any, ...], int]:
+    """The SDK tools the call's functions (and its workspace's) become, and how many replies their loop may take."""
     for tool in options.tools:
         if not callable(tool) and not isinstance(tool, Mapping):
             raise TypeError(f"A tool must be a function or a tool definition (a dict), not {type(tool).__name__}.")
-    functions = [tool for tool in options.tools if callable(tool)]
+    functions = [*(workspace.tools() if workspace is not None else ()), *(t for t in options.tools if callable(t))]
     max_turns = DEFAULT_MAX_TURNS if options.max_turns is None else options.max_turns
     if not functions:
         return (), max_turns

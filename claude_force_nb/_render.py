@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ._context.workspace import READS
 from ._results import AgentResult, scorer_names
 from ._text import CodeBlock, printable
 
@@ -46,8 +47,16 @@ def footer(result: AgentResult) -> str:
     )
     if result.synthetic:
         line += " · synthetic (a local server, not Claude)"
-    if result.cached and result.tool_runs:
-        line += " · its tools were not run again (--refresh runs them)"
+    runs = result.tool_runs
+    if runs:
+        line += f" · {len(runs)} tool call{'s' if len(runs) != 1 else ''}"
+    if result.cached and runs:
+        reads = sum(run["name"] in READS for run in runs)
+        if reads:
+            line += f" · its {reads} read{'s' if reads != 1 else ''} of the kernel gave the same again"
+        if reads < len(runs):
+            others = "other tools" if reads else "tools"
+            line += f" · its {others} were not run again (--refresh runs them)"
     return f"{line} · {result.status}: {result.hint}" if result.hint else line
 
 

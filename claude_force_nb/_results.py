@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from ._errors import BudgetExceededError
 from ._request import Completion, Thought
 from ._text import CodeBlock, code_blocks, parse_json
-from ._tools import RUNS_FIELD
+from ._tools import RUNS_FIELD, tool_runs_of
 
 # Stop reasons that leave an answer incomplete, with the status word a table shows and what helps.
 INCOMPLETE = {
@@ -126,7 +126,7 @@ class AgentResult:
     @property
     def tool_runs(self) -> list[dict[str, Any]]:
         """Each tool the model called through the tool loop: name, input, result, is_error."""
-        return list(self._tool_loop.get("runs", ()))
+        return tool_runs_of(self.completion.message) if self.completion is not None else []
 
     @property
     def _tool_loop(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import asyncio
 import functools
 import inspect
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 DEFAULT_MAX_TURNS = 8
@@ -65,6 +65,13 @@ def tool_runs(transcript: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return runs
+
+
+def tool_runs_of(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The tool runs a tool loop's answer keeps (see :func:`tool_runs`); none for any other answer."""
+    loop = message.get(RUNS_FIELD)
+    runs = loop.get("runs") if isinstance(loop, dict) else None
+    return [run for run in runs if isinstance(run, dict)] if isinstance(runs, list) else []
 
 
 def _awaitable(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import _conversation, _grading, _instances, _media, _prompt, _schema, _thinking, _tools
+from . import _conversation, _explore, _grading, _instances, _media, _prompt, _schema, _thinking, _tools
 from ._caching import NOT_CACHED, CacheUsage
 
 # Parameters that change what a real model would say. ``max_tokens`` and
@@ -98,9 +98,12 @@ def answer_text(body: Mapping[str, Any]) -> str:
     tasks = _conversation.tasks(body["messages"])
     task = _preview(tasks[-1] if tasks else "", _TASK_PREVIEW) or "this request"
     reports = _tools.reports(body)
-    if reports:
+    sentences: tuple[str, ...]
+    if _explore.offered(body.get("tools") or ()):
+        sentences = (_explore.answer(tasks[-1] if tasks else "", [(r.name, r.full) for r in reports]),)
+    elif reports:
         said = "; ".join(_reported(report) for report in reports)
-        sentences: tuple[str, ...] = (
+        sentences = (
             f'Using what the tools returned for "{task}": {said}.',
             _CLOSERS[digest[3] % len(_CLOSERS)],
         )

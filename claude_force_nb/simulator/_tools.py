@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from . import _conversation, _instances, _schema
+from . import _conversation, _explore, _instances, _schema
 
 DEFAULT_TOOL_TURNS = 1
 CHOICES = ("auto", "any", "tool", "none")
@@ -36,11 +36,12 @@ class ToolCall(NamedTuple):
 
 
 class Report(NamedTuple):
-    """What one tool call of the task returned."""
+    """What one tool call of the task returned: ``text`` flattened to a preview, ``full`` whole."""
 
     name: str
     text: str
     failed: bool
+    full: str = ""
 
 
 def check(body: Mapping[str, Any]) -> None:
@@ -116,9 +117,11 @@ def plan(body: Mapping[str, Any], tool_turns: int = DEFAULT_TOOL_TURNS) -> ToolC
         return None
     forced = choice.get("type") in ("any", "tool")
     turns = _conversation.turns(body["messages"])
+    task = (_conversation.tasks(body["messages"]) or [""])[-1]
+    if not forced and _explore.offered(tools):
+        return _exploring(body, tools, task)
     if not forced and _rounds(turns) >= tool_turns:
         return None
-    task = (_conversation.tasks(body["messages"]) or [""])[-1]
     if choice.get("type") == "tool":
         tool = next(t for t in tools if t.get("name") == choice.get("name"))
     else:
@@ -134,6 +137,21 @@ def plan(body: Mapping[str, Any], tool_turns: int = DEFAULT_TOOL_TURNS) -> ToolC
     return ToolCall(preamble, block, schema)
 
 
+def _exploring(body: Mapping[str, Any], tools: list[dict[str, Any]], task: str) -> ToolCall | None:
+    """The next step of a model looking around a kernel (see :mod:`._explore`); None when it answers."""
+    called = [(report.name, report.full) for report in reports(body)]
+    name, tool_input = _explore.next_call(task, called, tools)
+    if not name:
+        return None
+    tool = next(t for t in tools if t.get("name") == name)
+    history = hashlib.sha256(json.dumps(_conversation.unmarked(body["messages"]), sort_keys=True).encode()).hexdigest()
+    block = {"type": "tool_use", "id": "toolu_" + history[:24], "name": name, "input": tool_input}
+    quiet = _schema.output_schema(body) is not None
+    return ToolCall(
+        "" if quiet else f"[synthetic] Let me look at the kernel first: {name}.", block, tool["input_schema"]
+    )
+
+
 def reports(body: Mapping[str, Any]) -> list[Report]:
     """What the tools called for the task at hand returned, oldest first; empty if none were called."""
     turns = _conversation.turns(body["messages"])
@@ -143,9 +161,9 @@ def reports(body: Mapping[str, Any]) -> list[Report]:
     for turn in turns[start:]:
         names.update({b.get("id"): str(b.get("name")) for b in turn.tool_uses})
         for result in turn.tool_results:
-            text = _flat(_result_text(result.get("content")))
+            full = _result_text(result.get("content"))
             name = names.get(result.get("tool_use_id"), "a tool")
-            found.append(Report(name, text, bool(result.get("is_error"))))
+            found.append(Report(name, _flat(full), bool(result.get("is_error")), full))
     return found
 
 

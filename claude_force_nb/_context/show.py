@@ -1,0 +1,96 @@
+"""Values as the model may see them: bounded, never an object's address, never a secret, whatever the object does.
+
+Every call into the user's objects (``repr``, ``len``, a frame's methods)
+goes through :func:`guarded`: it may raise, hang or return megabytes, and the
+tool still answers, saying what failed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .limits import TimeLimit, limited
+from .secrets import redact
+
+T = TypeVar("T")
+# The most a tool result holds, and one value's repr within it.
+MAX_CHARS = 6_000
+MAX_REPR = 300
+# How long one call into a user's object may take.
+CALL_SECONDS = 2.0
+# An object's address: it changes every run, and says nothing to the model.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_OPAQUE = re.compile(r"^<.* at 0x[0-9a-fA-F]+>$", re.DOTALL)
+
+
+class Failed(Exception):
+    """A call into a user's object failed; its message says how, for the model."""
+
+
+def guarded(what: str, function: Callable[[], T], seconds: float = CALL_SECONDS) -> T:
+    """``function()``, or :class:`Failed` saying that ``what`` raised or hung."""
+    try:
+        return limited(function, seconds)
+    except TimeLimit:
+        raise Failed(f"{what} did not finish within {seconds:g} s") from None
+    except Exception as exc:
+        raise Failed(f"{what} raised {type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def type_name(value: Any) -> str:
+    """The value's type, qualified outside builtins: ``int``, ``pandas.DataFrame``."""
+    kind = type(value)  # never value.__class__, which an object may fake
+    module = getattr(kind, "__module__", "") or ""
+    name = getattr(kind, "__qualname__", None) or kind.__name__
+    if "<locals>" in name:  # a class made inside a function: its own name says enough
+        name = kind.__name__
+    if module in ("builtins", "__main__"):
+        return name
+    top = module.split(".")[0]
+    public = {"pandas": "pandas", "numpy": "numpy", "polars": "polars"}.get(top)
+    return f"{public}.{name}" if public else f"{module}.{name}"
+
+
+def short_repr(value: Any, limit: int = MAX_REPR) -> str | None:
+    """A repr of at most ``limit`` characters, or None when it is opaque (``<… at 0x…>``) or failed."""
+    try:
+        text = guarded("repr()", lambda: repr(value))
+    except Failed:
+        return None
+    if _OPAQUE.match(text.strip()):
+        return None
+    return cut(_ADDRESS.sub("", text), limit)
+
+
+def repr_or_why(value: Any, limit: int = MAX_REPR) -> str:
+    """A bounded repr, or why there is none."""
+    try:
+        text = guarded("repr()", lambda: repr(value))
+    except Failed as exc:
+        return f"(no value shown: {exc})"
+    if _OPAQUE.match(text.strip()):
+        return "(no value shown: its repr only names its type and address)"
+    return cut(_ADDRESS.sub("", text), limit)
+
+
+def cut(text: str, limit: int = MAX_CHARS) -> str:
+    """``text`` within ``limit`` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n[... {len(text) - limit:,} more characters cut]"
+
+
+def final(text: str) -> str:
+    """What a tool returns: secrets redacted, addresses dropped, within :data:`MAX_CHARS`."""
+    return cut(redact(_ADDRESS.sub("", text)), MAX_CHARS)
+
+
+def _first_line(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:
+        return "(its message could not be read)"
+    lines = text.strip().splitlines()
+    return cut(lines[0], 200) if lines else ""

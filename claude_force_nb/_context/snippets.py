@@ -1,0 +1,121 @@
+"""``--allow-run``: the one tool that may change the kernel, running only what the user lets run.
+
+Each snippet is shown before it runs and its result after (through
+``show``). Asked (``ask=True``), the user confirms each one (``confirm``
+returns True to run it); a front end that cannot ask (nbclient, papermill, a
+script without a terminal) makes the snippet refused with the fix, unless the
+run was allowed without asking (``--allow-run=yes``). A snippet runs in the
+namespace with a time limit; what it raises, or its limit, goes back to the
+model as its result, and the kernel goes on.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .limits import TimeLimit, limited
+from .show import MAX_CHARS, cut, final, repr_or_why
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+DEFAULT_SECONDS = 30.0
+CANNOT_ASK = (
+    "The snippet did not run: this front end cannot ask the user to confirm it (no one can answer input()). "
+    "Re-run with --allow-run=yes (allow_run='yes') to let snippets run without asking."
+)
+
+
+class CannotAsk(Exception):
+    """No one can answer a confirmation here."""
+
+
+def ask_with_input(code: str) -> bool:
+    """Ask on the front end's input line (Jupyter's, or a terminal's); :class:`CannotAsk` where none answers."""
+    try:
+        answer = input("Run this snippet in the kernel? [y/N] ")
+    except (EOFError, OSError) as exc:
+        raise CannotAsk(str(exc)) from exc
+    except Exception as exc:  # IPython's StdinNotImplementedError: a client that takes no input
+        if type(exc).__name__ == "StdinNotImplementedError":
+            raise CannotAsk(str(exc)) from exc
+        raise
+    return answer.strip().lower() in ("y", "yes")
+
+
+@dataclass
+class Runner:
+    """Runs the model's snippets: asking first (``ask``) through ``confirm``, within ``seconds`` each."""
+
+    ask: bool = True
+    confirm: Callable[[str], bool] = ask_with_input
+    show: Callable[[str], None] = print
+    seconds: float = DEFAULT_SECONDS
+
+    def tool(self, workspace: Workspace) -> Callable[..., Any]:
+        runner = self
+
+        async def run_python(code: str) -> str:
+            """Run Python code in the user's session and get what it printed and the value of its last
+            expression. It can read and change the user's variables; the user may be asked to allow it."""
+            return runner.run(code, workspace)
+
+        return run_python
+
+    def run(self, code: str, workspace: Workspace) -> str:
+        """What the model gets back for ``code``: its output and value, its error, or why it did not run."""
+        self.show(f"Claude asks to run this in the kernel:\n{code}")
+        if self.ask:
+            try:
+                allowed = self.confirm(code)
+            except CannotAsk:
+                self.show(CANNOT_ASK)
+                return CANNOT_ASK
+            if not allowed:
+                self.show("Not run: the user declined.")
+                return "The user declined to run this snippet."
+        result = final(self._execute(code, workspace))
+        self.show(f"It ran. Result:\n{result}")
+        return result
+
+    def _execute(self, code: str, workspace: Workspace) -> str:
+        try:
+            tree = ast.parse(code, "<snippet>", "exec")
+        except SyntaxError as exc:
+            return f"SyntaxError: {exc.msg} (line {exc.lineno})"
+        last = tree.body[-1] if tree.body else None
+        if isinstance(last, ast.Expr):
+            tree.body.pop()  # evaluated apart, for its value
+        else:
+            last = None
+        namespace = workspace.namespace
+        if not isinstance(namespace, dict):
+            return "This namespace cannot run code (it is read-only)."
+        printed = io.StringIO()
+
+        def execute() -> Any:
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+                exec(compile(tree, "<snippet>", "exec"), namespace)
+                if last is not None:
+                    return eval(compile(ast.Expression(last.value), "<snippet>", "eval"), namespace)
+                return None
+
+        try:
+            value = limited(execute, self.seconds)
+        except TimeLimit as exc:
+            return _with_output(printed, f"Stopped: {exc}.")
+        except Exception as exc:
+            return _with_output(printed, f"{type(exc).__name__}: {exc}")
+        shown = "" if value is None else f"value: {repr_or_why(value, MAX_CHARS // 2)}"
+        return _with_output(printed, shown) or "(ran; no output and no value)"
+
+
+def _with_output(printed: io.StringIO, tail: str) -> str:
+    output = printed.getvalue()
+    parts = [f"printed:\n{cut(output, MAX_CHARS // 2)}" if output else "", tail]
+    return "\n".join(part for part in parts if part)
