@@ -14,21 +14,23 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .limits import TimeLimit, limited
 from .show import MAX_CHARS, cut, final, repr_or_why
-
-if TYPE_CHECKING:
-    from .workspace import Workspace
 
 DEFAULT_SECONDS = 30.0
 CANNOT_ASK = (
     "The snippet did not run: this front end cannot ask the user to confirm it (no one can answer input()). "
     "Re-run with --allow-run=yes (allow_run='yes') to let snippets run without asking."
 )
+
+
+DECLINED = "The user declined to run this snippet."
+# What the model is told of a snippet that did not run: an answer built on one is never served from the cache.
+NOT_RUN = (CANNOT_ASK, DECLINED)
 
 
 class CannotAsk(Exception):
@@ -57,17 +59,17 @@ class Runner:
     show: Callable[[str], None] = print
     seconds: float = DEFAULT_SECONDS
 
-    def tool(self, workspace: Workspace) -> Callable[..., Any]:
+    def tool(self, namespace: Mapping[str, Any]) -> Callable[..., Any]:
         runner = self
 
         async def run_python(code: str) -> str:
             """Run Python code in the user's session and get what it printed and the value of its last
             expression. It can read and change the user's variables; the user may be asked to allow it."""
-            return runner.run(code, workspace)
+            return runner.run(code, namespace)
 
         return run_python
 
-    def run(self, code: str, workspace: Workspace) -> str:
+    def run(self, code: str, namespace: Mapping[str, Any]) -> str:
         """What the model gets back for ``code``: its output and value, its error, or why it did not run."""
         self.show(f"Claude asks to run this in the kernel:\n{code}")
         if self.ask:
@@ -78,12 +80,12 @@ class Runner:
                 return CANNOT_ASK
             if not allowed:
                 self.show("Not run: the user declined.")
-                return "The user declined to run this snippet."
-        result = final(self._execute(code, workspace))
+                return DECLINED
+        result = final(self._execute(code, namespace))
         self.show(f"It ran. Result:\n{result}")
         return result
 
-    def _execute(self, code: str, workspace: Workspace) -> str:
+    def _execute(self, code: str, namespace: Mapping[str, Any]) -> str:
         try:
             tree = ast.parse(code, "<snippet>", "exec")
         except SyntaxError as exc:
@@ -93,7 +95,6 @@ class Runner:
             tree.body.pop()  # evaluated apart, for its value
         else:
             last = None
-        namespace = workspace.namespace
         if not isinstance(namespace, dict):
             return "This namespace cannot run code (it is read-only)."
         printed = io.StringIO()

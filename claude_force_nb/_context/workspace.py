@@ -20,6 +20,7 @@ from typing import Any
 from .describe import describe, size_of
 from .secrets import secret_name, secret_value
 from .show import Failed, final, guarded, short_repr, type_name
+from .snippets import NOT_RUN
 
 MAX_VARIABLES = 200
 # Tools that only read: made again to check a cached answer. RUN is the one that may change the kernel.
@@ -85,7 +86,7 @@ class Workspace:
 
         tools: list[Callable[..., Any]] = [list_variables, describe_variable, read_cell, last_error]
         if self.runner is not None:
-            tools.append(self.runner.tool(self))
+            tools.append(self.runner.tool(self.namespace))
         return tools
 
     def read(self, name: str, arguments: Mapping[str, Any]) -> str:
@@ -106,7 +107,14 @@ class Workspace:
         return final(text)
 
     def sees_same(self, runs: Iterable[Mapping[str, Any]]) -> bool:
-        """Whether every read among ``runs`` (a cached answer's tool runs) gives, now, what it gave then."""
+        """Whether every read among ``runs`` (a cached answer's tool runs) gives, now, what it gave then.
+
+        An answer given without a snippet it asked for (declined, or no one
+        could be asked) is never served again: the next run asks again.
+        """
+        runs = list(runs)
+        if any(run.get("name") == RUN and run.get("result") in NOT_RUN for run in runs):
+            return False
         return all(
             self.read(run.get("name", ""), run.get("input") or {}) == run.get("result")
             for run in runs

@@ -12,7 +12,7 @@ from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
-from traitlets import Bool, Enum, Float, Integer, TraitError, Unicode, observe, validate
+from traitlets import Bool, Enum, Float, Integer, List, TraitError, Unicode, observe, validate
 
 from .. import _checks as checks
 from .._agents import AgentRegistry
@@ -31,6 +31,8 @@ from .._config import (
     ENV_HOME,
     ENV_MODEL,
 )
+from .._context import Workspace
+from .._context.snippets import DEFAULT_SECONDS as DEFAULT_SNIPPET_SECONDS
 from .._errors import AgentNotFoundError, BudgetExceededError, CacheFileError, ClaudeForceError
 from .._models import lifecycle_note, note_lifecycle, resolve_model, utc_today
 from .._options import CallOptions
@@ -43,6 +45,7 @@ from .._text import printable
 from . import commands as _commands
 from . import loop as _loop
 from .background import BackgroundRun
+from .context import workspace_for
 from .errors import Errors
 from .evaluation import samples, scorers, scoring_arguments
 from .options import attached, call_options, common_arguments, parse, sendable_errors, split, strip_quiet
@@ -63,6 +66,7 @@ _NUMBER_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "cache_max_mb": checks.count,
     "data_limit": partial(checks.count, low=100),
     "batch_poll_seconds": checks.seconds,
+    "snippet_seconds": checks.seconds,
 }
 
 
@@ -111,6 +115,12 @@ class AgentMagics(Magics):
     batch_poll_seconds = Float(
         DEFAULT_POLL_SECONDS, help="Longest wait between polls of a --batch sweep's Message Batches."
     ).tag(config=True)
+    context_exclude = List(Unicode(), help="Variables --context never shows: names or patterns such as 'raw_*'.").tag(
+        config=True
+    )
+    snippet_seconds = Float(
+        DEFAULT_SNIPPET_SECONDS, help="How long a snippet --allow-run lets the model run may take before it is ended."
+    ).tag(config=True)
 
     # Class-level defaults so that config applied inside __init__ (which calls the
     # observer, which calls release()) finds them; release() assigns new values.
@@ -146,6 +156,7 @@ class AgentMagics(Magics):
         "cache_max_mb",
         "data_limit",
         "batch_poll_seconds",
+        "snippet_seconds",
     )
     def _check_number(self, proposal: Any) -> Any:
         name = proposal["trait"].name
@@ -301,7 +312,10 @@ class AgentMagics(Magics):
                 )
             options = CallOptions(model=args.model or self.model, attachments=tuple(attachments))
             call = conversation.prepare(
-                task, key=key, agent=agent, options=options.over(call_options(args, self._namespace))
+                task,
+                key=key,
+                agent=agent,
+                options=options.over(call_options(args, self._namespace, self._context(args))),
             )
         except (AgentNotFoundError, ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from None
@@ -425,7 +439,7 @@ class AgentMagics(Magics):
         )
         evaluation = {"samples": samples(args.samples), **scorers(args, self._namespace, orchestrator.agents)}
         try:
-            options = call_options(args, self._namespace)
+            options = call_options(args, self._namespace, self._context(args))
             calls = [Call(call.agent, call.task, options=call.options.over(options)) for call in calls]
             if args.batch:
                 batch = orchestrator.message_batch(calls, poll_seconds=self.batch_poll_seconds, **evaluation)
@@ -536,6 +550,10 @@ class AgentMagics(Magics):
     def _namespace(self) -> dict[str, Any]:
         assert self.shell is not None  # a magic always runs in a shell
         return self.shell.user_ns
+
+    def _context(self, args: Any) -> Workspace | None:
+        """What ``--context`` and ``--allow-run`` let the model look at, and run code in."""
+        return workspace_for(args, self.shell, self.errors, exclude=self.context_exclude, seconds=self.snippet_seconds)
 
     @property
     def _lookup(self) -> MutableMapping[str, Any]:

@@ -42,6 +42,16 @@ _COMMON = (
     ),
     magic_arguments.argument("--tools", metavar="F,G", help="Python functions from the namespace the model may call"),
     magic_arguments.argument("--max-turns", type=int, metavar="N", help="replies a tool loop may take (default 8)"),
+    magic_arguments.argument(
+        "--context", action="store_true", help="let the model look at the kernel's variables, cells and last error"
+    ),
+    magic_arguments.argument(
+        "--allow-run",
+        nargs="?",
+        const="ask",
+        choices=("ask", "yes"),
+        help="let it run code in the kernel too: asking before each snippet, or =yes to run them without asking",
+    ),
     magic_arguments.argument("--file", action="append", metavar="PATH", help="attach a PDF or text file (repeatable)"),
     magic_arguments.argument("--figure", action="store_true", help="attach the open matplotlib figures"),
     magic_arguments.argument("--thinking", action="store_true", help="let the model think first (adaptive thinking)"),
@@ -156,8 +166,9 @@ def schema_from(name: str, namespace: Mapping[str, Any]) -> Any:
     return value
 
 
-def call_options(args: Any, namespace: Mapping[str, Any] | None = None) -> CallOptions:
-    """The call options the shared magic options name (``namespace`` resolves ``--schema`` and ``--tools``)."""
+def call_options(args: Any, namespace: Mapping[str, Any] | None = None, context: Any = None) -> CallOptions:
+    """The call options the shared magic options name (``namespace`` resolves ``--schema`` and ``--tools``;
+    ``context`` is the workspace ``--context`` gives)."""
     mode = "no-cache" if args.no_cache else "refresh" if args.refresh else "replay" if args.replay else None
     params: dict[str, Any] = {}
     if args.temperature is not None:
@@ -174,6 +185,7 @@ def call_options(args: Any, namespace: Mapping[str, Any] | None = None) -> CallO
         schema=schema_from(args.schema, namespace or {}) if args.schema else None,
         tools=tuple(tools_from(args.tools, namespace or {})) if args.tools else (),
         max_turns=args.max_turns,
+        context=context,
         params=params,
     )
 

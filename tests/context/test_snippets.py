@@ -1,6 +1,6 @@
 """Running the model's code: shown, asked for, limited in time, and its errors handed back."""
 
-from claude_force_nb._context import Runner, Workspace
+from claude_force_nb._context import Runner
 from claude_force_nb._context.snippets import CANNOT_ASK, CannotAsk
 
 
@@ -12,7 +12,7 @@ def runner(**options):
 def test_a_snippet_runs_in_the_namespace_and_returns_what_it_printed_and_its_value():
     namespace = {"numbers": [3, 1, 2]}
     run, shown = runner(ask=False)
-    result = run.run("print('sorting')\ntotal = sum(numbers)\nsorted(numbers)", Workspace(namespace))
+    result = run.run("print('sorting')\ntotal = sum(numbers)\nsorted(numbers)", namespace)
     assert result == "printed:\nsorting\n\nvalue: [1, 2, 3]"
     assert namespace["total"] == 6
     assert shown[0] == "Claude asks to run this in the kernel:\nprint('sorting')\ntotal = sum(numbers)\nsorted(numbers)"
@@ -21,13 +21,13 @@ def test_a_snippet_runs_in_the_namespace_and_returns_what_it_printed_and_its_val
 
 def test_a_snippet_that_raises_returns_its_error_to_the_model():
     run, _ = runner(ask=False)
-    assert run.run("1 / 0", Workspace({})) == "ZeroDivisionError: division by zero"
-    assert run.run("def (", Workspace({})).startswith("SyntaxError:")
+    assert run.run("1 / 0", {}) == "ZeroDivisionError: division by zero"
+    assert run.run("def (", {}).startswith("SyntaxError:")
 
 
 def test_a_snippet_that_hangs_is_ended_by_its_limit():
     run, _ = runner(ask=False, seconds=0.3)
-    assert run.run("import time\nprint('waiting')\ntime.sleep(60)", Workspace({})) == (
+    assert run.run("import time\nprint('waiting')\ntime.sleep(60)", {}) == (
         "printed:\nwaiting\n\nStopped: interrupted after its time limit of 0.3 s."
     )
 
@@ -36,7 +36,7 @@ def test_the_user_is_asked_and_a_denial_runs_nothing():
     namespace = {}
     asked = []
     run, shown = runner(confirm=lambda code: asked.append(code) or False)
-    assert run.run("x = 1", Workspace(namespace)) == "The user declined to run this snippet."
+    assert run.run("x = 1", namespace) == "The user declined to run this snippet."
     assert asked == ["x = 1"] and "x" not in namespace and shown[-1] == "Not run: the user declined."
 
 
@@ -45,4 +45,4 @@ def test_where_nobody_can_answer_the_snippet_is_refused_with_the_fix():
         raise CannotAsk("no stdin")
 
     run, shown = runner(confirm=cannot)
-    assert run.run("x = 1", Workspace({})) == CANNOT_ASK and "--allow-run=yes" in shown[-1]
+    assert run.run("x = 1", {}) == CANNOT_ASK and "--allow-run=yes" in shown[-1]

@@ -10,6 +10,7 @@ import pytest
 from claude_force_nb import AgentResult
 from claude_force_nb._context import Workspace, workspace_of
 from claude_force_nb._context.show import MAX_CHARS
+from claude_force_nb._context.snippets import CANNOT_ASK, DECLINED
 from claude_force_nb._context.workspace import CELL, DESCRIBE, ERROR, LIST
 
 ANTHROPIC_KEY = "sk-ant-api03-" + "Zx9_" * 20
@@ -179,6 +180,12 @@ def test_a_cached_answer_is_good_while_every_read_gives_what_the_model_saw():
     del namespace["unrelated"]
     namespace["df"] = churn_frame(22)
     assert not workspace.sees_same(runs)
+
+
+def test_an_answer_given_without_the_snippet_it_asked_for_is_never_served_again():
+    workspace = Workspace({})
+    for refused in (DECLINED, CANNOT_ASK):
+        assert not workspace.sees_same([{"name": "run_python", "input": {"code": "1"}, "result": refused}])
 
 
 def test_context_and_allow_run_are_checked():
