@@ -40,8 +40,15 @@ def guarded(what: str, function: Callable[[], T], seconds: float = CALL_SECONDS)
 
 
 def type_name(value: Any) -> str:
-    """The value's type, qualified outside builtins: ``int``, ``pandas.DataFrame``."""
+    """The value's type, qualified outside builtins: ``int``, ``pandas.DataFrame``; a class is ``class X``."""
     kind = type(value)  # never value.__class__, which an object may fake
+    try:
+        return f"class {_qualified(value)}" if issubclass(kind, type) else _qualified(kind)
+    except Exception:  # a metaclass that lies about its own names
+        return "object"
+
+
+def _qualified(kind: type) -> str:
     module = getattr(kind, "__module__", "") or ""
     name = getattr(kind, "__qualname__", None) or kind.__name__
     if "<locals>" in name:  # a class made inside a function: its own name says enough

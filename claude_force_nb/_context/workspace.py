@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import sys
 import traceback
+import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -151,7 +152,7 @@ class Workspace:
                 size = guarded("len()", partial(size_of, value))
             except Failed as exc:
                 size = f"size unknown: {exc}"
-            preview = None if _has_describe(value) else short_repr(value, 80)
+            preview = None if _has_describe(value) or _code_like(value) else short_repr(value, 80)
             details = ", ".join(part for part in (size, f"= {preview}" if preview else "") if part)
             lines.append(f"{name}: {type_name(value)}" + (f" ({details})" if details else ""))
         return "\n".join(lines) if lines else "(no variables yet)"
@@ -196,6 +197,11 @@ class Workspace:
 
 def _ours(value: Any) -> bool:
     return any(getattr(type(value), "__module__", "").startswith(m) for m in _RESULT_MODULES)
+
+
+def _code_like(value: Any) -> bool:
+    """Classes, functions and modules: their type says what they are; describe_variable says the rest."""
+    return isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType))
 
 
 def _has_describe(value: Any) -> bool:

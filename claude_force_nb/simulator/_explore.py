@@ -51,7 +51,7 @@ def answer(task: str, called: Sequence[tuple[str, str]]) -> str:
                 + (f": {', '.join(names[:8])}." if names else ".")
             )
         elif name == DESCRIBE:
-            sentences.append("Looking closer, " + "; ".join(lines[:3]) + ".")
+            sentences.append("Looking closer, " + "; ".join(lines[:2]) + ".")
         elif name == RUN:
             sentences.append("Running the code gave: " + " ".join(lines[:4]) + ".")
     if not any(name == DESCRIBE for name, _ in called):
