@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._context import Workspace
 from ._options import CallOptions
 from ._request import Request
 
@@ -56,7 +57,7 @@ class PreparedCall:
     tools: tuple[Any, ...] = ()
     max_turns: int = 8
     sample: int = 0
-    context: Any = None
+    context: Workspace | None = None
 
     @property
     def model(self) -> str:

@@ -195,8 +195,11 @@ class Pipeline:
 
     async def _claim(self, call: PreparedCall, sender: Sender) -> Claim | None:
         """Hold ``call`` across machines while it is sent, or another kernel's answer; None where none apply."""
-        # Only a plain miss is claimed: a refresh sends whatever is stored, and a replay never sends.
+        # Only a plain miss is claimed: a refresh sends whatever is stored, and a replay never sends. An answer
+        # that read this kernel (--context) is this kernel's to make: another's read other data.
         if self.cache is None or not call.key or call.mode != "normal" or not getattr(sender, "claims", False):
+            return None
+        if call.context is not None:
             return None
         return await self.cache.claim(call.key, call.origin, call.timeout + CLAIM_MARGIN)
 

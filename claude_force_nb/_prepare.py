@@ -47,7 +47,7 @@ class Preparer:
         params = checks.sampling(dict(options.params))
         if options.schema is not None:
             params["output_config"] = {**(params.get("output_config") or {}), "format": _format(options.schema)}
-        workspace = workspace_of(options.context, options.allow_run or False)
+        workspace = workspace_of(options.context, options.allow_run)
         tools, max_turns = _tools(options, workspace)
         if options.tools or workspace is not None:
             params["tools"] = [tool for tool in options.tools if not callable(tool)] + definitions(tools)

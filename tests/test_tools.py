@@ -86,7 +86,7 @@ def test_a_tool_must_be_callable(orchestrator):
 
 
 def test_tools_cannot_go_through_a_message_batch(orchestrator):
-    with pytest.raises(ValueError, match="a Message Batch cannot hold: drop --batch or --tools"):
+    with pytest.raises(ValueError, match="a Message Batch cannot hold: drop --batch, or the tools"):
         orchestrator.message_batch([("explainer", "How big?")], tools=[area])
 
 

@@ -76,7 +76,8 @@ class BatchSender:
     ):
         if any(call.tools for call in calls):
             raise ValueError(
-                "Tools run in a loop of replies, which a Message Batch cannot hold: drop --batch or --tools."
+                "Tools (--tools, --context) run in a loop of replies, which a Message Batch cannot hold: "
+                "drop --batch, or the tools."
             )
         self.calls = list(calls)
         self.batches = batches

@@ -230,19 +230,20 @@ class ResponseCache:
         slot = (origin, key)
         with self._lock:
             entry = self._memory.get(slot)
-            if entry is not None:
-                if entry.deadline is not None and entry.deadline <= self._clock():
-                    if not peek:
-                        del self._memory[slot]  # promoted, and past its signed expiry
-                elif accept is None or accept(entry.completion):
-                    completion = entry.completion
-                    if not peek:
-                        counter = self._counter
-                        counter.memory_hits += 1
-                        counter.hit(completion.latency, entry.tokens, entry.cost, self._timer() - start)
-                    return Hit(completion, MEMORY, (entry.cost,))
-                else:
-                    return None
+            if entry is not None and entry.deadline is not None and entry.deadline <= self._clock():
+                if not peek:
+                    del self._memory[slot]  # promoted, and past its signed expiry
+                entry = None
+        if entry is not None:
+            # Asked outside the lock: it may read the kernel (--context), and other lookups must not wait.
+            if accept is not None and not accept(entry.completion):
+                return None
+            completion = entry.completion
+            if not peek:
+                with self._lock:
+                    self._counter.memory_hits += 1
+                    self._counter.hit(completion.latency, entry.tokens, entry.cost, self._timer() - start)
+            return Hit(completion, MEMORY, (entry.cost,))
         if self._store is None:
             return None
         # Replay serves what was recorded however old it is, from whichever endpoint,

@@ -8,19 +8,23 @@ bounded repr. Each part that fails says so and the others are still given.
 
 from __future__ import annotations
 
+import collections
 import inspect
 import sys
 import types
 from collections.abc import Callable
 from typing import Any
 
-from .show import Failed, cut, guarded, repr_or_why, type_name
+from .show import Failed, cut, guarded, repr_or_why, short_repr, type_name
 
 ROWS = 5
 MAX_NAMES = 150
 MAX_SOURCE = 3_000
 MAX_DOC = 1_000
 _TABLE_WIDTH = 160
+# A part may make several calls into the object, each with its own shorter limit (show.CALL_SECONDS).
+PART_SECONDS = 5.0
+_SIZED = (str, bytes, bytearray, list, tuple, dict, set, frozenset, range, collections.deque)
 
 
 def describe(name: str, value: Any) -> str:
@@ -38,14 +42,18 @@ def describe(name: str, value: Any) -> str:
         parts = _module(value)
     elif issubclass(kind, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)):
         parts = _code(value)
+    elif issubclass(kind, (set, frozenset)):
+        parts = [("size", lambda: size_of(value)), ("value", lambda: sorted_set(value, 2_000))]
     else:
-        parts = [("size", lambda: size_of(value) or "no length"), ("value", lambda: repr_or_why(value, 2_000))]
+        parts = [("size", lambda: size_of(value)), ("value", lambda: repr_or_why(value, 2_000))]
     lines = [f"{name}: {type_name(value)}"]
     for label, part in parts:
         try:
-            text = guarded(label, part)
+            text = guarded(label, part, PART_SECONDS)
         except Failed as exc:
             text = f"(not available: {exc})"
+        if not text:
+            continue
         lines.append(f"{label}:\n{text}" if "\n" in text else f"{label}: {text}")
     return "\n".join(lines)
 
@@ -62,12 +70,17 @@ def size_of(value: Any) -> str:
         return f"{len(value):,} rows"
     if numpy is not None and issubclass(kind, numpy.ndarray):
         return f"shape {tuple(value.shape)}, {value.dtype}"
-    if issubclass(kind, (str, bytes, list, tuple, dict, set, frozenset)) or (
-        hasattr(kind, "__len__") and not issubclass(kind, (type, types.ModuleType))
-    ):
+    # Only the built-in containers: len() of anything else may compute a lazy frame or run a query.
+    if issubclass(kind, _SIZED):
         length = len(value)
         return f"{length:,} items" if not issubclass(kind, (str, bytes)) else f"{length:,} characters"
     return ""
+
+
+def sorted_set(value: Any, limit: int) -> str:
+    """A set's elements in a fixed order: its repr's order changes with every interpreter's hash seed."""
+    shown = sorted(short_repr(element, 100) or type_name(element) for element in value)
+    return cut("{" + ", ".join(shown) + "}", limit)
 
 
 Parts = list[tuple[str, Callable[[], str]]]
@@ -96,13 +109,16 @@ def _series(series: Any) -> Parts:
 
 
 def _array(array: Any, numpy: Any) -> Parts:
-    parts: Parts = [
+    def statistics() -> str:
+        if array.dtype.kind not in "biuf" or not array.size:
+            return "(not numeric, or empty)"
+        return f"{array.min()!r}, {array.max()!r}, {array.mean()!r}"
+
+    return [
         ("shape", lambda: f"{tuple(array.shape)}, dtype {array.dtype}, {array.size:,} elements"),
         ("values", lambda: cut(numpy.array2string(array, threshold=20, edgeitems=3, max_line_width=120), 1_500)),
+        ("min, max, mean", statistics),
     ]
-    if array.dtype.kind in "biuf" and array.size:
-        parts.append(("min, max, mean", lambda: f"{array.min()!r}, {array.max()!r}, {array.mean()!r}"))
-    return parts
 
 
 def _code(function: Any) -> Parts:

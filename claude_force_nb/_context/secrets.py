@@ -9,6 +9,7 @@ and JSON web tokens; ordinary text never matches them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from .._config import environment_secrets
@@ -37,22 +38,40 @@ _LABELS = list(FORMATS)
 
 def secret_name(name: str, value: Any) -> bool:
     """Whether a variable is hidden for its name: named like a secret, and holding text."""
-    return isinstance(value, (str, bytes)) and _NAME.search(name) is not None
+    return issubclass(type(value), (str, bytes)) and _NAME.search(name) is not None
 
 
 def secret_value(value: Any) -> bool:
     """Whether a text value is, or holds, a secret in a known format or one of this process's."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return isinstance(value, str) and redact(value) != value
+    text = as_text(value)
+    return text is not None and redact(text) != text
 
 
-def redact(text: str) -> str:
-    """``text`` with every secret in it replaced by what it looks like."""
+def as_text(value: Any) -> str | None:
+    """A text value as a plain ``str`` (a subclass's methods are the user's code, never called); None otherwise."""
+    kind = type(value)  # never value.__class__, which an object may fake
+    if issubclass(kind, bytes):
+        return bytes.decode(value, "utf-8", "replace")
+    if issubclass(kind, str):
+        return str.__str__(value)
+    return None
+
+
+def redact(text: str, also: Iterable[str] = ()) -> str:
+    """``text`` with every secret in it replaced by what it looks like; ``also`` names more secrets (values)."""
     text = _FORMAT.sub(_label, text)
     for value in environment_secrets():
-        if value in text:
-            text = text.replace(value, "[redacted: a secret from the environment]")
+        text = _replace(text, value, "[redacted: a secret from the environment]")
+    for value in also:
+        text = _replace(text, value, "[redacted: a secret-named variable]")
+    return text
+
+
+def _replace(text: str, secret: str, label: str) -> str:
+    # As written, and as a repr writes it (escaped): a value shown inside a dict or list is its repr.
+    for form in {secret, repr(secret)[1:-1]}:
+        if form and form in text:
+            text = text.replace(form, label)
     return text
 
 

@@ -8,7 +8,7 @@ tool still answers, saying what failed.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from .limits import TimeLimit, limited
@@ -35,7 +35,7 @@ def guarded(what: str, function: Callable[[], T], seconds: float = CALL_SECONDS)
         return limited(function, seconds)
     except TimeLimit:
         raise Failed(f"{what} did not finish within {seconds:g} s") from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise Failed(f"{what} raised {type(exc).__name__}: {_first_line(exc)}") from None
 
 
@@ -63,7 +63,7 @@ def _qualified(kind: type) -> str:
 def short_repr(value: Any, limit: int = MAX_REPR) -> str | None:
     """A repr of at most ``limit`` characters, or None when it is opaque (``<… at 0x…>``) or failed."""
     try:
-        text = guarded("repr()", lambda: repr(value))
+        text = guarded("repr()", lambda: str.__str__(repr(value)))  # a str subclass's methods are the user's
     except Failed:
         return None
     if _OPAQUE.match(text.strip()):
@@ -74,7 +74,7 @@ def short_repr(value: Any, limit: int = MAX_REPR) -> str | None:
 def repr_or_why(value: Any, limit: int = MAX_REPR) -> str:
     """A bounded repr, or why there is none."""
     try:
-        text = guarded("repr()", lambda: repr(value))
+        text = guarded("repr()", lambda: str.__str__(repr(value)))
     except Failed as exc:
         return f"(no value shown: {exc})"
     if _OPAQUE.match(text.strip()):
@@ -83,21 +83,24 @@ def repr_or_why(value: Any, limit: int = MAX_REPR) -> str:
 
 
 def cut(text: str, limit: int = MAX_CHARS) -> str:
-    """``text`` within ``limit`` characters, saying how much was cut."""
+    """``text`` within ``limit`` characters, saying how much was cut; secrets are redacted first, so a cut
+    never leaves part of one."""
+    text = redact(text)
     if len(text) <= limit:
         return text
     return f"{text[:limit]}\n[... {len(text) - limit:,} more characters cut]"
 
 
-def final(text: str) -> str:
-    """What a tool returns: secrets redacted, addresses dropped, within :data:`MAX_CHARS`."""
-    return cut(redact(_ADDRESS.sub("", text)), MAX_CHARS)
+def final(text: str, secrets: Iterable[str] = ()) -> str:
+    """What a tool returns: secrets (and the texts in ``secrets``) redacted, addresses dropped, within
+    :data:`MAX_CHARS`."""
+    return cut(redact(_ADDRESS.sub("", text), secrets), MAX_CHARS)
 
 
 def _first_line(exc: BaseException) -> str:
     try:
-        text = str(exc)
-    except Exception:
+        text = str.__str__(limited(lambda: str(exc), CALL_SECONDS))  # an exception's message is user code too
+    except (Exception, SystemExit):
         return "(its message could not be read)"
     lines = text.strip().splitlines()
     return cut(lines[0], 200) if lines else ""

@@ -6,7 +6,9 @@ returns True to run it); a front end that cannot ask (nbclient, papermill, a
 script without a terminal) makes the snippet refused with the fix, unless the
 run was allowed without asking (``--allow-run=yes``). A snippet runs in the
 namespace with a time limit; what it raises, or its limit, goes back to the
-model as its result, and the kernel goes on.
+model as its result, and the kernel goes on. Snippets run only on the main
+thread, where the time limit is an interrupt: a thread cannot be stopped, and
+one left running would go on changing the namespace.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .limits import TimeLimit, limited
+from .limits import TimeLimit, limited, on_main_thread
 from .show import MAX_CHARS, cut, final, repr_or_why
 
 DEFAULT_SECONDS = 30.0
@@ -26,11 +28,15 @@ CANNOT_ASK = (
     "The snippet did not run: this front end cannot ask the user to confirm it (no one can answer input()). "
     "Re-run with --allow-run=yes (allow_run='yes') to let snippets run without asking."
 )
-
-
 DECLINED = "The user declined to run this snippet."
+OFF_MAIN_THREAD = (
+    "The snippet did not run: snippets run only on the program's main thread, where a time limit can stop "
+    "them, and this call runs on another."
+)
 # What the model is told of a snippet that did not run: an answer built on one is never served from the cache.
-NOT_RUN = (CANNOT_ASK, DECLINED)
+NOT_RUN = (CANNOT_ASK, DECLINED, OFF_MAIN_THREAD)
+# What a snippet may print before the rest is counted, not kept.
+MAX_PRINTED = MAX_CHARS // 2
 
 
 class CannotAsk(Exception):
@@ -72,6 +78,9 @@ class Runner:
     def run(self, code: str, namespace: Mapping[str, Any]) -> str:
         """What the model gets back for ``code``: its output and value, its error, or why it did not run."""
         self.show(f"Claude asks to run this in the kernel:\n{code}")
+        if not on_main_thread():
+            self.show(OFF_MAIN_THREAD)
+            return OFF_MAIN_THREAD
         if self.ask:
             try:
                 allowed = self.confirm(code)
@@ -97,7 +106,7 @@ class Runner:
             last = None
         if not isinstance(namespace, dict):
             return "This namespace cannot run code (it is read-only)."
-        printed = io.StringIO()
+        printed = _Bounded(MAX_PRINTED)
 
         def execute() -> Any:
             with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
@@ -110,13 +119,31 @@ class Runner:
             value = limited(execute, self.seconds)
         except TimeLimit as exc:
             return _with_output(printed, f"Stopped: {exc}.")
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() ends the snippet, not the call
             return _with_output(printed, f"{type(exc).__name__}: {exc}")
         shown = "" if value is None else f"value: {repr_or_why(value, MAX_CHARS // 2)}"
         return _with_output(printed, shown) or "(ran; no output and no value)"
 
 
-def _with_output(printed: io.StringIO, tail: str) -> str:
+class _Bounded(io.StringIO):
+    """What a snippet prints: the first ``limit`` characters kept, the rest only counted."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+        self.dropped = 0
+
+    def write(self, text: str) -> int:
+        room = self.limit - self.tell()
+        if room > 0:
+            super().write(text[:room])
+        self.dropped += max(len(text) - max(room, 0), 0)
+        return len(text)
+
+
+def _with_output(printed: _Bounded, tail: str) -> str:
     output = printed.getvalue()
-    parts = [f"printed:\n{cut(output, MAX_CHARS // 2)}" if output else "", tail]
+    if printed.dropped:
+        output += f"\n[... {printed.dropped:,} more characters printed, not kept]"
+    parts = [f"printed:\n{cut(output, MAX_PRINTED + 100)}" if output else "", tail]
     return "\n".join(part for part in parts if part)

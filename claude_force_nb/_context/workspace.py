@@ -14,45 +14,53 @@ import sys
 import traceback
 import types
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .describe import describe, size_of
-from .secrets import secret_name, secret_value
+from .secrets import as_text, secret_name, secret_value
 from .show import Failed, final, guarded, short_repr, type_name
-from .snippets import NOT_RUN
+from .snippets import DEFAULT_SECONDS, NOT_RUN, Runner, ask_with_input
 
 MAX_VARIABLES = 200
 # Tools that only read: made again to check a cached answer. RUN is the one that may change the kernel.
 LIST, DESCRIBE, CELL, ERROR, RUN = "list_variables", "describe_variable", "read_cell", "last_error", "run_python"
 READS = (LIST, DESCRIBE, CELL, ERROR)
+# allow_run's values: no code runs (False), each snippet asked for (True), or run without asking ("yes").
+YES = "yes"
 # Names a kernel defines for itself (IPython's, a script's): never listed.
 _OWN = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
-# Types of this package's own results: what a cell's --out keeps is not the user's data.
-_RESULT_MODULES = ("claude_force_nb.",)
+# A secret-named variable's text is redacted wherever it appears from this length on (shorter is too common).
+_MIN_SECRET = 6
+_INNERMOST_FRAMES = 8
 
 
-@dataclass
+@dataclass(frozen=True)
 class Workspace:
     """What ``--context`` may look at: a namespace, and how to read its cells and its last error.
 
     ``hidden`` names are the kernel's own (IPython's ``user_ns_hidden``);
     ``exclude`` holds names or glob patterns the user hid; ``last_error``
-    gives the latest failure's text, None without one. ``runner`` (see
-    :mod:`.snippets`) adds the tool that runs code, when allowed.
+    gives the latest failure's text, None without one. ``allow_run`` adds the
+    tool that runs code (True: ``confirm`` asks before each snippet; "yes":
+    without asking); ``show`` puts a snippet, and what came of it, in front
+    of the user; each runs for at most ``snippet_seconds``.
     """
 
     namespace: Mapping[str, Any]
     hidden: Iterable[str] = ()
     exclude: Iterable[str] = ()
     last_error: Callable[[], str | None] | None = None
-    runner: Any = None
-    _hidden: frozenset[str] = field(init=False, repr=False)
+    allow_run: bool | str = False
+    confirm: Callable[[str], bool] = ask_with_input
+    show: Callable[[str], None] = print
+    snippet_seconds: float = DEFAULT_SECONDS
+    _hidden: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._hidden = frozenset(self.hidden) | _OWN
-        self.exclude = tuple(self.exclude)
+        check_allow_run(self.allow_run)
+        object.__setattr__(self, "_hidden", frozenset(self.hidden) | _OWN)
+        object.__setattr__(self, "exclude", tuple(self.exclude))
 
     @classmethod
     def of_main(cls, **options: Any) -> Workspace:
@@ -86,8 +94,11 @@ class Workspace:
             return workspace.read(ERROR, {})
 
         tools: list[Callable[..., Any]] = [list_variables, describe_variable, read_cell, last_error]
-        if self.runner is not None:
-            tools.append(self.runner.tool(self.namespace))
+        if self.allow_run:
+            runner = Runner(
+                ask=self.allow_run is True, confirm=self.confirm, show=self.show, seconds=self.snippet_seconds
+            )
+            tools.append(runner.tool(self.namespace))
         return tools
 
     def read(self, name: str, arguments: Mapping[str, Any]) -> str:
@@ -105,22 +116,26 @@ class Workspace:
                 raise ValueError(f"no read-only tool is called {name!r}")
         except Failed as exc:
             text = f"(failed: {exc})"
-        return final(text)
+        return final(text, self._secret_texts())
 
     def sees_same(self, runs: Iterable[Mapping[str, Any]]) -> bool:
         """Whether every read among ``runs`` (a cached answer's tool runs) gives, now, what it gave then.
 
         An answer given without a snippet it asked for (declined, or no one
-        could be asked) is never served again: the next run asks again.
+        could be asked) is never served again: the next run asks again. A
+        call the SDK refused for its arguments depends on nothing here.
         """
         runs = list(runs)
         if any(run.get("name") == RUN and run.get("result") in NOT_RUN for run in runs):
             return False
-        return all(
-            self.read(run.get("name", ""), run.get("input") or {}) == run.get("result")
-            for run in runs
-            if run.get("name") in READS
-        )
+        try:
+            return all(
+                self.read(run.get("name", ""), run.get("input") or {}) == run.get("result")
+                for run in runs
+                if run.get("name") in READS and not run.get("is_error")
+            )
+        except Exception:  # a read that cannot be made again: the answer is not known to hold
+            return False
 
     # -- what each read says --------------------------------------------------------------------------
 
@@ -134,28 +149,47 @@ class Workspace:
             return "hidden: it looks like a secret"
         return ""
 
+    def _variables(self) -> list[tuple[str, Any]]:
+        return [(str(name), value) for name, value in list(self.namespace.items()) if isinstance(name, str)]
+
+    def _secret_texts(self) -> list[str]:
+        """The text of every variable hidden for its name or excluded: redacted wherever else it shows up
+        (a cell's source, a dict's repr, a traceback)."""
+        texts = []
+        for name, value in self._variables():
+            text = as_text(value)
+            if text is not None and len(text) >= _MIN_SECRET and self.shown(name, value) != "":
+                texts.append(text)
+        return texts
+
     def _listing(self) -> str:
         lines: list[str] = []
-        names = sorted(str(name) for name in list(self.namespace))
-        for name in names:
-            value = self.namespace.get(name)
-            why = self.shown(name, value)
-            if why is None:
+        for name, value in sorted(self._variables(), key=lambda item: item[0]):
+            try:
+                line = self._line(name, value)
+            except Exception as exc:  # whatever an object does, the others are still listed
+                line = f"{name}: (could not be read: {type(exc).__name__})"
+            if line is None:
                 continue
             if len(lines) == MAX_VARIABLES:
                 lines.append("[... more variables not listed: describe_variable reads any by name]")
                 break
-            if why:
-                lines.append(f"{name}: {type_name(value)} ({why})")
-                continue
-            try:
-                size = guarded("len()", partial(size_of, value))
-            except Failed as exc:
-                size = f"size unknown: {exc}"
-            preview = None if _has_describe(value) or _code_like(value) else short_repr(value, 80)
-            details = ", ".join(part for part in (size, f"= {preview}" if preview else "") if part)
-            lines.append(f"{name}: {type_name(value)}" + (f" ({details})" if details else ""))
+            lines.append(line)
         return "\n".join(lines) if lines else "(no variables yet)"
+
+    def _line(self, name: str, value: Any) -> str | None:
+        why = self.shown(name, value)
+        if why is None:
+            return None
+        if why:
+            return f"{name}: {type_name(value)} ({why})"
+        try:
+            size = guarded("len()", lambda: size_of(value))
+        except Failed as exc:
+            size = f"size unknown: {exc}"
+        preview = None if _without_preview(value) else short_repr(value, 80)
+        details = ", ".join(part for part in (size, f"= {preview}" if preview else "") if part)
+        return f"{name}: {type_name(value)}" + (f" ({details})" if details else "")
 
     def _describe(self, name: str) -> str:
         if name not in self.namespace:
@@ -169,6 +203,8 @@ class Workspace:
         return describe(name, value)
 
     def _cell(self, number: Any, part: str) -> str:
+        if isinstance(number, str) and number.strip().isdigit():
+            number = int(number)  # as the tool's own argument check would take it
         if isinstance(number, bool) or not isinstance(number, int):
             return "The cell number must be a whole number."
         if part == "source":
@@ -176,7 +212,7 @@ class Workspace:
             if not isinstance(inputs, list):
                 return "This session keeps no cell history (it is not a notebook or IPython)."
             if not 0 < number < len(inputs):
-                return f"No cell [{number}]; cells so far run from 1 to {len(inputs) - 1}."
+                return f"No cell [{number}] in this session's history."
             return f"Cell [{number}]:\n{inputs[number]}"
         if part == "output":
             outputs = self.namespace.get("Out")
@@ -185,8 +221,12 @@ class Workspace:
             if number not in outputs:
                 return f"Cell [{number}] returned no value (what it printed is not kept)."
             value = outputs[number]
+            if any(value is other and self.shown(n, other) != "" for n, other in self._variables()):
+                return f"Cell [{number}] returned a value that is not shown (hidden, excluded, or a secret)."
+            if self.shown(f"Out[{number}]", value) != "":
+                return f"Cell [{number}] returned a value that is not shown (it looks like a secret)."
             return f"Out[{number}]: {type_name(value)}\n" + (
-                describe(f"Out[{number}]", value) if _has_describe(value) else short_repr(value, 3_000) or ""
+                describe(f"Out[{number}]", value) if _without_preview(value) else short_repr(value, 3_000) or ""
             )
         return 'part must be "source" or "output".'
 
@@ -195,25 +235,53 @@ class Workspace:
         return text or "No error in this session yet."
 
 
+def check_allow_run(allow_run: Any) -> None:
+    if not (allow_run is False or allow_run is True or allow_run == YES):
+        raise ValueError(f"allow_run must be False, True (ask before each snippet) or 'yes', not {allow_run!r}.")
+
+
+def workspace_of(context: Any, allow_run: Any = None) -> Workspace | None:
+    """The workspace ``context=`` names: True (the running program's namespace), a mapping, or a
+    :class:`Workspace`; None for False or None. ``allow_run``, when given, says whether it may run code."""
+    if allow_run is not None:
+        check_allow_run(allow_run)
+    if context is None or context is False:
+        if allow_run:
+            raise ValueError("allow_run needs context: snippets run in the namespace context= names.")
+        return None
+    if isinstance(context, Workspace):
+        workspace = context
+    elif context is True:
+        workspace = Workspace.of_main()
+    elif isinstance(context, Mapping):
+        workspace = Workspace(context)
+    else:
+        raise TypeError(f"context must be True, a namespace (a dict) or a Workspace, not {type(context).__name__}.")
+    return workspace if allow_run is None else replace(workspace, allow_run=allow_run)
+
+
 def _ours(value: Any) -> bool:
-    return any(getattr(type(value), "__module__", "").startswith(m) for m in _RESULT_MODULES)
+    """This package's own results (what a cell's --out keeps): not the user's data."""
+    module = getattr(type(value), "__module__", None)
+    return isinstance(module, str) and module.startswith("claude_force_nb.")
 
 
-def _code_like(value: Any) -> bool:
-    """Classes, functions and modules: their type says what they are; describe_variable says the rest."""
-    return isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType))
-
-
-def _has_describe(value: Any) -> bool:
-    """Frames and arrays: described, never repr'd in a listing (their repr is a table)."""
-    module = getattr(type(value), "__module__", "") or ""
-    return module.split(".")[0] in ("pandas", "numpy", "polars")
+def _without_preview(value: Any) -> bool:
+    """Frames and arrays (their repr is a table), sets (their order changes between runs), classes, functions
+    and modules (their type says what they are): described, never previewed in a listing."""
+    kind = type(value)
+    if issubclass(kind, (set, frozenset, type, types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
+        return True
+    if issubclass(kind, types.ModuleType):
+        return True
+    module = getattr(kind, "__module__", None)
+    return isinstance(module, str) and module.split(".")[0] in ("pandas", "numpy", "polars")
 
 
 def _last_exception() -> str | None:
-    """The interpreter's last uncaught error (IPython keeps it there too)."""
+    """The interpreter's last uncaught error (IPython keeps it there too), with its innermost frames."""
     error = getattr(sys, "last_value", None)
     if error is None:
         return None
-    lines = traceback.format_exception(type(error), error, error.__traceback__, limit=8)
+    lines = traceback.format_exception(type(error), error, error.__traceback__, limit=-_INNERMOST_FRAMES)
     return "".join(lines)

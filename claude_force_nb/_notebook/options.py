@@ -19,6 +19,7 @@ from .._options import CallOptions
 from .._render import FORMATS
 from .._schema import is_schema
 from .._text import printable
+from .context import allow_run_words
 from .media import current_figures, file_block, image_block
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,8 +48,6 @@ _COMMON = (
     ),
     magic_arguments.argument(
         "--allow-run",
-        nargs="?",
-        const="ask",
         choices=("ask", "yes"),
         help="let it run code in the kernel too: asking before each snippet, or =yes to run them without asking",
     ),
@@ -103,7 +102,7 @@ def strip_quiet(line: str) -> tuple[str, bool]:
 def parse(magic: Any, line: str) -> Any:
     """Parse ``line`` with ``magic``'s declared arguments and check the shared options."""
     # shlex rather than parse_argstring, which keeps quotes: --system 'Be brief.'
-    args = magic.parser.parse_args(split(line))
+    args = magic.parser.parse_args(allow_run_words(split(line)))
     try:
         if args.max_tokens is not None:
             checks.count("--max-tokens", args.max_tokens)

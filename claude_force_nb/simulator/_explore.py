@@ -51,7 +51,8 @@ def answer(task: str, called: Sequence[tuple[str, str]]) -> str:
                 + (f": {', '.join(names[:8])}." if names else ".")
             )
         elif name == DESCRIBE:
-            sentences.append("Looking closer, " + "; ".join(lines[:2]) + ".")
+            failed = [line for line in lines[2:] if "not available" in line or "no value shown" in line]
+            sentences.append("Looking closer, " + "; ".join(lines[:2] + failed[:2]) + ".")
         elif name == RUN:
             sentences.append("Running the code gave: " + " ".join(lines[:4]) + ".")
     if not any(name == DESCRIBE for name, _ in called):

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from claude_force_nb import AsyncAgentOrchestrator
+from claude_force_nb._context import Workspace
 from claude_force_nb._render import footer
 
 TASK = "Which columns explain churn in df?"
@@ -66,9 +67,7 @@ async def test_a_secret_in_the_namespace_never_reaches_the_api(orch, server):
 async def test_snippets_run_only_as_allowed_and_the_model_gets_their_errors(orch, server):
     namespace = {"df": frame()}
     shown = []
-    from claude_force_nb._context import Runner, Workspace
-
-    workspace = Workspace(namespace, runner=Runner(ask=False, show=shown.append, seconds=0.5))
+    workspace = Workspace(namespace, allow_run="yes", show=shown.append, snippet_seconds=0.5)
     result = await orch.execute_agent("explainer", "Check df with `df.churned.mean()`", context=workspace)
     assert [run["name"] for run in result.tool_runs] == ["list_variables", "describe_variable", "run_python"]
     assert result.tool_runs[2]["result"].startswith("value: ")
@@ -85,3 +84,15 @@ async def test_context_options_are_checked_before_anything_is_sent(orch, server)
     result = await orch.execute_agent("explainer", TASK, allow_run=True)
     assert not result.success and "allow_run needs context" in result.errors[0]
     assert messages(server) == []
+
+
+async def test_a_team_cache_never_hands_one_kernels_context_answer_to_another(server, tmp_path, team_url):
+    options = {"base_url": server.url, "api_key": "k", "cache_url": team_url}
+    async with AsyncAgentOrchestrator(cache_path=tmp_path / "one.sqlite", **options) as one:
+        mine = await one.execute_agent("explainer", TASK, context={"df": frame(12)})
+    async with AsyncAgentOrchestrator(cache_path=tmp_path / "two.sqlite", **options) as two:
+        theirs = await two.execute_agent("explainer", TASK, context={"df": frame(15)})
+        same = await two.execute_agent("explainer", TASK, context={"df": frame(15)})
+    assert "12 rows" in mine.output and not theirs.cached and "15 rows" in theirs.output
+    assert "12 rows" not in str(theirs.tool_runs)
+    assert same.cached

@@ -1,7 +1,6 @@
 """Running the model's code: shown, asked for, limited in time, and its errors handed back."""
 
-from claude_force_nb._context import Runner
-from claude_force_nb._context.snippets import CANNOT_ASK, CannotAsk
+from claude_force_nb._context.snippets import CANNOT_ASK, OFF_MAIN_THREAD, CannotAsk, Runner
 
 
 def runner(**options):
@@ -46,3 +45,28 @@ def test_where_nobody_can_answer_the_snippet_is_refused_with_the_fix():
 
     run, shown = runner(confirm=cannot)
     assert run.run("x = 1", {}) == CANNOT_ASK and "--allow-run=yes" in shown[-1]
+
+
+def test_sys_exit_and_endless_printing_end_the_snippet_not_the_call():
+    run, _ = runner(ask=False)
+    assert run.run("import sys\nsys.exit(3)", {}) == "SystemExit: 3"
+    printed = run.run("for _ in range(100):\n    print('x' * 100_000)", {})
+    assert len(printed) < 4_000 and "more characters printed, not kept" in printed
+
+
+def test_an_except_in_the_snippet_cannot_swallow_its_time_limit():
+    run, _ = runner(ask=False, seconds=0.3)
+    code = "import time\nwhile True:\n    try:\n        time.sleep(10)\n    except Exception:\n        pass"
+    assert run.run(code, {}) == "Stopped: interrupted after its time limit of 0.3 s."
+
+
+def test_off_the_main_thread_a_snippet_is_refused():
+    import threading
+
+    run, _ = runner(ask=False)
+    namespace = {}
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(run.run("x = 1", namespace)))
+    worker.start()
+    worker.join(10)
+    assert outcome == [OFF_MAIN_THREAD] and namespace == {}

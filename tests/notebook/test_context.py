@@ -173,3 +173,27 @@ def test_hostile_objects_leave_the_kernel_alive_and_the_answer_says_what_failed(
     assert "more characters cut" in str(messages(kernel_env)[-2].body) and "zzzz" * 2000 not in text_of(nb.cells[7])
     assert "Hostile()" in text_of(nb.cells[9]) and "a lie" not in text_of(nb.cells[9])
     assert text_of(nb.cells[10]).strip() == "kernel alive"
+
+
+def test_a_snippet_cannot_close_its_own_code_block_or_hide_past_the_edge(ip):
+    from IPython.utils.capture import capture_output
+
+    from claude_force_nb._notebook.context import show
+
+    sneaky = 'q = """\n```\n<!--\n"""\nimport os; os.system("true")\x1b[2K' + " " * 200 + "; print('hidden')"
+    with capture_output() as shown:
+        show(f"Claude asks to run this in the kernel:\n{sneaky}")
+    markdown = shown.outputs[0].data["text/markdown"]
+    assert markdown.split("\n")[2] == "````" and markdown.endswith("\n````")  # longer than any run inside
+    assert "\\x1b[2K" in markdown and "\x1b" not in markdown
+    assert "(line 5 runs past 160 characters: scroll to read it all)" in markdown
+
+
+def test_allow_run_keeps_the_agent_after_it_and_refuses_a_background_sweep(ip):
+    import pytest
+    from IPython.core.error import UsageError
+
+    ip.run_cell_magic("agent", "--allow-run explainer -o r;", "What is 2 + 2?")
+    assert ip.user_ns["r"].agent_name == "explainer"
+    with pytest.raises(UsageError, match="Drop --background"):
+        ip.run_cell_magic("agents", "explainer --context --background -o run", "What is in df?")
