@@ -96,3 +96,13 @@ async def test_a_team_cache_never_hands_one_kernels_context_answer_to_another(se
     assert "12 rows" in mine.output and not theirs.cached and "15 rows" in theirs.output
     assert "12 rows" not in str(theirs.tool_runs)
     assert same.cached
+
+
+async def test_a_sweep_looks_at_the_same_namespace_for_every_call(orch, server):
+    namespace = {"df": frame(), "sales": frame(20)}
+    results = await orch.execute_multiple(
+        [("explainer", "Summarise df"), ("summarizer", "Summarise sales"), ("explainer", "Summarise df")],
+        context=namespace,
+    )
+    assert [r.status for r in results] == ["ok", "ok", "cached"]
+    assert [r.tool_runs[1]["input"] for r in results] == [{"name": "df"}, {"name": "sales"}, {"name": "df"}]
