@@ -141,24 +141,26 @@ class Workspace:
 
     def shown(self, name: str, value: Any) -> str | None:
         """Why ``name`` is not shown ("" when it is, None when it is not even listed)."""
-        if name.startswith("_") or name in self._hidden or _ours(value):
-            return None
-        if any(fnmatch.fnmatchcase(name, pattern) for pattern in self.exclude):
+        if name.startswith("_") or name in self._hidden or _ours(value) or self._excluded(name):
             return None
         if secret_name(name, value) or secret_value(value):
             return "hidden: it looks like a secret"
         return ""
+
+    def _excluded(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.exclude)
 
     def _variables(self) -> list[tuple[str, Any]]:
         return [(str(name), value) for name, value in list(self.namespace.items()) if isinstance(name, str)]
 
     def _secret_texts(self) -> list[str]:
         """The text of every variable hidden for its name or excluded: redacted wherever else it shows up
-        (a cell's source, a dict's repr, a traceback)."""
+        (a cell's source, a dict's repr, a traceback). Not the kernel's own hidden names: IPython keeps every
+        cell's source under one (``_i3``)."""
         texts = []
         for name, value in self._variables():
             text = as_text(value)
-            if text is not None and len(text) >= _MIN_SECRET and self.shown(name, value) != "":
+            if text is not None and len(text) >= _MIN_SECRET and (secret_name(name, value) or self._excluded(name)):
                 texts.append(text)
         return texts
 

@@ -221,6 +221,11 @@ def test_a_secret_named_variable_is_redacted_wherever_else_it_shows_up():
     assert "[redacted: a secret-named variable]" in texts[0]
 
 
+def test_the_kernels_own_copies_of_cell_sources_are_not_taken_for_secrets():
+    namespace = {"In": ["", "total = price * quantity"], "_i1": "total = price * quantity", "_": "total"}
+    assert Workspace(namespace).read(CELL, {"number": 1}) == "Cell [1]:\ntotal = price * quantity"
+
+
 def test_a_cells_returned_value_is_refused_when_its_variable_is_hidden():
     patients = pd.DataFrame({"name": ["Ada"]})
     namespace = {"patients": patients, "Out": {3: patients, 4: 42}}
