@@ -59,7 +59,9 @@ class Workspace:
 
     def __post_init__(self) -> None:
         check_allow_run(self.allow_run)
-        object.__setattr__(self, "_hidden", frozenset(self.hidden) | _OWN)
+        hidden = frozenset(self.hidden)
+        object.__setattr__(self, "hidden", hidden)  # kept whole, for a copy (dataclasses.replace)
+        object.__setattr__(self, "_hidden", hidden | _OWN)
         object.__setattr__(self, "exclude", tuple(self.exclude))
 
     @classmethod
