@@ -30,7 +30,7 @@ USAGE = """\
 %agent cache prune               remove expired rows
 %agent cache clear --yes         delete every cached answer
 %agent cache push | pull         copy answers from the cache file to the team database, or back
-%agent batches                   Message Batches of this cache file; collects ended ones
+%agent batches                   Message Batches of this cache (file or team database); collects ended ones
 %agent batches cancel ID         cancel a Message Batch (answered requests stay collectable)
 %agent history [NAME]            a conversation's turns (a --thread name or an agent); without NAME, all of them
 %agent reset [NAME]              forget a conversation, or all of them
