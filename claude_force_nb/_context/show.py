@@ -28,13 +28,17 @@ _OPAQUE = re.compile(r"^<.* at 0x[0-9a-fA-F]+>$", re.DOTALL)
 class Failed(Exception):
     """A call into a user's object failed; its message says how, for the model."""
 
+    def __init__(self, message: str, *, timed_out: bool = False):
+        super().__init__(message)
+        self.timed_out = timed_out
+
 
 def guarded(what: str, function: Callable[[], T], seconds: float = CALL_SECONDS) -> T:
     """``function()``, or :class:`Failed` saying that ``what`` raised or hung."""
     try:
         return limited(function, seconds)
     except TimeLimit:
-        raise Failed(f"{what} did not finish within {seconds:g} s") from None
+        raise Failed(f"{what} did not finish within {seconds:g} s", timed_out=True) from None
     except (Exception, SystemExit) as exc:
         raise Failed(f"{what} raised {type(exc).__name__}: {_first_line(exc)}") from None
 
@@ -60,11 +64,20 @@ def _qualified(kind: type) -> str:
     return f"{public}.{name}" if public else f"{module}.{name}"
 
 
-def short_repr(value: Any, limit: int = MAX_REPR) -> str | None:
-    """A repr of at most ``limit`` characters, or None when it is opaque (``<… at 0x…>``) or failed."""
+def short_repr(value: Any, limit: int = MAX_REPR, slow: set[type] | None = None) -> str | None:
+    """A repr of at most ``limit`` characters, or None when it is opaque (``<… at 0x…>``) or failed.
+
+    A type whose repr ran out of time goes into ``slow``, and is not asked again: fifty proxies to a remote
+    table must not take fifty time limits.
+    """
+    kind = type(value)
+    if slow is not None and kind in slow:
+        return None
     try:
         text = guarded("repr()", lambda: str.__str__(repr(value)))  # a str subclass's methods are the user's
-    except Failed:
+    except Failed as exc:
+        if exc.timed_out and slow is not None:
+            slow.add(kind)
         return None
     if _OPAQUE.match(text.strip()):
         return None

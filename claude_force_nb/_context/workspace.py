@@ -168,9 +168,10 @@ class Workspace:
 
     def _listing(self) -> str:
         lines: list[str] = []
+        slow: set[type] = set()
         for name, value in sorted(self._variables(), key=lambda item: item[0]):
             try:
-                line = self._line(name, value)
+                line = self._line(name, value, slow)
             except Exception as exc:  # whatever an object does, the others are still listed
                 line = f"{name}: (could not be read: {type(exc).__name__})"
             if line is None:
@@ -181,7 +182,7 @@ class Workspace:
             lines.append(line)
         return "\n".join(lines) if lines else "(no variables yet)"
 
-    def _line(self, name: str, value: Any) -> str | None:
+    def _line(self, name: str, value: Any, slow: set[type]) -> str | None:
         why = self.shown(name, value)
         if why is None:
             return None
@@ -191,7 +192,7 @@ class Workspace:
             size = guarded("len()", lambda: size_of(value))
         except Failed as exc:
             size = f"size unknown: {exc}"
-        preview = None if _without_preview(value) else short_repr(value, 80)
+        preview = None if _without_preview(value) else short_repr(value, 80, slow)
         details = ", ".join(part for part in (size, f"= {preview}" if preview else "") if part)
         return f"{name}: {type_name(value)}" + (f" ({details})" if details else "")
 

@@ -166,6 +166,21 @@ def test_hostile_objects_are_described_with_what_failed():
     assert lies.endswith("value: Hostile()") and "DataFrame" not in lies  # its claims were never asked
 
 
+def test_a_type_whose_repr_hangs_is_asked_once_per_listing():
+    asked = []
+
+    class Remote:
+        def __repr__(self):
+            asked.append(1)
+            import time
+
+            time.sleep(60)
+
+    listing = Workspace({f"table{i}": Remote() for i in range(5)}).read(LIST, {})
+    assert listing.splitlines() == [f"table{i}: test_workspace.Remote" for i in range(5)]
+    assert len(asked) == 1
+
+
 def test_a_cached_answer_is_good_while_every_read_gives_what_the_model_saw():
     namespace = {"df": churn_frame()}
     workspace = Workspace(namespace)
