@@ -234,16 +234,14 @@ class ResponseCache:
                 if not peek:
                     del self._memory[slot]  # promoted, and past its signed expiry
                 entry = None
+            if entry is not None and accept is None:  # the hot path: one lock, taken once
+                return self._memory_hit(entry, start, peek)
         if entry is not None:
             # Asked outside the lock: it may read the kernel (--context), and other lookups must not wait.
             if accept is not None and not accept(entry.completion):
                 return None
-            completion = entry.completion
-            if not peek:
-                with self._lock:
-                    self._counter.memory_hits += 1
-                    self._counter.hit(completion.latency, entry.tokens, entry.cost, self._timer() - start)
-            return Hit(completion, MEMORY, (entry.cost,))
+            with self._lock:
+                return self._memory_hit(entry, start, peek)
         if self._store is None:
             return None
         # Replay serves what was recorded however old it is, from whichever endpoint,
@@ -276,6 +274,13 @@ class ResponseCache:
             counter.count(source)
             counter.hit(completion.latency, entry.tokens, entry.cost, self._timer() - start)
         return Hit(completion, source, (cost,))
+
+    def _memory_hit(self, entry: Remembered, start: float, peek: bool) -> Hit:
+        """A hit from memory, counted unless ``peek``; the caller holds the lock."""
+        if not peek:
+            self._counter.memory_hits += 1
+            self._counter.hit(entry.completion.latency, entry.tokens, entry.cost, self._timer() - start)
+        return Hit(entry.completion, MEMORY, (entry.cost,))
 
     def _rebuilt(self, store: Store) -> None:
         """A damaged file was replaced: what this session served or stored goes into the fresh one."""
