@@ -77,7 +77,7 @@ class Runner:
 
     def run(self, code: str, namespace: Mapping[str, Any]) -> str:
         """What the model gets back for ``code``: its output and value, its error, or why it did not run."""
-        self.show(f"Claude asks to run this in the kernel:\n{code}")
+        self.show(f"Claude asks to run this in the kernel:\n{visible(code)}")
         if not on_main_thread():
             self.show(OFF_MAIN_THREAD)
             return OFF_MAIN_THREAD
@@ -91,7 +91,7 @@ class Runner:
                 self.show("Not run: the user declined.")
                 return DECLINED
         result = final(self._execute(code, namespace))
-        self.show(f"It ran. Result:\n{result}")
+        self.show(f"It ran. Result:\n{visible(result)}")
         return result
 
     def _execute(self, code: str, namespace: Mapping[str, Any]) -> str:
@@ -123,6 +123,12 @@ class Runner:
             return _with_output(printed, f"{type(exc).__name__}: {exc}")
         shown = "" if value is None else f"value: {repr_or_why(value, MAX_CHARS // 2)}"
         return _with_output(printed, shown) or "(ran; no output and no value)"
+
+
+def visible(text: str) -> str:
+    """``text`` as it is shown to the user: control characters escaped, so none can hide or rewrite what
+    follows it (a terminal's escape sequences, a carriage return)."""
+    return "".join(c if c in "\n\t" or c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 class _Bounded(io.StringIO):

@@ -61,11 +61,9 @@ def show(text: str) -> None:
     """A snippet, or what came of it, in the cell's output: its first line, then the rest as code.
 
     The fence is longer than any run of backticks in the code, so nothing in it can end the block and hide what
-    follows; control characters are escaped, and a very long line is pointed out (code past the edge is easy
-    to miss).
+    follows, and a very long line is pointed out (code past the edge is easy to miss).
     """
-    head, _, body = text.partition("\n")
-    body = "".join(c if c in "\n\t" or c.isprintable() else f"\\x{ord(c):02x}" for c in body)
+    head, _, body = text.partition("\n")  # control characters were escaped where the text was made
     long = [n for n, line in enumerate(body.splitlines(), 1) if len(line) > _LONG_LINE]
     if long:
         head += f" (line {', '.join(map(str, long))} runs past {_LONG_LINE} characters: scroll to read it all)"

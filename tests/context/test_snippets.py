@@ -70,3 +70,9 @@ def test_off_the_main_thread_a_snippet_is_refused():
     worker.start()
     worker.join(10)
     assert outcome == [OFF_MAIN_THREAD] and namespace == {}
+
+
+def test_control_characters_in_a_snippet_are_shown_escaped_where_they_could_hide_code():
+    run, shown = runner(confirm=lambda code: False)
+    run.run("x = 1\r\x1b[2Kprint('harmless')", {})
+    assert shown[0] == "Claude asks to run this in the kernel:\nx = 1\\x0d\\x1b[2Kprint('harmless')"

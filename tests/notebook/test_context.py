@@ -180,11 +180,12 @@ def test_hostile_objects_leave_the_kernel_alive_and_the_answer_says_what_failed(
 def test_a_snippet_cannot_close_its_own_code_block_or_hide_past_the_edge(ip):
     from IPython.utils.capture import capture_output
 
+    from claude_force_nb._context.snippets import visible
     from claude_force_nb._notebook.context import show
 
     sneaky = 'q = """\n```\n<!--\n"""\nimport os; os.system("true")\x1b[2K' + " " * 200 + "; print('hidden')"
     with capture_output() as shown:
-        show(f"Claude asks to run this in the kernel:\n{sneaky}")
+        show(f"Claude asks to run this in the kernel:\n{visible(sneaky)}")
     markdown = shown.outputs[0].data["text/markdown"]
     assert markdown.split("\n")[2] == "````" and markdown.endswith("\n````")  # longer than any run inside
     assert "\\x1b[2K" in markdown and "\x1b" not in markdown
